@@ -1,0 +1,79 @@
+"""Edna's service: create_app(config=None, adapters=None) builds the Flask app."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from pathlib import Path
+
+from flask import Flask, jsonify
+from flask_smorest import Api
+
+from service.bootstrap import Adapters, build_adapters
+from service.domain.errors import DomainError
+from service.edna import Edna
+from service.settings import Config
+from service.version import VERSION
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_JSON_BODY = 2 * 1024 * 1024
+
+log = logging.getLogger("edna")
+
+
+def create_app(config: Config | None = None, adapters: Adapters | None = None) -> Flask:
+    """The app over the given adapters, or over those the config names."""
+    config = config or Config.from_env()
+    adapters = adapters or build_adapters(config)
+    app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="")
+    app.config.update(
+        API_TITLE="Edna",
+        API_VERSION=VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        MAX_CONTENT_LENGTH=MAX_JSON_BODY,
+    )
+    app.extensions["edna"] = Edna.build(config, adapters)
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    _register_resources(app, api, adapters)
+    app.register_error_handler(DomainError, _domain_error)
+
+    @app.get("/")
+    def index():
+        return app.send_static_file("index.html")
+
+    return app
+
+
+def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
+    from service.resources.auth.routes import blp as auth
+    from service.resources.datasets.routes import blp as datasets
+    from service.resources.health.routes import blp as health
+    from service.resources.items.routes import blp as items
+
+    for blp in (health, auth, datasets, items):
+        api.register_blueprint(blp)
+    if adapters.blobs.name == "local":
+        from service.resources.blobs.routes import bp as blobs
+
+        app.register_blueprint(blobs, url_prefix="/api/blobs")
+
+
+def _domain_error(exc: DomainError):
+    """Domain errors in flask-smorest's error body, with their status."""
+    body = {"code": exc.status, "status": HTTPStatus(exc.status).phrase, "message": exc.message}
+    if exc.errors:
+        body["errors"] = exc.errors
+    response = jsonify(body)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="edna"'
+    if exc.status >= 500:
+        log.warning("storage or dependency unavailable: %s", exc.message)
+    return response

@@ -1,0 +1,117 @@
+"""python -m service run | users add | seed-demo"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from service.domain.errors import DomainError
+from service.settings import Config
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config.from_env(data_dir=args.data_dir)
+
+
+def _serve(app, host: str, port: int):
+    """A threaded WSGI server; port 0 picks a free one."""
+    return make_server(host, port, app, threaded=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from service import create_app
+
+    config = _config(args)
+    app = create_app(config)
+    server = _serve(app, args.host, args.port)
+    base_url = f"http://{args.host}:{server.server_port}"
+    print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
+    if not args.no_demo and config.identity == "local":
+        from service.demo import seed
+
+        users = app.extensions["edna"].adapters.users
+        threading.Thread(target=seed, args=(base_url, users, config.data_dir), daemon=True).start()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from service.adapters.identity.local import LocalUserStore
+
+    config = _config(args)
+    LocalUserStore(config.data_dir / "identity.db").add(
+        args.username, args.tenant, args.role, args.password, args.email
+    )
+    print(f"user {args.username} added to tenant {args.tenant} as {args.role}")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from service import create_app
+    from service.demo import seed
+
+    config = _config(args)
+    app = create_app(config)
+    server = _serve(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        seed(f"http://127.0.0.1:{server.server_port}", app.extensions["edna"].adapters.users, config.data_dir)
+    finally:
+        server.shutdown()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m service", description="Edna's service and operator commands."
+    )
+    sub = root.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data-dir", type=Path, help="data directory (default: EDNA_DATA_DIR or .edna)")
+        return p
+
+    run = with_data_dir(sub.add_parser("run", help="serve the API and web UI"))
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=5000)
+    run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant and dataset")
+    run.set_defaults(func=cmd_run)
+
+    users = sub.add_parser("users", help="manage local users").add_subparsers(dest="action", required=True)
+    add = with_data_dir(users.add_parser("add", help="add a local user"))
+    add.add_argument("username")
+    add.add_argument("--tenant", required=True)
+    add.add_argument("--role", required=True, choices=["viewer", "labeler", "editor", "admin"])
+    add.add_argument("--password", required=True)
+    add.add_argument("--email", default="")
+    add.set_defaults(func=cmd_users_add)
+
+    demo = with_data_dir(
+        sub.add_parser("seed-demo", help="create the demo tenants, users and digits dataset")
+    )
+    demo.set_defaults(func=cmd_seed_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=Config.from_env().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except (DomainError, ValueError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

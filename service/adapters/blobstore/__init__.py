@@ -1,0 +1,137 @@
+"""The BlobStore port: objects, tags, listings and pre-signed URLs, on S3 or on local disk."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from service.domain.errors import BadRequest, NotFound
+
+DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
+
+
+class ObjectMissing(NotFound):
+    """The key (or multipart upload) does not exist."""
+
+
+class InvalidParts(BadRequest):
+    """A multipart completion named parts that were not uploaded, or with the wrong ETag."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a listing; `prefixes` are the common prefixes when a delimiter was given."""
+
+    objects: list[ObjectInfo] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    next_token: str | None = None
+
+
+class BlobStore(ABC):
+    """Where objects live. Payload bytes reach it directly through the pre-signed URLs it makes."""
+
+    name: str
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        """Write a small object (records, sidecars) atomically."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Read a whole small object; ObjectMissing when absent."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Metadata of one object, or None when it does not exist."""
+
+    @abstractmethod
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete up to DELETE_BATCH keys; missing keys are not an error."""
+
+    @abstractmethod
+    def list_page(
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        token: str | None = None,
+        limit: int = 1000,
+    ) -> Listing:
+        """One page of keys under `prefix` in lexicographic order."""
+
+    @abstractmethod
+    def get_tags(self, key: str) -> dict[str, str]:
+        """The object's tags; ObjectMissing when absent."""
+
+    @abstractmethod
+    def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's tags; ObjectMissing when absent."""
+
+    @abstractmethod
+    def presign_put(self, key: str, content_type: str, size: int, expires: int) -> dict:
+        """`{"method": "PUT", "url", "headers"}` for one PUT of exactly this content type."""
+
+    @abstractmethod
+    def presign_post(self, key: str, content_type: str, size: int, expires: int) -> dict:
+        """`{"method": "POST", "url", "fields"}`: a form upload limited to `size` bytes of this type."""
+
+    @abstractmethod
+    def create_multipart(self, key: str, content_type: str, size: int) -> str:
+        """Start a multipart upload; returns its upload id."""
+
+    @abstractmethod
+    def presign_part(self, key: str, upload_id: str, part_number: int, part_size: int, expires: int) -> str:
+        """URL for one PUT of part `part_number` (at most `part_size` bytes)."""
+
+    @abstractmethod
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Assemble the named `(part_number, etag)` parts into the object."""
+
+    @abstractmethod
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished multipart upload and its parts."""
+
+    @abstractmethod
+    def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
+        """URL for one GET of the object, valid `expires` seconds."""
+
+    def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under `prefix`, page by page, never the whole listing at once."""
+        token = None
+        while True:
+            page = self.list_page(prefix, token=token)
+            yield from page.objects
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Delete any number of keys in batches; returns how many were asked for."""
+        batch: list[str] = []
+        count = 0
+        for key in keys:
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                self.delete_many(batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            self.delete_many(batch)
+            count += len(batch)
+        return count
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`."""
+        return self.delete_keys(obj.key for obj in self.iter_objects(prefix))

@@ -1,0 +1,75 @@
+"""build_adapters(config): the only place that chooses concrete backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.adapters.blobstore import BlobStore
+from service.adapters.identity import TokenVerifier
+from service.adapters.identity.local import LocalIssuer, LocalUserStore
+from service.adapters.searchindex import SearchIndex
+from service.settings import Config
+
+
+@dataclass
+class Adapters:
+    """One instance of each port; `issuer` and `users` exist only with local identity."""
+
+    blobs: BlobStore
+    index: SearchIndex
+    verifier: TokenVerifier
+    issuer: LocalIssuer | None = None
+    users: LocalUserStore | None = None
+
+
+def local_identity(config: Config) -> tuple[LocalIssuer, LocalUserStore]:
+    issuer = LocalIssuer(
+        config.data_dir / "keys" / "issuer.pem",
+        config.local_issuer,
+        config.token_audience,
+        config.token_ttl_seconds,
+    )
+    return issuer, LocalUserStore(config.data_dir / "identity.db")
+
+
+def build_blob_store(config: Config) -> BlobStore:
+    if config.storage == "s3":
+        from service.adapters.blobstore.s3 import S3BlobStore
+
+        if not config.s3_bucket:
+            raise ValueError("EDNA_S3_BUCKET is required when EDNA_STORAGE=s3")
+        return S3BlobStore(config.s3_bucket, endpoint_url=config.s3_endpoint_url or None)
+    if config.storage == "local":
+        from service.adapters.blobstore.local import LocalBlobStore
+
+        return LocalBlobStore(config.data_dir / "blobs")
+    raise ValueError(f"EDNA_STORAGE must be 'local' or 's3', not {config.storage!r}")
+
+
+def build_search_index(config: Config) -> SearchIndex:
+    if config.search == "sqlite":
+        from service.adapters.searchindex.sqlite import SqliteSearchIndex
+
+        return SqliteSearchIndex(config.data_dir / "index.db")
+    raise ValueError(f"EDNA_SEARCH must be 'sqlite', not {config.search!r}")
+
+
+def build_adapters(config: Config) -> Adapters:
+    blobs = build_blob_store(config)
+    index = build_search_index(config)
+    if config.identity == "local":
+        issuer, users = local_identity(config)
+        return Adapters(blobs, index, issuer.verifier(), issuer, users)
+    if config.identity == "cognito":
+        from service.adapters.identity.cognito import cognito_verifier
+
+        if not (config.cognito_issuer and config.cognito_client_id):
+            raise ValueError(
+                "EDNA_COGNITO_ISSUER and EDNA_COGNITO_CLIENT_ID are required when EDNA_IDENTITY=cognito"
+            )
+        uses = {u.strip() for u in config.cognito_token_use.split(",") if u.strip()}
+        verifier = cognito_verifier(
+            config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses
+        )
+        return Adapters(blobs, index, verifier)
+    raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")

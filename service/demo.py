@@ -1,0 +1,93 @@
+"""The demo: tenants, users, and sklearn's digits uploaded through the public API like any client."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from service.adapters.identity.local import LocalUserStore
+from service.client import EdnaClient
+
+DEMO_USERS = [  # (user, tenant, role)
+    ("alice", "demo", "admin"),
+    ("bob", "demo", "labeler"),
+    ("victor", "demo", "viewer"),
+    ("mallory", "acme", "admin"),
+]
+DATASET = "digits"
+CLASSES = [str(d) for d in range(10)]
+SCALE = 8  # the 8x8 digits become 64x64 PNGs
+UPLOAD_THREADS = 8
+
+
+def ensure_users(users: LocalUserStore, credentials_file: Path) -> dict[str, str]:
+    """Create the demo users once; their passwords are kept (0600) so every run can print them."""
+    known = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+    for username, tenant, role in DEMO_USERS:
+        if users.get(username) is None:
+            known[username] = secrets.token_urlsafe(9)
+            users.add(username, tenant, role, known[username])
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.write_text(json.dumps(known, indent=1))
+    credentials_file.chmod(0o600)
+    return known
+
+
+def digit_pngs() -> list[tuple[str, bytes, int]]:
+    """(filename, PNG bytes, true class) for each of sklearn's 1,797 digits."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    out = []
+    for n, (image, target) in enumerate(zip(digits.images, digits.target, strict=True)):
+        pixels = (image * (255 / 16)).round().astype(np.uint8)
+        big = Image.fromarray(pixels, mode="L").resize((8 * SCALE, 8 * SCALE), Image.Resampling.NEAREST)
+        buf = io.BytesIO()
+        big.save(buf, format="PNG")
+        out.append((f"digit-{n:04d}.png", buf.getvalue(), int(target)))
+    return out
+
+
+def seed(base_url: str, users: LocalUserStore, data_dir: Path, say: Callable[[str], None] = print) -> dict:
+    """Idempotent: a second run finds everything in place and uploads nothing."""
+    started = time.monotonic()
+    credentials = ensure_users(users, data_dir / "demo-credentials.json")
+    client = EdnaClient(base_url)
+    client.login("alice", credentials["alice"])
+    dataset = next((d for d in client.pages("/api/datasets") if d["name"] == DATASET), None)
+    if dataset is None:
+        dataset = client.call(
+            "POST",
+            "/api/datasets",
+            json={"name": DATASET, "description": "sklearn's handwritten digits", "label_classes": CLASSES},
+        )
+    path = f"/api/datasets/{dataset['id']}/items"
+    present = set()
+    for item in client.pages(path):
+        if item["status"] == "available":
+            present.add(item["filename"])
+        else:  # left pending by an interrupted run: start that file again
+            client.call("DELETE", f"{path}/{item['id']}")
+    missing = [(name, png) for name, png, _ in digit_pngs() if name not in present]
+    if missing:
+        say(f"demo: uploading {len(missing)} digits into dataset {DATASET!r} ...")
+    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        for done, _ in enumerate(
+            pool.map(lambda f: client.upload(dataset["id"], f[0], f[1], "image/png"), missing), 1
+        ):
+            if done % 500 == 0:
+                say(f"demo: {done}/{len(missing)} uploaded")
+    elapsed = time.monotonic() - started
+    total = len(present) + len(missing)
+    say(f"demo: dataset {DATASET!r} ready ({total} items, {len(missing)} new, {elapsed:.1f} s)")
+    for username, tenant, role in DEMO_USERS:
+        password = credentials.get(username, "(kept)")
+        say(f"demo: user {username:8} tenant {tenant:5} role {role:8} password {password}")
+    return {"dataset_id": dataset["id"], "uploaded": len(missing), "seconds": elapsed}

@@ -1,0 +1,162 @@
+"""Datasets: records in storage (`dataset.json`), counts from the index, deletion of every object."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.searchindex import SearchIndex
+from service.domain import layout, names
+from service.domain.errors import BadRequest, Conflict, NotFound
+from service.domain.ids import is_id, new_id
+from service.domain.roles import Principal
+
+MAX_LABEL_CLASSES = 1000
+MAX_DESCRIPTION = 4000
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Dataset:
+    id: str
+    name: str
+    description: str
+    label_classes: list[str]
+    created_by: str
+    created_at: str
+    updated_at: str
+    extra: dict = field(default_factory=dict)  # stats added when read, never stored
+
+    def record(self) -> bytes:
+        data = asdict(self)
+        data.pop("extra")
+        return json.dumps(data, indent=1, ensure_ascii=False).encode()
+
+
+def label_classes(values: list[str]) -> list[str]:
+    if len(values) > MAX_LABEL_CLASSES:
+        raise BadRequest(f"at most {MAX_LABEL_CLASSES} label classes")
+    cleaned = [names.tag_value(v, "label class") for v in values]
+    if any(not v.strip() for v in cleaned):
+        raise BadRequest("label classes must not be empty")
+    if len(set(cleaned)) != len(cleaned):
+        raise BadRequest("label classes must be unique")
+    return cleaned
+
+
+def description(value: str) -> str:
+    if len(value) > MAX_DESCRIPTION:
+        raise BadRequest(f"description is longer than {MAX_DESCRIPTION} characters")
+    return value
+
+
+class DatasetCatalog:
+    """A tenant's datasets. Ids that are not ours, or not ids at all, are simply not found."""
+
+    def __init__(self, blobs: BlobStore, index: SearchIndex):
+        self.blobs = blobs
+        self.index = index
+
+    def get(self, tenant: str, dataset_id: str) -> Dataset:
+        if not is_id(dataset_id):
+            raise NotFound("dataset not found")
+        try:
+            data = json.loads(self.blobs.get_bytes(layout.dataset_record(tenant, dataset_id)))
+        except ObjectMissing:
+            raise NotFound("dataset not found") from None
+        return Dataset(**data)
+
+    def with_stats(self, tenant: str, dataset: Dataset) -> Dataset:
+        stats = self.index.stats(tenant, dataset.id)
+        dataset.extra = {
+            "item_count": stats.item_count,
+            "bytes": stats.bytes,
+            "label_counts": stats.label_counts,
+        }
+        return dataset
+
+    def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Dataset], str | None]:
+        """One page of datasets in creation order; the second value is the last id when more follow."""
+        page = self.blobs.list_page(
+            layout.datasets_prefix(tenant),
+            delimiter="/",
+            start_after=layout.dataset_prefix(tenant, after) if after else None,
+            limit=limit,
+        )
+        datasets = []
+        for prefix in page.prefixes:
+            dataset_id = prefix.rstrip("/").rsplit("/", 1)[-1]
+            try:
+                datasets.append(self.get(tenant, dataset_id))
+            except NotFound:
+                continue  # deleted between the listing and the read
+        more = page.next_token is not None and datasets
+        return datasets, (datasets[-1].id if more else None)
+
+    def _all(self, tenant: str):
+        after = None
+        while True:
+            page, after = self.list(tenant, 1000, after)
+            yield from page
+            if after is None:
+                return
+
+    def _ensure_unique(self, tenant: str, name: str, except_id: str | None = None) -> None:
+        folded = name.casefold()
+        for other in self._all(tenant):
+            if other.id != except_id and other.name.casefold() == folded:
+                raise Conflict(f"a dataset named {other.name!r} already exists (id {other.id})")
+
+    def create(
+        self, principal: Principal, name: str, desc: str = "", classes: list[str] | None = None
+    ) -> Dataset:
+        name = names.dataset_name(name)
+        dataset = Dataset(
+            id=new_id(),
+            name=name,
+            description=description(desc),
+            label_classes=label_classes(classes or []),
+            created_by=principal.user,
+            created_at=now_iso(),
+            updated_at=now_iso(),
+        )
+        self._ensure_unique(principal.tenant, name)
+        self.blobs.put_bytes(
+            layout.dataset_record(principal.tenant, dataset.id), dataset.record(), "application/json"
+        )
+        return dataset
+
+    def update(self, tenant: str, dataset_id: str, changes: dict) -> Dataset:
+        dataset = self.get(tenant, dataset_id)
+        if "name" in changes:
+            dataset.name = names.dataset_name(changes["name"])
+            self._ensure_unique(tenant, dataset.name, except_id=dataset.id)
+        if "description" in changes:
+            dataset.description = description(changes["description"])
+        if "label_classes" in changes:
+            dataset.label_classes = label_classes(changes["label_classes"])
+        dataset.updated_at = now_iso()
+        self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
+        return dataset
+
+    def delete(self, tenant: str, dataset_id: str) -> None:
+        """Every object of the dataset goes: items, sidecars, thumbnails, then the record itself."""
+        self.get(tenant, dataset_id)
+        for pending in self.index.delete_dataset(tenant, dataset_id):
+            if pending.upload_id:
+                key = layout.item_object(tenant, dataset_id, pending.item_id, pending.filename)
+                self.blobs.abort_multipart(key, pending.upload_id)
+        self.blobs.delete_prefix(layout.thumbnails_prefix(tenant, dataset_id))
+        record = layout.dataset_record(tenant, dataset_id)
+        self.blobs.delete_keys(
+            o.key
+            for o in self.blobs.iter_objects(layout.dataset_prefix(tenant, dataset_id))
+            if o.key != record
+        )
+        # The record goes last: a crash midway leaves a dataset that can be deleted again.
+        self.blobs.delete_many([record])

@@ -1,0 +1,44 @@
+"""Typed domain errors; the HTTP edge maps each to its status code."""
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose; `status` is its HTTP meaning."""
+
+    status = 400
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class BadRequest(DomainError):
+    status = 400
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class TooLarge(DomainError):
+    status = 413
+
+
+class Unprocessable(DomainError):
+    status = 422
+
+
+class Unavailable(DomainError):
+    status = 503

@@ -1,0 +1,176 @@
+"""Items: upload requests signed for direct transfer, confirmation against storage, reads, deletes."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from service.adapters.blobstore import BlobStore
+from service.adapters.searchindex import ItemQuery, ItemRecord, SearchIndex
+from service.domain import layout, names
+from service.domain.datasets import Dataset
+from service.domain.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
+from service.domain.ids import is_id, new_id
+from service.domain.roles import Principal
+
+MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
+PENDING, AVAILABLE = "pending", "available"
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    multipart_threshold: int
+    part_size: int
+    max_bytes: int
+    upload_ttl: int
+    download_ttl: int
+
+
+def part_size_for(size: int, minimum: int) -> int:
+    """The smallest part size >= `minimum` (whole MiB) that fits `size` in MAX_PARTS parts."""
+    mib = 1024 * 1024
+    needed = math.ceil(size / MAX_PARTS)
+    return max(minimum, math.ceil(needed / mib) * mib)
+
+
+class ItemService:
+    """Every call is scoped to the caller's tenant and a dataset the caller can see."""
+
+    def __init__(self, blobs: BlobStore, index: SearchIndex, limits: UploadLimits):
+        self.blobs = blobs
+        self.index = index
+        self.limits = limits
+
+    def _key(self, record: ItemRecord) -> str:
+        return layout.item_object(record.tenant, record.dataset_id, record.item_id, record.filename)
+
+    def get(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord:
+        record = self.index.get(tenant, dataset_id, item_id) if is_id(item_id) else None
+        if record is None:
+            raise NotFound("item not found")
+        return record
+
+    def list(
+        self, tenant: str, query: ItemQuery, limit: int, after: str | None
+    ) -> tuple[list[ItemRecord], str | None]:
+        records = self.index.search(tenant, query, limit + 1, after)
+        more = len(records) > limit
+        records = records[:limit]
+        return records, (records[-1].item_id if more else None)
+
+    def request_upload(
+        self,
+        principal: Principal,
+        dataset: Dataset,
+        filename: str,
+        content_type: str,
+        size: int,
+        method: str = "PUT",
+    ) -> tuple[ItemRecord, dict]:
+        """Record a pending item and sign the transfer: PUT, POST policy, or multipart above the threshold."""
+        filename = names.filename(filename)
+        content_type = names.content_type(content_type)
+        if size < 1:
+            raise BadRequest("size must be at least 1 byte")
+        if size > self.limits.max_bytes:
+            raise TooLarge(f"size {size} is above the largest upload allowed ({self.limits.max_bytes} bytes)")
+        now = time.time()
+        record = ItemRecord(
+            tenant=principal.tenant,
+            dataset_id=dataset.id,
+            item_id=new_id(),
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            status=PENDING,
+            created_at=now,
+            created_by=principal.user,
+            updated_at=now,
+        )
+        key = self._key(record)
+        ttl = self.limits.upload_ttl
+        if size > self.limits.multipart_threshold:
+            part_size = part_size_for(size, self.limits.part_size)
+            upload_id = self.blobs.create_multipart(key, content_type, size)
+            record = replace(record, upload_id=upload_id)
+            count = math.ceil(size / part_size)
+            upload = {
+                "method": "MULTIPART",
+                "upload_id": upload_id,
+                "part_size": part_size,
+                "parts": [
+                    {"part_number": n, "url": self.blobs.presign_part(key, upload_id, n, part_size, ttl)}
+                    for n in range(1, count + 1)
+                ],
+            }
+        elif method == "POST":
+            upload = self.blobs.presign_post(key, content_type, size, ttl)
+        else:
+            upload = self.blobs.presign_put(key, content_type, size, ttl)
+        self.index.upsert(record)
+        return record, upload
+
+    def complete(
+        self, tenant: str, dataset_id: str, item_id: str, parts: list[tuple[int, str]] | None
+    ) -> ItemRecord:
+        """Confirm an upload: the object must exist with the announced size and type."""
+        record = self.get(tenant, dataset_id, item_id)
+        if record.status == AVAILABLE:
+            return record  # completing twice is harmless
+        key = self._key(record)
+        if record.upload_id:
+            if not parts:
+                raise BadRequest("a multipart upload needs its parts: [{part_number, etag}, ...]")
+            self.blobs.complete_multipart(key, record.upload_id, parts)
+        elif parts:
+            raise BadRequest("parts are only for multipart uploads")
+        info = self.blobs.head(key)
+        if info is None:
+            raise Conflict("the file is not in storage yet; upload it to the signed URL, then complete")
+        if info.size != record.size:
+            raise Unprocessable(f"the stored file has {info.size} bytes, but {record.size} were announced")
+        if info.content_type and info.content_type != record.content_type:
+            raise Unprocessable(
+                f"the stored file is {info.content_type}, but {record.content_type} was announced"
+            )
+        record = replace(record, status=AVAILABLE, etag=info.etag, upload_id="", updated_at=time.time())
+        self.index.upsert(record)
+        return record
+
+    def delete(self, tenant: str, dataset_id: str, item_id: str) -> None:
+        record = self.get(tenant, dataset_id, item_id)
+        key = self._key(record)
+        if record.upload_id:
+            self.blobs.abort_multipart(key, record.upload_id)
+        self.blobs.delete_prefix(layout.item_prefix(tenant, dataset_id, item_id))
+        self.index.delete(tenant, dataset_id, item_id)
+
+    def download_url(self, record: ItemRecord) -> str:
+        if record.status != AVAILABLE:
+            raise Conflict("the item's upload has not been completed")
+        return self.blobs.presign_get(self._key(record), self.limits.download_ttl, record.filename)
+
+    def describe(self, record: ItemRecord) -> dict:
+        """The item as the API shows it."""
+        available = record.status == AVAILABLE
+        return {
+            "id": record.item_id,
+            "dataset_id": record.dataset_id,
+            "filename": record.filename,
+            "content_type": record.content_type,
+            "size": record.size,
+            "status": record.status,
+            "label": record.label,
+            "tags": record.tags,
+            "created_at": _iso(record.created_at),
+            "created_by": record.created_by,
+            "updated_at": _iso(record.updated_at),
+            "thumbnail_url": None,
+            "download_url": self.download_url(record) if available else None,
+        }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""HTTP resources: one package per resource, thin views over the domain."""

@@ -1,0 +1,79 @@
+"""The local blob store's signed URLs, served by the app itself (only when storage is local)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request, send_file
+
+from service.adapters.blobstore.local import LocalBlobStore
+from service.domain.errors import Forbidden
+
+bp = Blueprint("blobs", __name__)
+
+FORM_OVERHEAD = 64 * 1024  # room for the multipart/form-data envelope around a POSTed file
+
+
+def _store() -> LocalBlobStore:
+    return current_app.extensions["edna"].blobs
+
+
+def _hardened(response):
+    # User content on the app's own origin: never sniffed, never scripted.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.put("/<token>")
+def put_object(token: str):
+    """A pre-signed single PUT or multipart part PUT."""
+    store = _store()
+    grant = store.signer.verify(token, {"put", "part"})
+    if request.content_length is not None and request.content_length > grant.max_size:
+        raise Forbidden(f"the upload is larger than the {grant.max_size} bytes it was signed for")
+    request.max_content_length = grant.max_size
+    if grant.op == "part":
+        etag = store.write_part(grant.key, grant.upload_id, grant.part_number, request.stream, grant.max_size)
+        return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{etag}"'}))
+    sent_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if sent_type != grant.content_type:
+        raise Forbidden(f"Content-Type must be {grant.content_type!r}, as the URL was signed for")
+    info = store.write_stream(grant.key, request.stream, grant.content_type, grant.max_size)
+    return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{info.etag}"'}))
+
+
+@bp.post("/<token>")
+def post_object(token: str):
+    """A pre-signed form POST (the local twin of an S3 POST policy)."""
+    store = _store()
+    grant = store.signer.verify(token, {"post"})
+    if request.content_length is not None and request.content_length > grant.max_size + FORM_OVERHEAD:
+        raise Forbidden(f"the upload is larger than the {grant.max_size} bytes it was signed for")
+    request.max_content_length = grant.max_size + FORM_OVERHEAD
+    if request.form.get("Content-Type", "").strip().lower() != grant.content_type:
+        raise Forbidden(f"the Content-Type field must be {grant.content_type!r}, as the policy says")
+    upload = request.files.get("file")
+    if upload is None:
+        raise Forbidden("the form has no 'file' field")
+    info = store.write_stream(grant.key, upload.stream, grant.content_type, grant.max_size)
+    if info.size == 0:
+        store.delete_many([grant.key])
+        raise Forbidden("the uploaded file is empty")
+    return _hardened(current_app.response_class(status=204, headers={"ETag": f'"{info.etag}"'}))
+
+
+@bp.get("/<token>")
+@bp.get("/<token>/<path:_name>")
+def get_object(token: str, _name: str = ""):
+    """A pre-signed GET; the optional trailing name only makes saved files look right."""
+    store = _store()
+    grant = store.signer.verify(token, {"get"})
+    path, info = store.open(grant.key)
+    response = send_file(
+        path,
+        mimetype=info.content_type or "application/octet-stream",
+        download_name=grant.filename or path.name,
+        conditional=True,
+        etag=info.etag,
+        max_age=60,
+    )
+    return _hardened(response)

@@ -1,0 +1,69 @@
+"""Datasets: list, create, read, update, delete (with every object)."""
+
+from dataclasses import asdict
+
+from flask.views import MethodView
+
+from service.domain import cursor
+from service.domain.datasets import Dataset
+from service.domain.roles import Role
+from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
+from service.resources.datasets.schemas import DatasetCreateSchema, DatasetSchema, DatasetUpdateSchema
+
+blp = ApiBlueprint("datasets", __name__, url_prefix="/api/datasets", description="Datasets")
+
+
+def view(dataset: Dataset) -> dict:
+    data = asdict(dataset)
+    return {**data, **data.pop("extra")}
+
+
+@blp.route("")
+class Datasets(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(DatasetSchema, "DatasetPage"))
+    def get(self, args):
+        """List the tenant's datasets with their counts"""
+        tenant = caller().tenant
+        catalog = edna().datasets
+        datasets, last = catalog.list(tenant, args["limit"], cursor.decode(args["cursor"]))
+        return page([view(catalog.with_stats(tenant, d)) for d in datasets], last)
+
+    @blp.requires(Role.editor)
+    @blp.arguments(DatasetCreateSchema)
+    @blp.response(201, DatasetSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, body):
+        """Create a dataset"""
+        catalog = edna().datasets
+        dataset = catalog.create(caller(), body["name"], body["description"], body.get("label_classes"))
+        return view(catalog.with_stats(caller().tenant, dataset))
+
+
+@blp.route("/<dataset_id>")
+class DatasetById(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.response(200, DatasetSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, dataset_id):
+        """Read a dataset with item count, bytes and label counts"""
+        catalog = edna().datasets
+        return view(catalog.with_stats(caller().tenant, catalog.get(caller().tenant, dataset_id)))
+
+    @blp.requires(Role.editor)
+    @blp.arguments(DatasetUpdateSchema)
+    @blp.response(200, DatasetSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, body, dataset_id):
+        """Rename, describe or change the label classes of a dataset"""
+        catalog = edna().datasets
+        return view(catalog.with_stats(caller().tenant, catalog.update(caller().tenant, dataset_id, body)))
+
+    @blp.requires(Role.admin)
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, dataset_id):
+        """Delete a dataset and every object in it"""
+        edna().datasets.delete(caller().tenant, dataset_id)

@@ -1,0 +1,98 @@
+"""Items of a dataset: list, request an upload, complete it, read, download, delete."""
+
+from flask import redirect
+from flask.views import MethodView
+
+from service.adapters.searchindex import ItemQuery
+from service.domain import cursor, names
+from service.domain.roles import Role
+from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
+from service.resources.items.schemas import (
+    CompleteSchema,
+    ItemListArgs,
+    ItemSchema,
+    UploadRequestSchema,
+    UploadTicketSchema,
+)
+
+blp = ApiBlueprint("items", __name__, url_prefix="/api/datasets/<dataset_id>/items", description="Items")
+
+
+@blp.route("")
+class Items(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.arguments(ItemListArgs, location="query")
+    @blp.response(200, page_schema(ItemSchema, "ItemPage"))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, dataset_id):
+        """List a dataset's items, filtered by label, status, content type or text"""
+        state, tenant = edna(), caller().tenant
+        state.datasets.get(tenant, dataset_id)
+        query = ItemQuery(
+            dataset_id=dataset_id,
+            label=args.get("label"),
+            unlabeled=args["unlabeled"],
+            status=args.get("status"),
+            content_type=names.content_type(args["content_type"]) if args.get("content_type") else None,
+            q=args.get("q"),
+        )
+        records, last = state.items.list(tenant, query, args["limit"], cursor.decode(args["cursor"]))
+        return page([state.items.describe(r) for r in records], last)
+
+    @blp.requires(Role.editor)
+    @blp.arguments(UploadRequestSchema)
+    @blp.response(201, UploadTicketSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    def post(self, body, dataset_id):
+        """Request an upload: a pending item and a pre-signed URL to send the file to"""
+        state = edna()
+        dataset = state.datasets.get(caller().tenant, dataset_id)
+        record, upload = state.items.request_upload(
+            caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"]
+        )
+        return {"item": state.items.describe(record), "upload": upload}
+
+
+@blp.route("/<item_id>")
+class ItemById(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.response(200, ItemSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, dataset_id, item_id):
+        """Read an item's metadata and URLs"""
+        items = edna().items
+        return items.describe(items.get(caller().tenant, dataset_id, item_id))
+
+    @blp.requires(Role.editor)
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, dataset_id, item_id):
+        """Delete an item and its file"""
+        edna().items.delete(caller().tenant, dataset_id, item_id)
+
+
+@blp.route("/<item_id>/complete")
+class Complete(MethodView):
+    @blp.requires(Role.editor)
+    @blp.arguments(CompleteSchema)
+    @blp.response(200, ItemSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, body, dataset_id, item_id):
+        """Confirm an upload: the file must be in storage with the announced size"""
+        items = edna().items
+        parts = [(p["part_number"], p["etag"]) for p in body.get("parts") or []]
+        return items.describe(items.complete(caller().tenant, dataset_id, item_id, parts or None))
+
+
+@blp.route("/<item_id>/download")
+class Download(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.response(302)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def get(self, dataset_id, item_id):
+        """Redirect to a short-lived pre-signed URL of the file"""
+        items = edna().items
+        return redirect(items.download_url(items.get(caller().tenant, dataset_id, item_id)), code=302)

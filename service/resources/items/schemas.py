@@ -1,0 +1,73 @@
+"""Schemas of items and their uploads."""
+
+import marshmallow as ma
+
+from service.domain.items import MAX_PARTS
+
+
+class ItemListArgs(ma.Schema):
+    limit = ma.fields.Int(load_default=50, validate=ma.validate.Range(1, 1000))
+    cursor = ma.fields.Str(load_default=None)
+    label = ma.fields.Str(validate=ma.validate.Length(1, 256))
+    unlabeled = ma.fields.Bool(load_default=False)
+    q = ma.fields.Str(validate=ma.validate.Length(1, 256))
+    status = ma.fields.Str(validate=ma.validate.OneOf(["pending", "available"]))
+    content_type = ma.fields.Str(validate=ma.validate.Length(1, 255))
+
+
+class UploadRequestSchema(ma.Schema):
+    filename = ma.fields.Str(required=True, metadata={"description": "a plain file name, at most 255 bytes"})
+    content_type = ma.fields.Str(required=True, metadata={"description": "media type, e.g. image/png"})
+    size = ma.fields.Int(
+        required=True, strict=True, validate=ma.validate.Range(min=1), metadata={"description": "bytes"}
+    )
+    method = ma.fields.Str(
+        load_default="PUT",
+        validate=ma.validate.OneOf(["PUT", "POST"]),
+        metadata={"description": "POST asks for a form-upload policy; large files always go MULTIPART"},
+    )
+
+
+class PartSchema(ma.Schema):
+    part_number = ma.fields.Int(required=True, strict=True, validate=ma.validate.Range(1, MAX_PARTS))
+    etag = ma.fields.Str(required=True, validate=ma.validate.Length(1, 128))
+
+
+class CompleteSchema(ma.Schema):
+    parts = ma.fields.List(ma.fields.Nested(PartSchema), validate=ma.validate.Length(1, MAX_PARTS))
+
+
+class ItemSchema(ma.Schema):
+    id = ma.fields.Str()
+    dataset_id = ma.fields.Str()
+    filename = ma.fields.Str()
+    content_type = ma.fields.Str()
+    size = ma.fields.Int()
+    status = ma.fields.Str()
+    label = ma.fields.Str(allow_none=True)
+    tags = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Str())
+    created_at = ma.fields.Str()
+    created_by = ma.fields.Str()
+    updated_at = ma.fields.Str()
+    thumbnail_url = ma.fields.Str(allow_none=True)
+    download_url = ma.fields.Str(allow_none=True)
+
+
+class UploadPartSchema(ma.Schema):
+    part_number = ma.fields.Int()
+    url = ma.fields.Str()
+
+
+class UploadSchema(ma.Schema):
+    method = ma.fields.Str(metadata={"description": "PUT, POST or MULTIPART"})
+    url = ma.fields.Str()
+    headers = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Str())
+    fields = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Str())
+    upload_id = ma.fields.Str()
+    part_size = ma.fields.Int()
+    parts = ma.fields.List(ma.fields.Nested(UploadPartSchema))
+
+
+class UploadTicketSchema(ma.Schema):
+    item = ma.fields.Nested(ItemSchema)
+    upload = ma.fields.Nested(UploadSchema)

@@ -1,0 +1,81 @@
+"""One Config class: defaults, then `EDNA_*` environment variables, then explicit overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting Edna reads. The environment variable is `EDNA_` + the upper-cased name."""
+
+    data_dir: Path = _setting(Path(".edna"), "Where the embedded adapters keep files, keys and databases.")
+    storage: str = _setting("local", "Blob store: `local` (files under the data dir) or `s3`.")
+    s3_bucket: str = _setting("", "Data bucket when `EDNA_STORAGE=s3`.")
+    s3_endpoint_url: str = _setting("", "S3-compatible endpoint (empty: AWS). Region from `AWS_REGION`.")
+    identity: str = _setting("local", "Identity: `local` (issuer with keys in the data dir) or `cognito`.")
+    local_issuer: str = _setting("edna-local", "`iss` of tokens the local issuer signs.")
+    token_audience: str = _setting("edna", "`aud` of tokens the local issuer signs and accepts.")
+    token_ttl_seconds: int = _setting(3600, "Lifetime of tokens the local issuer signs.")
+    cognito_issuer: str = _setting("", "Cognito issuer, `https://cognito-idp.<region>.amazonaws.com/<pool>`.")
+    cognito_jwks_url: str = _setting("", "Cognito JWKS URL (empty: `<issuer>/.well-known/jwks.json`).")
+    cognito_client_id: str = _setting("", "App client id a Cognito token must carry (`aud` or `client_id`).")
+    cognito_token_use: str = _setting("id", "Accepted Cognito `token_use` values, comma-separated.")
+    search: str = _setting("sqlite", "Search index: `sqlite` (embedded, in the data dir).")
+    upload_url_ttl_seconds: int = _setting(900, "How long a pre-signed upload URL stays valid.")
+    download_url_ttl_seconds: int = _setting(300, "How long a pre-signed download URL stays valid.")
+    multipart_threshold: int = _setting(64 * MiB, "Uploads larger than this many bytes go multipart.")
+    multipart_part_size: int = _setting(16 * MiB, "Smallest part size of a multipart upload (S3: >= 5 MiB).")
+    max_upload_bytes: int = _setting(5 * GiB, "Largest object an upload request may announce.")
+    log_level: str = _setting("INFO", "Python log level of the service.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Defaults, then `EDNA_<NAME>` variables, then keyword overrides (the CLI's flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.default, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(field_name: str) -> str:
+    return "EDNA_" + field_name.upper()
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(variable, default, meaning) for the README's configuration table."""
+    return [(env_name(f.name), f.default, f.metadata["doc"]) for f in dataclasses.fields(Config)]
+
+
+def _coerce(default: Any, raw: str, name: str) -> Any:
+    if isinstance(default, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{env_name(name)} must be an integer, got {raw!r}") from None
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw
