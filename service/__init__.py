@@ -37,7 +37,7 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
         MAX_CONTENT_LENGTH=MAX_JSON_BODY,
     )
     app.extensions["edna"] = Edna.build(config, adapters)
-    api = Api(app)
+    api = EdnaApi(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -49,6 +49,27 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
         return app.send_static_file("index.html")
 
     return app
+
+
+class EdnaApi(Api):
+    """flask-smorest's Api whose error bodies always carry a plain-words `message`."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        if "message" not in payload:
+            payload["message"] = _summarize(payload.get("errors")) or error.description
+        return payload, code, headers
+
+
+def _summarize(errors, path: str = "") -> str:
+    """`{"json": {"name": ["Missing data."]}}` → `name: Missing data.`"""
+    if isinstance(errors, dict):
+        parts = [_summarize(v, f"{path}.{k}" if path else str(k)) for k, v in errors.items()]
+        return "; ".join(p for p in parts if p)
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        field = path.split(".", 1)[1] if "." in path else ""
+        return f"{field}: {' '.join(errors)}" if field else " ".join(errors)
+    return ""
 
 
 def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:

@@ -47,7 +47,8 @@ class ApiBlueprint(Blueprint):
                 g.principal = principal
                 return view(*args, **kwargs)
 
-            wrapper = Blueprint.doc(security=BEARER)(wrapper)
+            # The role is published in the OpenAPI document, so clients and tests can read it.
+            wrapper = Blueprint.doc(security=BEARER, **{"x-required-role": role.name})(wrapper)
             wrapper = self.alt_response(401, response="UNAUTHORIZED")(wrapper)
             return self.alt_response(403, response="FORBIDDEN")(wrapper)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Blueprint, current_app, request, send_file
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from service.adapters.blobstore.local import LocalBlobStore
 from service.domain.errors import Forbidden
@@ -14,6 +17,18 @@ FORM_OVERHEAD = 64 * 1024  # room for the multipart/form-data envelope around a 
 
 def _store() -> LocalBlobStore:
     return current_app.extensions["edna"].blobs
+
+
+@contextlib.contextmanager
+def _limited(max_size: int, overhead: int = 0):
+    """Bodies beyond the signed size are refused like a bad S3 signature: 403, nothing kept."""
+    if request.content_length is not None and request.content_length > max_size + overhead:
+        raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for")
+    request.max_content_length = max_size + overhead
+    try:
+        yield
+    except RequestEntityTooLarge:
+        raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for") from None
 
 
 def _hardened(response):
@@ -28,16 +43,16 @@ def put_object(token: str):
     """A pre-signed single PUT or multipart part PUT."""
     store = _store()
     grant = store.signer.verify(token, {"put", "part"})
-    if request.content_length is not None and request.content_length > grant.max_size:
-        raise Forbidden(f"the upload is larger than the {grant.max_size} bytes it was signed for")
-    request.max_content_length = grant.max_size
-    if grant.op == "part":
-        etag = store.write_part(grant.key, grant.upload_id, grant.part_number, request.stream, grant.max_size)
-        return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{etag}"'}))
-    sent_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if sent_type != grant.content_type:
-        raise Forbidden(f"Content-Type must be {grant.content_type!r}, as the URL was signed for")
-    info = store.write_stream(grant.key, request.stream, grant.content_type, grant.max_size)
+    with _limited(grant.max_size):
+        if grant.op == "part":
+            etag = store.write_part(
+                grant.key, grant.upload_id, grant.part_number, request.stream, grant.max_size
+            )
+            return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{etag}"'}))
+        sent_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if sent_type != grant.content_type:
+            raise Forbidden(f"Content-Type must be {grant.content_type!r}, as the URL was signed for")
+        info = store.write_stream(grant.key, request.stream, grant.content_type, grant.max_size)
     return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{info.etag}"'}))
 
 
@@ -46,15 +61,13 @@ def post_object(token: str):
     """A pre-signed form POST (the local twin of an S3 POST policy)."""
     store = _store()
     grant = store.signer.verify(token, {"post"})
-    if request.content_length is not None and request.content_length > grant.max_size + FORM_OVERHEAD:
-        raise Forbidden(f"the upload is larger than the {grant.max_size} bytes it was signed for")
-    request.max_content_length = grant.max_size + FORM_OVERHEAD
-    if request.form.get("Content-Type", "").strip().lower() != grant.content_type:
-        raise Forbidden(f"the Content-Type field must be {grant.content_type!r}, as the policy says")
-    upload = request.files.get("file")
-    if upload is None:
-        raise Forbidden("the form has no 'file' field")
-    info = store.write_stream(grant.key, upload.stream, grant.content_type, grant.max_size)
+    with _limited(grant.max_size, FORM_OVERHEAD):
+        if request.form.get("Content-Type", "").strip().lower() != grant.content_type:
+            raise Forbidden(f"the Content-Type field must be {grant.content_type!r}, as the policy says")
+        upload = request.files.get("file")
+        if upload is None:
+            raise Forbidden("the form has no 'file' field")
+        info = store.write_stream(grant.key, upload.stream, grant.content_type, grant.max_size)
     if info.size == 0:
         store.delete_many([grant.key])
         raise Forbidden("the uploaded file is empty")

@@ -1,0 +1,189 @@
+"""Every authenticated route, walked from the OpenAPI document, against hostile callers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+ROLES = ["viewer", "labeler", "editor", "admin"]
+
+
+def b64(data: dict | bytes) -> str:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Forger:
+    """Tokens that look right but must all be refused."""
+
+    def __init__(self, stack):
+        self.issuer = stack.edna.adapters.issuer
+        self.good = stack.token("alice", "demo", "admin")
+
+    def claims(self, **changes) -> dict:
+        now = int(time.time())
+        base = {
+            "iss": self.issuer.issuer,
+            "aud": self.issuer.audience,
+            "sub": "alice",
+            "tenant": "demo",
+            "roles": ["admin"],
+            "token_use": "access",
+            "iat": now,
+            "exp": now + 600,
+        }
+        return {k: v for k, v in {**base, **changes}.items() if v is not None}
+
+    def signed(self, key=None, kid=None, **changes) -> str:
+        key = key or self.issuer.key
+        header = {"alg": "RS256", "kid": kid or self.issuer.key.kid}
+        return jwt.encode(header, self.claims(**changes), key, algorithms=["RS256"])
+
+    def all_bad(self) -> dict[str, str]:
+        now = int(time.time())
+        other_key = RSAKey.generate_key(2048)
+        head, payload, sig = self.good.split(".")
+        tampered = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        tampered["roles"] = ["admin"]
+        tampered["tenant"] = "acme"
+        public_pem = self.issuer.key.as_pem(private=False)
+        hs_header = b64({"alg": "HS256", "kid": self.issuer.key.kid, "typ": "JWT"})
+        hs_body = b64(self.claims())
+        hs_sig = hmac.new(public_pem, f"{hs_header}.{hs_body}".encode(), hashlib.sha256).digest()
+        return {
+            "none": "",
+            "garbage": "not-a-jwt",
+            "expired": self.signed(exp=now - 3600, iat=now - 7200),
+            "not_yet_valid": self.signed(nbf=now + 3600),
+            "no_expiry": self.signed(exp=None),
+            "bad_signature": self.signed(key=other_key),
+            "unknown_kid": self.signed(key=other_key, kid="someone-else"),
+            "alg_none": f"{b64({'alg': 'none', 'kid': self.issuer.key.kid})}.{b64(self.claims())}.",
+            "hs256_with_public_key": f"{hs_header}.{hs_body}.{b64(hs_sig)}",
+            "wrong_issuer": self.signed(iss="https://evil.example"),
+            "wrong_audience": self.signed(aud="someone-else"),
+            "wrong_token_use": self.signed(token_use="id"),
+            "tampered_payload": f"{head}.{b64(tampered)}.{sig}",
+            "bad_tenant": self.signed(tenant="../acme"),
+            "no_tenant": self.signed(tenant=None),
+        }
+
+
+def operations(stack) -> list[tuple[str, str, str]]:
+    """(method, path template, required role) of every route that needs a token."""
+    spec = requests.get(stack.base_url + "/api/openapi.json", timeout=10).json()
+    ops = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            if isinstance(op, dict) and op.get("security"):
+                ops.append((method.upper(), path, op["x-required-role"]))
+    assert len(ops) >= 10
+    return ops
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no id for {path}"
+    return path
+
+
+@pytest.fixture
+def world(stack):
+    """A dataset with one available item in tenant demo, and the stack."""
+    client = stack.client("admin", "demo")
+    dataset = client.call("POST", "/api/datasets", json={"name": "secret", "label_classes": ["cat"]})
+    item = client.upload(dataset["id"], "x.png", b"png-bytes", "image/png")
+    return stack, {"dataset_id": dataset["id"], "item_id": item["id"]}
+
+
+# Valid bodies, so a refusal is about the caller and never about the input.
+BODIES = {
+    ("POST", "/api/datasets"): {"name": "new"},
+    ("PATCH", "/api/datasets/{dataset_id}"): {"description": "changed"},
+    ("POST", "/api/datasets/{dataset_id}/items"): {
+        "filename": "y.png",
+        "content_type": "image/png",
+        "size": 3,
+    },
+}
+
+
+def call(stack, method: str, path: str, token: str | None, template: str = ""):
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    body = BODIES.get((method, template), {})
+    return requests.request(
+        method, stack.base_url + path, headers=headers, json=body, allow_redirects=False, timeout=10
+    )
+
+
+def snapshot(stack) -> list[str]:
+    """Every key in storage, to prove a refused request wrote nothing."""
+    return [o.key for o in stack.edna.blobs.iter_objects("tenants/")]
+
+
+def test_every_route_refuses_bad_tokens(world):
+    stack, ids = world
+    before = snapshot(stack)
+    bad = Forger(stack).all_bad()
+    for method, template, _ in operations(stack):
+        path = fill(template, ids)
+        assert call(stack, method, path, None, template).status_code == 401, (method, path, "no header")
+        for name, token in bad.items():
+            resp = call(stack, method, path, token, template)
+            assert resp.status_code == 401, (method, path, name, resp.text)
+            assert resp.json()["code"] == 401
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert snapshot(stack) == before
+
+
+def test_every_route_refuses_a_role_too_low(world):
+    stack, ids = world
+    before = snapshot(stack)
+    for method, template, required in operations(stack):
+        below = ROLES[: ROLES.index(required)] or ["none"]
+        for role in below:
+            token = (
+                stack.token(f"low-{role}", "demo", role)
+                if role != "none"
+                else stack.token("x", "demo", "guest")
+            )
+            resp = call(stack, method, fill(template, ids), token, template)
+            assert resp.status_code == 403, (method, template, role, resp.text)
+            assert "role" in resp.json()["message"]
+    assert snapshot(stack) == before
+
+
+def test_another_tenants_ids_answer_404(world):
+    stack, ids = world
+    before = snapshot(stack)
+    intruder = stack.token("mallory", "acme", "admin")
+    for method, template, _ in operations(stack):
+        if "{" not in template:
+            continue
+        resp = call(stack, method, fill(template, ids), intruder, template)
+        assert resp.status_code == 404, (method, template, resp.text)
+        missing = call(stack, method, fill(template, {k: "0" * 26 for k in ids}), intruder, template)
+        assert missing.json()["message"] == resp.json()["message"]  # indistinguishable from missing
+    assert snapshot(stack) == before
+
+
+def test_a_tenant_lists_only_its_own(world):
+    stack, _ = world
+    intruder = stack.client("admin", "acme")
+    assert list(intruder.pages("/api/datasets")) == []
+    intruder.call("POST", "/api/datasets", json={"name": "secret"})  # same name, other tenant: fine
+    assert [d["name"] for d in stack.client("viewer", "demo").pages("/api/datasets")] == ["secret"]
+
+
+def test_public_routes_need_no_token(stack):
+    for path in ("/api/health", "/api/openapi.json", "/api/auth/jwks", "/"):
+        assert requests.get(stack.base_url + path, timeout=10).status_code == 200, path
