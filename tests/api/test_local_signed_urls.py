@@ -50,7 +50,10 @@ def test_a_grant_for_one_key_cannot_write_another(local_stack, ticket):
     )
     forged = other.rpartition(".")[0] + "." + signature
     resp = requests.put(
-        client.url("/api/blobs/" + forged), data=b"0123456789", headers={"Content-Type": "image/png"}
+        client.url("/api/blobs/" + forged),
+        data=b"0123456789",
+        headers={"Content-Type": "image/png"},
+        timeout=10,
     )
     assert resp.status_code == 403
     assert objects(local_stack) == []
@@ -62,7 +65,10 @@ def test_expired_urls_are_refused(local_stack, ticket):
     key = "tenants/demo/datasets/x/items/y/f.png"
     expired = signer.sign(Grant("put", key, int(time.time()) - 1, "image/png", 10))
     resp = requests.put(
-        client.url("/api/blobs/" + expired), data=b"0123456789", headers={"Content-Type": "image/png"}
+        client.url("/api/blobs/" + expired),
+        data=b"0123456789",
+        headers={"Content-Type": "image/png"},
+        timeout=10,
     )
     assert resp.status_code == 403 and "expired" in resp.json()["message"]
     assert objects(local_stack) == []
