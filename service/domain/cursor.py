@@ -8,6 +8,7 @@ from service.domain.errors import BadRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+MAX_CURSOR = 1024  # ours are short; anything long is garbage, refused before decoding
 
 
 def encode(position: str) -> str:
@@ -19,10 +20,12 @@ def decode(cursor: str | None) -> str | None:
     """The position a cursor points after; a malformed cursor is the caller's error (400)."""
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR:
+        raise BadRequest("cursor is malformed; pass next_cursor from the previous page")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         after = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
         raise BadRequest("cursor is malformed; pass next_cursor from the previous page") from None
     if not isinstance(after, str):
         raise BadRequest("cursor is malformed; pass next_cursor from the previous page")

@@ -7,12 +7,13 @@ import unicodedata
 
 from service.domain.errors import BadRequest
 
-TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+# Matched with fullmatch: `$` alone would let a trailing newline through.
+TENANT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}")
 _MIME_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
-CONTENT_TYPE_RE = re.compile(rf"^{_MIME_NAME}/{_MIME_NAME}$")
+CONTENT_TYPE_RE = re.compile(rf"{_MIME_NAME}/{_MIME_NAME}")
 # S3 tag values: Unicode letters, digits, white space and + - = . _ : / @
-TAG_VALUE_RE = re.compile(r"^[\w\s+\-=.:/@]*$")
+TAG_VALUE_RE = re.compile(r"[\w\s+\-=.:/@]*")
 
 MAX_FILENAME_BYTES = 255
 MAX_DATASET_NAME = 128
@@ -54,7 +55,7 @@ def dataset_name(value: str) -> str:
 
 def content_type(value: str) -> str:
     ctype = value.strip().lower()
-    if not CONTENT_TYPE_RE.match(ctype):
+    if not CONTENT_TYPE_RE.fullmatch(ctype):
         raise BadRequest(f"content_type {value!r} is not a media type such as image/png")
     return ctype
 
@@ -63,18 +64,18 @@ def tag_value(value: str, what: str = "tag value") -> str:
     """A value S3 accepts as an object tag: the label and user tags must survive a round trip."""
     if len(value) > MAX_TAG_VALUE:
         raise BadRequest(f"{what} is longer than {MAX_TAG_VALUE} characters")
-    if not TAG_VALUE_RE.match(value) or _has_control(value):
+    if not TAG_VALUE_RE.fullmatch(value) or _has_control(value):
         raise BadRequest(f"{what} {value!r} may hold only letters, digits, spaces and + - = . _ : / @")
     return value
 
 
 def tenant(value: str) -> str:
-    if not TENANT_RE.match(value):
+    if not TENANT_RE.fullmatch(value):
         raise BadRequest(f"tenant {value!r} must be 1-63 of a-z, 0-9, '-', '_'")
     return value
 
 
 def username(value: str) -> str:
-    if not USERNAME_RE.match(value):
+    if not USERNAME_RE.fullmatch(value):
         raise BadRequest(f"username {value!r} must be 1-128 of letters, digits and _ . @ + -")
     return value

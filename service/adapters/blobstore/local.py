@@ -20,10 +20,14 @@ from service.domain.errors import BadRequest, Forbidden
 from service.domain.ids import new_id
 
 CHUNK = 1024 * 1024
+MIN_PART = 5 * 1024 * 1024  # S3 refuses smaller parts except the last: so do we
 
 
 class LocalBlobStore(BlobStore):
     """Keys map to files under `objects/`; content type, ETag and tags live in `meta/` sidecars.
+
+    Unlike S3, a key cannot be both an object and the prefix of another (`a` and `a/b`); the
+    storage layout never asks for that.
 
     Writes go to `tmp/` and are renamed into place, so a reader or a crash never sees half an
     object. Pre-signed URLs point at `url_prefix` (the app's `/api/blobs/`), signed by UrlSigner.
@@ -45,10 +49,18 @@ class LocalBlobStore(BlobStore):
     # -- paths --------------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
+        """The file of a key that can hold an object; BadRequest for keys outside the store."""
         path = (self.objects / key).resolve()
         if not path.is_relative_to(self.objects.resolve()) or key.endswith("/") or not key:
             raise BadRequest(f"invalid storage key {key!r}")
         return path
+
+    def _existing(self, key: str) -> Path | None:
+        """The file of a key if it holds an object; keys no file can hold (`a/`) hold nothing, as on S3."""
+        if not key or key.endswith("/"):
+            return None
+        path = self._path(key)
+        return path if path.is_file() else None
 
     def _meta_path(self, key: str) -> Path:
         return self.meta / (key + ".json")
@@ -105,9 +117,12 @@ class LocalBlobStore(BlobStore):
             tmp.unlink(missing_ok=True)
 
     def get_bytes(self, key: str) -> bytes:
+        path = self._existing(key)
         try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+            if path is None:
+                raise FileNotFoundError(key)
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             raise ObjectMissing(f"no object {key}") from None
 
     def open(self, key: str) -> tuple[Path, ObjectInfo]:
@@ -118,12 +133,12 @@ class LocalBlobStore(BlobStore):
         return self._path(key), info
 
     def head(self, key: str) -> ObjectInfo | None:
-        path = self._path(key)
+        path = self._existing(key)
         try:
-            st = path.stat()
-        except FileNotFoundError:
+            st = path.stat() if path else None
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        if not path.is_file():
+        if st is None:
             return None
         meta = self._read_meta(key)
         return ObjectInfo(
@@ -136,7 +151,9 @@ class LocalBlobStore(BlobStore):
 
     def delete_many(self, keys: list[str]) -> None:
         for key in keys:
-            path = self._path(key)
+            path = self._existing(key)
+            if path is None:
+                continue  # deleting a missing key is not an error on S3 either
             path.unlink(missing_ok=True)
             self._meta_path(key).unlink(missing_ok=True)
             self._prune_empty_dirs(path.parent, self.objects)
@@ -311,6 +328,8 @@ class LocalBlobStore(BlobStore):
                 raise InvalidParts(f"part {number} was not uploaded") from None
             if stored != etag.strip('"'):
                 raise InvalidParts(f"part {number} has ETag {stored}, not {etag}")
+            if number != numbers[-1] and (directory / f"part-{number:05d}").stat().st_size < MIN_PART:
+                raise InvalidParts(f"part {number} is smaller than 5 MiB and not the last part")
             digests.append(bytes.fromhex(stored))
         tmp = self.tmp / f"assemble-{new_id()}"
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -125,6 +126,9 @@ class S3BlobStore(BlobStore):
 
     @_translated
     def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        if not tags:
+            self.client.delete_object_tagging(Bucket=self.bucket, Key=key)
+            return
         self.client.put_object_tagging(
             Bucket=self.bucket,
             Key=key,
@@ -189,6 +193,4 @@ class S3BlobStore(BlobStore):
 
 def _disposition(filename: str) -> str:
     """An RFC 6266 `inline` disposition that survives any Unicode file name."""
-    from urllib.parse import quote
-
     return f"inline; filename*=UTF-8''{quote(filename, safe='')}"
