@@ -77,8 +77,9 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.datasets.routes import blp as datasets
     from service.resources.health.routes import blp as health
     from service.resources.items.routes import blp as items
+    from service.resources.members.routes import blp as members
 
-    for blp in (health, auth, datasets, items):
+    for blp in (health, auth, members, datasets, items):
         api.register_blueprint(blp)
     if adapters.blobs.name == "local":
         from service.resources.blobs.routes import bp as blobs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.adapters.blobstore import BlobStore
-from service.adapters.identity import TokenVerifier
+from service.adapters.identity import MemberDirectory, TokenVerifier
 from service.adapters.identity.local import LocalIssuer, LocalUserStore
 from service.adapters.searchindex import SearchIndex
 from service.settings import Config
@@ -18,6 +18,7 @@ class Adapters:
     blobs: BlobStore
     index: SearchIndex
     verifier: TokenVerifier
+    members: MemberDirectory | None = None
     issuer: LocalIssuer | None = None
     users: LocalUserStore | None = None
 
@@ -59,7 +60,7 @@ def build_adapters(config: Config) -> Adapters:
     index = build_search_index(config)
     if config.identity == "local":
         issuer, users = local_identity(config)
-        return Adapters(blobs, index, issuer.verifier(), issuer, users)
+        return Adapters(blobs, index, issuer.verifier(), members=users, issuer=issuer, users=users)
     if config.identity == "cognito":
         from service.adapters.identity.cognito import cognito_verifier
 

@@ -30,7 +30,7 @@ for var in ("AWS_PROFILE", "EDNA_DATA_DIR", "EDNA_STORAGE", "EDNA_IDENTITY"):
     os.environ.pop(var, None)
 
 from service import create_app  # noqa: E402
-from service.adapters.identity.local import LocalUser  # noqa: E402
+from service.adapters.identity import Member  # noqa: E402
 from service.client import EdnaClient  # noqa: E402
 from service.settings import Config, MiB  # noqa: E402
 
@@ -109,7 +109,7 @@ class Stack:
         return self.app.extensions["edna"]
 
     def token(self, user: str = "alice", tenant: str = "demo", role: str = "admin") -> str:
-        return self.edna.adapters.issuer.issue(LocalUser(user, tenant, role))["access_token"]
+        return self.edna.adapters.issuer.issue(Member(user, tenant, role))["access_token"]
 
     def client(self, role: str = "admin", tenant: str = "demo", user: str | None = None) -> EdnaClient:
         return EdnaClient(self.base_url, self.token(user or f"{role}-{tenant}", tenant, role))

@@ -102,7 +102,8 @@ def world(stack):
     client = stack.client("admin", "demo")
     dataset = client.call("POST", "/api/datasets", json={"name": "secret", "label_classes": ["cat"]})
     item = client.upload(dataset["id"], "x.png", b"png-bytes", "image/png")
-    return stack, {"dataset_id": dataset["id"], "item_id": item["id"]}
+    stack.edna.adapters.users.add("bob", "demo", "labeler", "bob-password")
+    return stack, {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob"}
 
 
 # Valid bodies, so a refusal is about the caller and never about the input.
@@ -114,6 +115,8 @@ BODIES = {
         "content_type": "image/png",
         "size": 3,
     },
+    ("POST", "/api/members"): {"username": "newbie", "role": "viewer"},
+    ("PATCH", "/api/members/{username}"): {"role": "viewer"},
 }
 
 
@@ -125,9 +128,12 @@ def call(stack, method: str, path: str, token: str | None, template: str = ""):
     )
 
 
-def snapshot(stack) -> list[str]:
-    """Every key in storage, to prove a refused request wrote nothing."""
-    return [o.key for o in stack.edna.blobs.iter_objects("tenants/")]
+def snapshot(stack) -> tuple:
+    """Every key in storage and every member, to prove a refused request wrote nothing."""
+    users = stack.edna.adapters.users
+    return [o.key for o in stack.edna.blobs.iter_objects("tenants/")], [
+        users.list(tenant, 1000, None) for tenant in ("demo", "acme")
+    ]
 
 
 def test_every_route_refuses_bad_tokens(world):
@@ -171,7 +177,7 @@ def test_another_tenants_ids_answer_404(world):
             continue
         resp = call(stack, method, fill(template, ids), intruder, template)
         assert resp.status_code == 404, (method, template, resp.text)
-        missing = call(stack, method, fill(template, {k: "0" * 26 for k in ids}), intruder, template)
+        missing = call(stack, method, fill(template, dict.fromkeys(ids, "0" * 26)), intruder, template)
         assert missing.json()["message"] == resp.json()["message"]  # indistinguishable from missing
     assert snapshot(stack) == before
 

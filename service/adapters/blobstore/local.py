@@ -43,6 +43,7 @@ class LocalBlobStore(BlobStore):
         self.uploads = self.root / "uploads"
         for d in (self.objects, self.meta, self.tmp, self.uploads):
             d.mkdir(parents=True, exist_ok=True)
+        self._objects_root = str(self.objects.resolve())
         self.url_prefix = url_prefix
         self.signer = UrlSigner(self.root / "url-signing.key")
 
@@ -50,10 +51,11 @@ class LocalBlobStore(BlobStore):
 
     def _path(self, key: str) -> Path:
         """The file of a key that can hold an object; BadRequest for keys outside the store."""
-        path = (self.objects / key).resolve()
-        if not path.is_relative_to(self.objects.resolve()) or key.endswith("/") or not key:
+        # Lexical check (no syscalls): the store never creates symlinks, so `..` is the only escape.
+        path = os.path.normpath(os.path.join(self._objects_root, key))
+        if not path.startswith(self._objects_root + os.sep) or key.endswith("/") or not key:
             raise BadRequest(f"invalid storage key {key!r}")
-        return path
+        return Path(path)
 
     def _existing(self, key: str) -> Path | None:
         """The file of a key if it holds an object; keys no file can hold (`a/`) hold nothing, as on S3."""

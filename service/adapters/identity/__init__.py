@@ -1,8 +1,10 @@
-"""The TokenVerifier port: a bearer token in, the verified Principal out (or 401)."""
+"""Identity ports: TokenVerifier (a bearer token in, the verified Principal out, or 401) and
+MemberDirectory (a tenant's users and their roles)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from service.domain.errors import Unauthorized
 from service.domain.roles import Principal
@@ -20,3 +22,31 @@ class TokenVerifier(ABC):
     @abstractmethod
     def verify(self, token: str) -> Principal:
         """The caller the token proves, or InvalidToken."""
+
+
+@dataclass(frozen=True)
+class Member:
+    username: str
+    tenant: str
+    role: str
+    email: str = ""
+
+
+class MemberDirectory(ABC):
+    """A tenant's users. Every call is scoped to one tenant: other tenants' users are not found."""
+
+    @abstractmethod
+    def list(self, tenant: str, limit: int, after: str | None) -> list[Member]:
+        """Up to `limit` members ordered by username, after the username `after`."""
+
+    @abstractmethod
+    def invite(self, tenant: str, username: str, email: str, role: str) -> tuple[Member, str | None]:
+        """Create a member; returns it and the one-time password when the directory makes one."""
+
+    @abstractmethod
+    def set_role(self, tenant: str, username: str, role: str) -> Member:
+        """Change a member's role; Conflict when that would leave the tenant without an admin."""
+
+    @abstractmethod
+    def remove(self, tenant: str, username: str) -> None:
+        """Remove a member; Conflict when that would leave the tenant without an admin."""

@@ -95,11 +95,11 @@ class JwksTokenVerifier(TokenVerifier):
 
 
 def parse_roles(value: object) -> tuple[str, ...]:
-    """Roles as a list, or flattened by API Gateway's JWT authorizer as `"[admin editor]"`."""
+    """Roles as a list, flattened by API Gateway's JWT authorizer (`"[admin editor]"`), or as JSON text."""
     if isinstance(value, list):
         return tuple(str(v) for v in value)
     if isinstance(value, str):
-        return tuple(value.strip("[]").replace(",", " ").split())
+        return tuple(value.strip("[]").replace(",", " ").replace('"', " ").split())
     return ()
 
 

@@ -2,55 +2,55 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from service.adapters.files import create_once
+from service.adapters.identity import Member, MemberDirectory
 from service.adapters.identity.jwks import ClaimNames, JwksTokenVerifier, keyset_lookup
 from service.domain import names
-from service.domain.errors import Conflict
+from service.domain.errors import Conflict, NotFound
 from service.domain.roles import Role
 
 # scrypt parameters: ~16 MiB and tens of milliseconds per hash, far from brute-forceable.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
-@dataclass(frozen=True)
-class LocalUser:
-    username: str
-    tenant: str
-    role: str
-    email: str = ""
-
-
-class LocalUserStore:
+class LocalUserStore(MemberDirectory):
     """Users with scrypt-hashed passwords in `identity.db`; read on each sign-in, so a user added
-    by the CLI is accepted by a running server at once."""
+    by the CLI or invited through the API is accepted by a running server at once."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, tenant TEXT NOT NULL,"
                 " role TEXT NOT NULL, email TEXT NOT NULL DEFAULT '', password_hash TEXT NOT NULL,"
                 " created_at REAL NOT NULL)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One short transaction: committed on success, rolled back on error, always closed."""
         db = sqlite3.connect(self.path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
 
-    def add(self, username: str, tenant: str, role: str, password: str, email: str = "") -> LocalUser:
+    def add(self, username: str, tenant: str, role: str, password: str, email: str = "") -> Member:
         names.username(username)
         names.tenant(tenant)
         Role.parse(role)
@@ -64,16 +64,65 @@ class LocalUserStore:
                 )
         except sqlite3.IntegrityError:
             raise Conflict(f"user {username!r} already exists") from None
-        return LocalUser(username, tenant, role, email)
+        return Member(username, tenant, role, email)
 
-    def get(self, username: str) -> LocalUser | None:
+    def list(self, tenant: str, limit: int, after: str | None) -> list[Member]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT username, tenant, role, email FROM users WHERE tenant = ? AND username > ?"
+                " ORDER BY username LIMIT ?",
+                (tenant, after or "", limit),
+            ).fetchall()
+        return [Member(*row) for row in rows]
+
+    def invite(self, tenant: str, username: str, email: str, role: str) -> tuple[Member, str | None]:
+        password = secrets.token_urlsafe(12)
+        return self.add(username, tenant, role, password, email), password
+
+    def set_role(self, tenant: str, username: str, role: str) -> Member:
+        Role.parse(role)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # the last-admin check and the change are one transaction
+            member = self._member(db, tenant, username)
+            if member.role == "admin" and role != "admin":
+                self._keep_an_admin(db, tenant)
+            db.execute("UPDATE users SET role = ? WHERE username = ?", (role, username))
+        return Member(member.username, tenant, role, member.email)
+
+    def remove(self, tenant: str, username: str) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            member = self._member(db, tenant, username)
+            if member.role == "admin":
+                self._keep_an_admin(db, tenant)
+            db.execute("DELETE FROM users WHERE username = ?", (username,))
+
+    @staticmethod
+    def _member(db: sqlite3.Connection, tenant: str, username: str) -> Member:
+        row = db.execute(
+            "SELECT username, tenant, role, email FROM users WHERE username = ? AND tenant = ?",
+            (username, tenant),
+        ).fetchone()
+        if row is None:
+            raise NotFound("member not found")
+        return Member(*row)
+
+    @staticmethod
+    def _keep_an_admin(db: sqlite3.Connection, tenant: str) -> None:
+        (admins,) = db.execute(
+            "SELECT COUNT(*) FROM users WHERE tenant = ? AND role = 'admin'", (tenant,)
+        ).fetchone()
+        if admins <= 1:
+            raise Conflict("the tenant's last admin cannot be removed or demoted; make another admin first")
+
+    def get(self, username: str) -> Member | None:
         with self._connect() as db:
             row = db.execute(
                 "SELECT username, tenant, role, email FROM users WHERE username = ?", (username,)
             ).fetchone()
-        return LocalUser(*row) if row else None
+        return Member(*row) if row else None
 
-    def authenticate(self, username: str, password: str) -> LocalUser | None:
+    def authenticate(self, username: str, password: str) -> Member | None:
         with self._connect() as db:
             row = db.execute(
                 "SELECT username, tenant, role, email, password_hash FROM users WHERE username = ?",
@@ -82,7 +131,7 @@ class LocalUserStore:
         if row is None:
             check_password(password, _DUMMY_HASH)  # same work either way: no user enumeration by timing
             return None
-        return LocalUser(*row[:4]) if check_password(password, row[4]) else None
+        return Member(*row[:4]) if check_password(password, row[4]) else None
 
 
 def hash_password(password: str) -> str:
@@ -117,7 +166,7 @@ class LocalIssuer:
         self.audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user: LocalUser) -> dict:
+    def issue(self, user: Member) -> dict:
         now = int(time.time())
         claims = {
             "iss": self.issuer,
