@@ -33,13 +33,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{server.server_port}"
     print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
     if not args.no_demo and config.identity == "local":
-        from service.demo import seed
-
         users = app.extensions["edna"].adapters.users
-        threading.Thread(target=seed, args=(base_url, users, config.data_dir), daemon=True).start()
+        threading.Thread(
+            target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True
+        ).start()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def _seed_in_background(base_url: str, users, data_dir: Path) -> None:
+    from service.client import ApiError
+    from service.demo import seed
+
+    try:
+        seed(base_url, users, data_dir)
+    except (ApiError, OSError, DomainError) as exc:
+        print(f"demo: seeding failed ({exc}); the server keeps running, retry with `seed-demo`", flush=True)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

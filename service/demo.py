@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from service.adapters.files import write_atomic
 from service.adapters.identity.local import LocalUserStore
 from service.client import EdnaClient
 
@@ -32,9 +33,7 @@ def ensure_users(users: LocalUserStore, credentials_file: Path) -> dict[str, str
         if users.get(username) is None:
             known[username] = secrets.token_urlsafe(9)
             users.add(username, tenant, role, known[username])
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text(json.dumps(known, indent=1))
-    credentials_file.chmod(0o600)
+    write_atomic(credentials_file, json.dumps(known, indent=1).encode(), mode=0o600)
     return known
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
@@ -12,13 +11,10 @@ from service.domain import layout, names
 from service.domain.errors import BadRequest, Conflict, NotFound
 from service.domain.ids import is_id, new_id
 from service.domain.roles import Principal
+from service.domain.timestamps import now_iso
 
 MAX_LABEL_CLASSES = 1000
 MAX_DESCRIPTION = 4000
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -88,15 +84,14 @@ class DatasetCatalog:
             start_after=layout.dataset_prefix(tenant, after) if after else None,
             limit=limit,
         )
+        ids = [prefix.rstrip("/").rsplit("/", 1)[-1] for prefix in page.prefixes]
         datasets = []
-        for prefix in page.prefixes:
-            dataset_id = prefix.rstrip("/").rsplit("/", 1)[-1]
+        for dataset_id in ids:
             try:
                 datasets.append(self.get(tenant, dataset_id))
             except NotFound:
                 continue  # deleted between the listing and the read
-        more = page.next_token is not None and datasets
-        return datasets, (datasets[-1].id if more else None)
+        return datasets, (ids[-1] if page.next_token and ids else None)
 
     def _all(self, tenant: str):
         after = None

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from service.adapters.blobstore import BlobStore
+from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import ItemQuery, ItemRecord, SearchIndex
 from service.domain import layout, names
 from service.domain.datasets import Dataset
 from service.domain.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
 from service.domain.ids import is_id, new_id
 from service.domain.roles import Principal
+from service.domain.timestamps import iso
 
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
 PENDING, AVAILABLE = "pending", "available"
@@ -123,7 +123,14 @@ class ItemService:
         if record.upload_id:
             if not parts:
                 raise BadRequest("a multipart upload needs its parts: [{part_number, etag}, ...]")
-            self.blobs.complete_multipart(key, record.upload_id, parts)
+            try:
+                self.blobs.complete_multipart(key, record.upload_id, parts)
+            except ObjectMissing:
+                # Completed by an earlier attempt whose confirmation was lost, or aborted/expired.
+                if self.blobs.head(key) is None:
+                    raise Conflict(
+                        "the multipart upload is gone (aborted or expired); request a new upload"
+                    ) from None
         elif parts:
             raise BadRequest("parts are only for multipart uploads")
         info = self.blobs.head(key)
@@ -164,13 +171,9 @@ class ItemService:
             "status": record.status,
             "label": record.label,
             "tags": record.tags,
-            "created_at": _iso(record.created_at),
+            "created_at": iso(record.created_at),
             "created_by": record.created_by,
-            "updated_at": _iso(record.updated_at),
+            "updated_at": iso(record.updated_at),
             "thumbnail_url": None,
             "download_url": self.download_url(record) if available else None,
         }
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

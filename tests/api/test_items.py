@@ -192,3 +192,41 @@ def test_missing_fields_and_bad_filters(stack, dataset):
             "POST", items_path("0" * 26), json={"filename": "a.png", "content_type": "image/png", "size": 1}
         )
     assert err.value.status == 404
+
+
+def test_multipart_completed_in_storage_but_not_confirmed_can_be_confirmed(stack, dataset):
+    """A client retrying `complete` after a lost answer must not be stuck with a pending item."""
+    client, dataset_id = dataset
+    data = os.urandom(6 * MiB + 1)
+    ticket = request_upload(
+        client, dataset_id, filename="big.bin", content_type="application/octet-stream", size=len(data)
+    )
+    parts = client.transfer(ticket["upload"], data, "application/octet-stream")
+    key = f"tenants/demo/datasets/{dataset_id}/items/{ticket['item']['id']}/big.bin"
+    stack.edna.blobs.complete_multipart(
+        key, ticket["upload"]["upload_id"], [(p["part_number"], p["etag"]) for p in parts]
+    )
+    item = client.call(
+        "POST", f"{items_path(dataset_id)}/{ticket['item']['id']}/complete", json={"parts": parts}
+    )
+    assert item["status"] == "available" and item["size"] == len(data)
+
+
+def test_aborted_multipart_cannot_be_completed(local_stack):
+    # Local store only: moto answers a completion of an aborted upload with a 500, where S3
+    # answers NoSuchUpload (which the S3 adapter maps to the same 409).
+    client = local_stack.client("editor")
+    dataset_id = client.call("POST", "/api/datasets", json={"name": "aborted"})["id"]
+    data = os.urandom(6 * MiB + 1)
+    ticket = request_upload(
+        client, dataset_id, filename="big.bin", content_type="application/octet-stream", size=len(data)
+    )
+    key = f"tenants/demo/datasets/{dataset_id}/items/{ticket['item']['id']}/big.bin"
+    local_stack.edna.blobs.abort_multipart(key, ticket["upload"]["upload_id"])
+    with pytest.raises(ApiError) as err:
+        client.call(
+            "POST",
+            f"{items_path(dataset_id)}/{ticket['item']['id']}/complete",
+            json={"parts": [{"part_number": 1, "etag": "x"}]},
+        )
+    assert err.value.status == 409 and "gone" in err.value.body["message"]

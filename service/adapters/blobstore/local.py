@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -108,15 +109,7 @@ class LocalBlobStore(BlobStore):
         return info
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        path = self._path(key)
-        tmp = self.tmp / f"put-{new_id()}"
-        write_atomic(tmp, data)
-        try:
-            return self._commit(
-                key, path, tmp, content_type, hashlib.md5(data, usedforsecurity=False).hexdigest()
-            )
-        finally:
-            tmp.unlink(missing_ok=True)
+        return self.write_stream(key, io.BytesIO(data), content_type, len(data))
 
     def get_bytes(self, key: str) -> bytes:
         path = self._existing(key)
