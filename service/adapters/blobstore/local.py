@@ -83,21 +83,27 @@ class LocalBlobStore(BlobStore):
         """Copy a stream into place atomically; Forbidden if it carries more than `max_size` bytes."""
         path = self._path(key)
         tmp = self.tmp / f"upload-{new_id()}"
-        digest = hashlib.md5(usedforsecurity=False)
-        size = 0
         try:
-            with open(tmp, "wb") as fh:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_size:
-                        raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for")
-                    digest.update(chunk)
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            return self._commit(key, path, tmp, content_type, digest.hexdigest())
+            etag = self._receive(stream, tmp, max_size)
+            return self._commit(key, path, tmp, content_type, etag)
         finally:
             tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _receive(stream: BinaryIO, tmp: Path, max_size: int) -> str:
+        """Copy a stream to a durable temp file, counting; returns its MD5 (S3's ETag)."""
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with open(tmp, "wb") as fh:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_size:
+                    raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for")
+                digest.update(chunk)
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return digest.hexdigest()
 
     def _commit(self, key: str, path: Path, tmp: Path, content_type: str, etag: str) -> ObjectInfo:
         # Sidecar first, then the object: a crash in between leaves no object with stale metadata.
@@ -292,18 +298,9 @@ class LocalBlobStore(BlobStore):
     def write_part(self, key: str, upload_id: str, part_number: int, stream: BinaryIO, max_size: int) -> str:
         """Store one part; returns its ETag (MD5, as S3 does)."""
         directory, _ = self._upload(key, upload_id)
-        digest = hashlib.md5(usedforsecurity=False)
         tmp = self.tmp / f"part-{new_id()}"
-        size = 0
         try:
-            with open(tmp, "wb") as fh:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_size:
-                        raise Forbidden(f"the part is larger than the {max_size} bytes it was signed for")
-                    digest.update(chunk)
-                    fh.write(chunk)
-            etag = digest.hexdigest()
+            etag = self._receive(stream, tmp, max_size)
             os.replace(tmp, directory / f"part-{part_number:05d}")
             write_atomic(directory / f"part-{part_number:05d}.etag", etag.encode())
             return etag
