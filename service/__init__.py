@@ -38,9 +38,7 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
     )
     app.extensions["edna"] = Edna.build(config, adapters)
     api = EdnaApi(app)
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     _register_resources(app, api, adapters)
     app.register_error_handler(DomainError, _domain_error)
 
@@ -75,11 +73,14 @@ def _summarize(errors, path: str = "") -> str:
 def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.auth.routes import blp as auth
     from service.resources.datasets.routes import blp as datasets
+    from service.resources.exports.routes import blp as exports
     from service.resources.health.routes import blp as health
     from service.resources.items.routes import blp as items
+    from service.resources.labels.routes import blp as labels
     from service.resources.members.routes import blp as members
+    from service.resources.search.routes import blp as search
 
-    for blp in (health, auth, members, datasets, items):
+    for blp in (health, auth, members, datasets, items, labels, search, exports):
         api.register_blueprint(blp)
     if adapters.blobs.name == "local":
         from service.resources.blobs.routes import bp as blobs

@@ -34,9 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
     if not args.no_demo and config.identity == "local":
         users = app.extensions["edna"].adapters.users
-        threading.Thread(
-            target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True
-        ).start()
+        threading.Thread(target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -78,10 +76,49 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="python -m service", description="Edna's service and operator commands."
+def _workbench(args: argparse.Namespace):
+    from service.bootstrap import build_adapters
+    from service.edna import Edna
+
+    config = _config(args)
+    return Edna.build(config, build_adapters(config))
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from service.domain.rebuild import rebuild
+    from service.progress import Progress
+
+    state = _workbench(args)
+    progress = Progress("reindex")
+    totals = rebuild(state.indexer, state.adapters.index, args.tenant, progress.step)
+    progress.done()
+    print(
+        f"{totals['tenants']} tenant(s), {totals['items']} items indexed, {totals['forgotten']} stale entries forgotten"
     )
+    return 0
+
+
+def cmd_import_prefix(args: argparse.Namespace) -> int:
+    from service.domain import layout
+    from service.domain.rebuild import child_names, import_source
+    from service.progress import Progress
+
+    state = _workbench(args)
+    tenants = [args.tenant] if args.tenant else child_names(state.blobs, layout.TENANTS)
+    tenant = next((t for t in tenants if state.blobs.head(layout.dataset_record(t, args.dataset))), None)
+    if tenant is None:
+        raise ValueError(f"no dataset {args.dataset}" + (f" in tenant {args.tenant}" if args.tenant else ""))
+    progress = Progress("import")
+    totals = import_source(state.indexer, tenant, args.dataset, args.source, progress.step)
+    progress.done()
+    for reason in totals["skipped"]:
+        print(f"skipped {reason}", file=sys.stderr)
+    print(f"{totals['imported']} items imported into dataset {args.dataset} of tenant {tenant}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m service", description="Edna's service and operator commands.")
     sub = root.add_subparsers(dest="command", required=True)
 
     def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -103,18 +140,24 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--email", default="")
     add.set_defaults(func=cmd_users_add)
 
-    demo = with_data_dir(
-        sub.add_parser("seed-demo", help="create the demo tenants, users and digits dataset")
-    )
+    demo = with_data_dir(sub.add_parser("seed-demo", help="create the demo tenants, users and digits dataset"))
     demo.set_defaults(func=cmd_seed_demo)
+
+    reindex = with_data_dir(sub.add_parser("reindex", help="rebuild the search index from storage alone"))
+    reindex.add_argument("--tenant", help="only this tenant (default: every tenant)")
+    reindex.set_defaults(func=cmd_reindex)
+
+    imports = with_data_dir(sub.add_parser("import-prefix", help="register objects already in storage as items"))
+    imports.add_argument("--dataset", required=True, help="id of the dataset that receives the items")
+    imports.add_argument("--tenant", help="the dataset's tenant (default: found from the dataset id)")
+    imports.add_argument("source", help="s3://bucket/prefix, or a local file or directory")
+    imports.set_defaults(func=cmd_import_prefix)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=Config.from_env().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=Config.from_env().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         return args.func(args)

@@ -65,12 +65,8 @@ def build_adapters(config: Config) -> Adapters:
         from service.adapters.identity.cognito import cognito_verifier
 
         if not (config.cognito_issuer and config.cognito_client_id):
-            raise ValueError(
-                "EDNA_COGNITO_ISSUER and EDNA_COGNITO_CLIENT_ID are required when EDNA_IDENTITY=cognito"
-            )
+            raise ValueError("EDNA_COGNITO_ISSUER and EDNA_COGNITO_CLIENT_ID are required when EDNA_IDENTITY=cognito")
         uses = {u.strip() for u in config.cognito_token_use.split(",") if u.strip()}
-        verifier = cognito_verifier(
-            config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses
-        )
+        verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
         return Adapters(blobs, index, verifier)
     raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")

@@ -75,22 +75,16 @@ class EdnaClient:
         """Send the bytes to storage as the upload object says; returns the parts of a multipart upload."""
         method = upload["method"]
         if method == "PUT":
-            resp = self.session.put(
-                self.url(upload["url"]), data=data, headers=upload["headers"], timeout=self.timeout
-            )
+            resp = self.session.put(self.url(upload["url"]), data=data, headers=upload["headers"], timeout=self.timeout)
         elif method == "POST":
             files = {"file": ("blob", data, content_type)}
-            resp = self.session.post(
-                self.url(upload["url"]), data=upload["fields"], files=files, timeout=self.timeout
-            )
+            resp = self.session.post(self.url(upload["url"]), data=upload["fields"], files=files, timeout=self.timeout)
         else:
             parts = []
             size = upload["part_size"]
             for part in upload["parts"]:
                 start = (part["part_number"] - 1) * size
-                resp = self.session.put(
-                    self.url(part["url"]), data=data[start : start + size], timeout=self.timeout
-                )
+                resp = self.session.put(self.url(part["url"]), data=data[start : start + size], timeout=self.timeout)
                 if resp.status_code != 200:
                     raise ApiError(resp.status_code, resp.text)
                 parts.append({"part_number": part["part_number"], "etag": resp.headers["ETag"]})
@@ -99,9 +93,7 @@ class EdnaClient:
             raise ApiError(resp.status_code, resp.text)
         return None
 
-    def upload(
-        self, dataset_id: str, filename: str, data: bytes, content_type: str, method: str = "PUT"
-    ) -> dict:
+    def upload(self, dataset_id: str, filename: str, data: bytes, content_type: str, method: str = "PUT") -> dict:
         """Request, transfer, complete: the item, now available."""
         body = {"filename": filename, "content_type": content_type, "size": len(data), "method": method}
         ticket = self.call("POST", f"/api/datasets/{dataset_id}/items", json=body)

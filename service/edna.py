@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.bootstrap import Adapters
+from service.domain.annotations import Annotations
 from service.domain.datasets import DatasetCatalog
+from service.domain.export import Exporter
+from service.domain.indexing import Indexer
 from service.domain.items import ItemService, UploadLimits
+from service.domain.labels import Labeler
 from service.settings import Config
 
 
@@ -16,6 +20,10 @@ class Edna:
     adapters: Adapters
     datasets: DatasetCatalog
     items: ItemService
+    indexer: Indexer
+    labels: Labeler
+    annotations: Annotations
+    exporter: Exporter
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
@@ -26,11 +34,22 @@ class Edna:
             upload_ttl=config.upload_url_ttl_seconds,
             download_ttl=config.download_url_ttl_seconds,
         )
+        blobs, index = adapters.blobs, adapters.index
+        indexer = Indexer(blobs, index)
+        items = ItemService(blobs, index, indexer, limits)
+        # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
+        listeners = getattr(blobs, "listeners", None)
+        if listeners is not None:
+            listeners.append(indexer.refresh_key)
         return cls(
             config=config,
             adapters=adapters,
-            datasets=DatasetCatalog(adapters.blobs, adapters.index),
-            items=ItemService(adapters.blobs, adapters.index, limits),
+            datasets=DatasetCatalog(blobs, index),
+            items=items,
+            indexer=indexer,
+            labels=Labeler(blobs, index, items),
+            annotations=Annotations(blobs, index, items),
+            exporter=Exporter(blobs, index, items),
         )
 
     @property

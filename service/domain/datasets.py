@@ -107,9 +107,7 @@ class DatasetCatalog:
             if other.id != except_id and other.name.casefold() == folded:
                 raise Conflict(f"a dataset named {other.name!r} already exists (id {other.id})")
 
-    def create(
-        self, principal: Principal, name: str, desc: str = "", classes: list[str] | None = None
-    ) -> Dataset:
+    def create(self, principal: Principal, name: str, desc: str = "", classes: list[str] | None = None) -> Dataset:
         name = names.dataset_name(name)
         dataset = Dataset(
             id=new_id(),
@@ -121,9 +119,7 @@ class DatasetCatalog:
             updated_at=now_iso(),
         )
         self._ensure_unique(principal.tenant, name)
-        self.blobs.put_bytes(
-            layout.dataset_record(principal.tenant, dataset.id), dataset.record(), "application/json"
-        )
+        self.blobs.put_bytes(layout.dataset_record(principal.tenant, dataset.id), dataset.record(), "application/json")
         return dataset
 
     def update(self, tenant: str, dataset_id: str, changes: dict) -> Dataset:
@@ -149,9 +145,7 @@ class DatasetCatalog:
         self.blobs.delete_prefix(layout.thumbnails_prefix(tenant, dataset_id))
         record = layout.dataset_record(tenant, dataset_id)
         self.blobs.delete_keys(
-            o.key
-            for o in self.blobs.iter_objects(layout.dataset_prefix(tenant, dataset_id))
-            if o.key != record
+            o.key for o in self.blobs.iter_objects(layout.dataset_prefix(tenant, dataset_id)) if o.key != record
         )
         # The record goes last: a crash midway leaves a dataset that can be deleted again.
         self.blobs.delete_many([record])

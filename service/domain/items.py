@@ -7,16 +7,16 @@ import time
 from dataclasses import dataclass, replace
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
-from service.adapters.searchindex import ItemQuery, ItemRecord, SearchIndex
+from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord, SearchIndex
 from service.domain import layout, names
 from service.domain.datasets import Dataset
 from service.domain.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
 from service.domain.ids import is_id, new_id
+from service.domain.indexing import Indexer
 from service.domain.roles import Principal
 from service.domain.timestamps import iso
 
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
-PENDING, AVAILABLE = "pending", "available"
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,10 @@ def part_size_for(size: int, minimum: int) -> int:
 class ItemService:
     """Every call is scoped to the caller's tenant and a dataset the caller can see."""
 
-    def __init__(self, blobs: BlobStore, index: SearchIndex, limits: UploadLimits):
+    def __init__(self, blobs: BlobStore, index: SearchIndex, indexer: Indexer, limits: UploadLimits):
         self.blobs = blobs
         self.index = index
+        self.indexer = indexer
         self.limits = limits
 
     def _key(self, record: ItemRecord) -> str:
@@ -52,9 +53,7 @@ class ItemService:
             raise NotFound("item not found")
         return record
 
-    def list(
-        self, tenant: str, query: ItemQuery, limit: int, after: str | None
-    ) -> tuple[list[ItemRecord], str | None]:
+    def list(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> tuple[list[ItemRecord], str | None]:
         records = self.index.search(tenant, query, limit + 1, after)
         more = len(records) > limit
         records = records[:limit]
@@ -112,9 +111,7 @@ class ItemService:
         self.index.upsert(record)
         return record, upload
 
-    def complete(
-        self, tenant: str, dataset_id: str, item_id: str, parts: list[tuple[int, str]] | None
-    ) -> ItemRecord:
+    def complete(self, tenant: str, dataset_id: str, item_id: str, parts: list[tuple[int, str]] | None) -> ItemRecord:
         """Confirm an upload: the object must exist with the announced size and type."""
         record = self.get(tenant, dataset_id, item_id)
         if record.status == AVAILABLE:
@@ -128,9 +125,7 @@ class ItemService:
             except ObjectMissing:
                 # Completed by an earlier attempt whose confirmation was lost, or aborted/expired.
                 if self.blobs.head(key) is None:
-                    raise Conflict(
-                        "the multipart upload is gone (aborted or expired); request a new upload"
-                    ) from None
+                    raise Conflict("the multipart upload is gone (aborted or expired); request a new upload") from None
         elif parts:
             raise BadRequest("parts are only for multipart uploads")
         info = self.blobs.head(key)
@@ -139,12 +134,12 @@ class ItemService:
         if info.size != record.size:
             raise Unprocessable(f"the stored file has {info.size} bytes, but {record.size} were announced")
         if info.content_type and info.content_type != record.content_type:
-            raise Unprocessable(
-                f"the stored file is {info.content_type}, but {record.content_type} was announced"
-            )
-        record = replace(record, status=AVAILABLE, etag=info.etag, upload_id="", updated_at=time.time())
-        self.index.upsert(record)
-        return record
+            raise Unprocessable(f"the stored file is {info.content_type}, but {record.content_type} was announced")
+        # Indexed now, not only when the storage event arrives: the API reads its own writes.
+        refreshed = self.indexer.refresh(layout.ItemKey(tenant, dataset_id, item_id, record.filename))
+        if refreshed is None or refreshed.status != AVAILABLE:
+            raise Conflict("the file changed while it was being confirmed; complete again")
+        return refreshed
 
     def delete(self, tenant: str, dataset_id: str, item_id: str) -> None:
         record = self.get(tenant, dataset_id, item_id)
@@ -152,7 +147,10 @@ class ItemService:
         if record.upload_id:
             self.blobs.abort_multipart(key, record.upload_id)
         self.blobs.delete_prefix(layout.item_prefix(tenant, dataset_id, item_id))
-        self.index.delete(tenant, dataset_id, item_id)
+        self.blobs.delete_many(
+            [layout.thumbnail(tenant, dataset_id, item_id), layout.annotations_record(tenant, dataset_id, item_id)]
+        )
+        self.index.delete(tenant, dataset_id, item_id, time.time())
 
     def download_url(self, record: ItemRecord) -> str:
         if record.status != AVAILABLE:
@@ -174,6 +172,15 @@ class ItemService:
             "created_at": iso(record.created_at),
             "created_by": record.created_by,
             "updated_at": iso(record.updated_at),
-            "thumbnail_url": None,
             "download_url": self.download_url(record) if available else None,
+            **self.preview(record),
+            "annotations": record.annotations,
         }
+
+    def preview(self, record: ItemRecord) -> dict:
+        """`thumbnail_url` and `preview` (null for non-images and images Pillow could not read)."""
+        if not record.thumbnail:
+            return {"thumbnail_url": None, "preview": None}
+        key = layout.thumbnail(record.tenant, record.dataset_id, record.item_id)
+        url = self.blobs.presign_get(key, self.limits.download_ttl)
+        return {"thumbnail_url": url, "preview": {"thumbnail_url": url, "width": record.width, "height": record.height}}

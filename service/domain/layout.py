@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+TENANTS = "tenants/"
+
 
 def tenant_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/"
@@ -31,10 +35,43 @@ def item_object(tenant: str, dataset_id: str, item_id: str, filename: str) -> st
     return f"tenants/{tenant}/datasets/{dataset_id}/items/{item_id}/{filename}"
 
 
+def annotations_record(tenant: str, dataset_id: str, item_id: str) -> str:
+    return f"tenants/{tenant}/datasets/{dataset_id}/annotations/{item_id}.json"
+
+
 def thumbnails_prefix(tenant: str, dataset_id: str) -> str:
     return f"tenants/{tenant}/thumbnails/{dataset_id}/"
 
 
-def dataset_id_from_record(key: str) -> str:
-    """`tenants/t/datasets/{d}/dataset.json` → `d`."""
-    return key.rstrip("/").split("/")[-2]
+def thumbnail(tenant: str, dataset_id: str, item_id: str) -> str:
+    return f"tenants/{tenant}/thumbnails/{dataset_id}/{item_id}.webp"
+
+
+@dataclass(frozen=True)
+class ItemKey:
+    """Where an item's object lives, parsed back from its key."""
+
+    tenant: str
+    dataset_id: str
+    item_id: str
+    filename: str = ""
+
+    @property
+    def object_key(self) -> str:
+        return item_object(self.tenant, self.dataset_id, self.item_id, self.filename)
+
+
+def parse_item(key: str) -> ItemKey | None:
+    """The item an object or annotation key belongs to; None for every other key."""
+    parts = key.split("/")
+    if len(parts) == 7 and parts[0] == "tenants" and parts[2] == "datasets" and parts[4] == "items" and parts[6]:
+        return ItemKey(parts[1], parts[3], parts[5], parts[6])
+    annotation = len(parts) == 6 and parts[0] == "tenants" and parts[2] == "datasets" and parts[4] == "annotations"
+    if annotation and parts[5].endswith(".json"):
+        return ItemKey(parts[1], parts[3], parts[5].removesuffix(".json"))
+    return None
+
+
+def name_after(prefix: str, key: str) -> str:
+    """The path segment right after `prefix` (`tenants/` + `demo/...` → `demo`)."""
+    return key[len(prefix) :].split("/", 1)[0]

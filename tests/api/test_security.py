@@ -117,6 +117,13 @@ BODIES = {
     },
     ("POST", "/api/members"): {"username": "newbie", "role": "viewer"},
     ("PATCH", "/api/members/{username}"): {"role": "viewer"},
+    ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/label"): {"label": "cat"},
+    ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/tags"): {"tags": {"k": "v"}},
+    ("POST", "/api/datasets/{dataset_id}/labels"): {"labels": [{"item_id": "x", "label": "cat"}]},
+    ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/annotations"): {
+        "boxes": [{"label": "cat", "x": 0, "y": 0, "w": 1, "h": 1}],
+        "version": 0,
+    },
 }
 
 
@@ -157,11 +164,7 @@ def test_every_route_refuses_a_role_too_low(world):
     for method, template, required in operations(stack):
         below = ROLES[: ROLES.index(required)] or ["none"]
         for role in below:
-            token = (
-                stack.token(f"low-{role}", "demo", role)
-                if role != "none"
-                else stack.token("x", "demo", "guest")
-            )
+            token = stack.token(f"low-{role}", "demo", role) if role != "none" else stack.token("x", "demo", "guest")
             resp = call(stack, method, fill(template, ids), token, template)
             assert resp.status_code == 403, (method, template, role, resp.text)
             assert "role" in resp.json()["message"]

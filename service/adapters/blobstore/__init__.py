@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-from service.domain.errors import BadRequest, NotFound
+from service.domain.errors import BadRequest, Conflict, NotFound
 
 DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
+TAG_WRITE_ATTEMPTS = 5
+_KEY_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 class ObjectMissing(NotFound):
@@ -20,6 +26,10 @@ class InvalidParts(BadRequest):
     """A multipart completion named parts that were not uploaded, or with the wrong ETag."""
 
 
+class PreconditionFailed(Conflict):
+    """A conditional write found another version than the one it was based on."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -27,6 +37,7 @@ class ObjectInfo:
     etag: str
     last_modified: datetime
     content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,16 @@ class BlobStore(ABC):
     name: str
 
     @abstractmethod
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        """Write a small object (records, sidecars) atomically."""
+    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> ObjectInfo:
+        """Write a small object (records, sidecars, thumbnails) atomically, with user metadata."""
+
+    @abstractmethod
+    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> ObjectInfo:
+        """Write only over the version with `expected_etag` (None: only if absent); else PreconditionFailed."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        """Copy a local file of any size into the store (operators' imports)."""
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
@@ -106,6 +125,27 @@ class BlobStore(ABC):
     @abstractmethod
     def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
         """URL for one GET of the object, valid `expires` seconds."""
+
+    @contextlib.contextmanager
+    def key_lock(self, key: str) -> Iterator[None]:
+        """Serialise writers of one key inside this process (adapters may lock wider)."""
+        with _KEY_LOCKS[zlib.crc32(key.encode()) % len(_KEY_LOCKS)]:
+            yield
+
+    def update_tags(self, key: str, change: Callable[[dict[str, str]], dict[str, str]]) -> dict[str, str]:
+        """Read-modify-write of the tags with a check: the write is read back, and when another
+        writer slipped in between, `change` is applied again on top of theirs. `change` may raise
+        to refuse (nothing is written then)."""
+        with self.key_lock(key):
+            for _ in range(TAG_WRITE_ATTEMPTS):
+                current = self.get_tags(key)
+                wanted = change(dict(current))
+                if wanted == current:
+                    return current
+                self.put_tags(key, wanted)
+                if self.get_tags(key) == wanted:
+                    return wanted
+        raise Conflict("the item's tags are changing too fast; try again")
 
     def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, page by page, never the whole listing at once."""

@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import os
-import shutil
+import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
-from service.adapters.blobstore import BlobStore, InvalidParts, Listing, ObjectInfo, ObjectMissing
+from service.adapters.blobstore import (
+    BlobStore,
+    Listing,
+    ObjectInfo,
+    ObjectMissing,
+    PreconditionFailed,
+)
+from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
 from service.adapters.files import write_atomic
 from service.domain.errors import BadRequest, Forbidden
 from service.domain.ids import new_id
 
-CHUNK = 1024 * 1024
-MIN_PART = 5 * 1024 * 1024  # S3 refuses smaller parts except the last: so do we
+LOCK_STRIPES = 64
 
 
-class LocalBlobStore(BlobStore):
+class LocalBlobStore(LocalMultipart, BlobStore):
     """Keys map to files under `objects/`; content type, ETag and tags live in `meta/` sidecars.
 
     Unlike S3, a key cannot be both an object and the prefix of another (`a` and `a/b`); the
@@ -32,6 +41,8 @@ class LocalBlobStore(BlobStore):
 
     Writes go to `tmp/` and are renamed into place, so a reader or a crash never sees half an
     object. Pre-signed URLs point at `url_prefix` (the app's `/api/blobs/`), signed by UrlSigner.
+    After each write, delete or tagging, the `listeners` are called with the key: the embedded
+    twin of S3 event notifications.
     """
 
     name = "local"
@@ -42,11 +53,47 @@ class LocalBlobStore(BlobStore):
         self.meta = self.root / "meta"
         self.tmp = self.root / "tmp"
         self.uploads = self.root / "uploads"
-        for d in (self.objects, self.meta, self.tmp, self.uploads):
+        self.locks = self.root / "locks"
+        for d in (self.objects, self.meta, self.tmp, self.uploads, self.locks):
             d.mkdir(parents=True, exist_ok=True)
         self._objects_root = str(self.objects.resolve())
         self.url_prefix = url_prefix
         self.signer = UrlSigner(self.root / "url-signing.key")
+        self.listeners: list[Callable[[str], None]] = []
+        self._thread = threading.local()
+
+    # -- locks and notifications --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def key_lock(self, key: str) -> Iterator[None]:
+        """Across threads and processes (`make run` and the CLI share a data dir): striped flocks.
+        Only the outermost lock of a thread is taken; a writer never holds two keys."""
+        state = self._thread
+        if getattr(state, "depth", 0):
+            state.depth += 1
+            try:
+                yield
+            finally:
+                state.depth -= 1
+            return
+        stripe = self.locks / f"{zlib.crc32(key.encode()) % LOCK_STRIPES}.lock"
+        with super().key_lock(key), open(stripe, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            state.depth, state.pending = 1, []
+            try:
+                yield
+            finally:
+                state.depth = 0
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        for pending in state.pending:  # listeners run outside the lock
+            self._notify(pending)
+
+    def _notify(self, key: str) -> None:
+        if getattr(self._thread, "depth", 0):
+            self._thread.pending.append(key)
+            return
+        for listener in self.listeners:
+            listener(key)
 
     # -- paths --------------------------------------------------------------------------------
 
@@ -79,13 +126,15 @@ class LocalBlobStore(BlobStore):
 
     # -- objects ------------------------------------------------------------------------------
 
-    def write_stream(self, key: str, stream: BinaryIO, content_type: str, max_size: int) -> ObjectInfo:
+    def write_stream(
+        self, key: str, stream: BinaryIO, content_type: str, max_size: int, metadata: dict | None = None
+    ) -> ObjectInfo:
         """Copy a stream into place atomically; Forbidden if it carries more than `max_size` bytes."""
         path = self._path(key)
         tmp = self.tmp / f"upload-{new_id()}"
         try:
             etag = self._receive(stream, tmp, max_size)
-            return self._commit(key, path, tmp, content_type, etag)
+            return self._commit(key, path, tmp, content_type, etag, metadata)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -105,17 +154,32 @@ class LocalBlobStore(BlobStore):
             os.fsync(fh.fileno())
         return digest.hexdigest()
 
-    def _commit(self, key: str, path: Path, tmp: Path, content_type: str, etag: str) -> ObjectInfo:
+    def _commit(
+        self, key: str, path: Path, tmp: Path, content_type: str, etag: str, metadata: dict | None = None
+    ) -> ObjectInfo:
         # Sidecar first, then the object: a crash in between leaves no object with stale metadata.
-        self._write_meta(key, {"content_type": content_type, "etag": etag, "tags": {}})
+        # As on S3, a new version of an object starts without tags.
+        self._write_meta(key, {"content_type": content_type, "etag": etag, "tags": {}, "metadata": metadata or {}})
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, path)
         info = self.head(key)
         assert info is not None
+        self._notify(key)
         return info
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        return self.write_stream(key, io.BytesIO(data), content_type, len(data))
+    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> ObjectInfo:
+        return self.write_stream(key, io.BytesIO(data), content_type, len(data), metadata)
+
+    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> ObjectInfo:
+        with self.key_lock(key):
+            current = self.head(key)
+            if (current.etag if current else None) != expected_etag:
+                raise PreconditionFailed("someone else changed it first; read it again")
+            return self.put_bytes(key, data, content_type)
+
+    def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        with open(path, "rb") as fh:
+            return self.write_stream(key, fh, content_type, os.fstat(fh.fileno()).st_size)
 
     def get_bytes(self, key: str) -> bytes:
         path = self._existing(key)
@@ -148,6 +212,7 @@ class LocalBlobStore(BlobStore):
             etag=meta.get("etag", ""),
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
             content_type=meta.get("content_type"),
+            metadata=meta.get("metadata", {}),
         )
 
     def delete_many(self, keys: list[str]) -> None:
@@ -159,6 +224,7 @@ class LocalBlobStore(BlobStore):
             self._meta_path(key).unlink(missing_ok=True)
             self._prune_empty_dirs(path.parent, self.objects)
             self._prune_empty_dirs(self._meta_path(key).parent, self.meta)
+            self._notify(key)
 
     @staticmethod
     def _prune_empty_dirs(directory: Path, stop: Path) -> None:
@@ -245,6 +311,7 @@ class LocalBlobStore(BlobStore):
         meta = self._read_meta(key)
         meta["tags"] = dict(tags)
         self._write_meta(key, meta)
+        self._notify(key)
 
     # -- pre-signed URLs ----------------------------------------------------------------------
 
@@ -263,83 +330,3 @@ class LocalBlobStore(BlobStore):
         grant = Grant("get", key, int(time.time()) + expires, filename=filename or "")
         suffix = "/" + quote(filename, safe="") if filename else ""
         return self._url(grant) + suffix
-
-    # -- multipart ----------------------------------------------------------------------------
-
-    def _upload_dir(self, upload_id: str) -> Path:
-        if not upload_id.isalnum():
-            raise ObjectMissing("no such multipart upload")
-        return self.uploads / upload_id
-
-    def create_multipart(self, key: str, content_type: str, size: int) -> str:
-        self._path(key)  # validates the key before anything is written
-        upload_id = new_id()
-        directory = self._upload_dir(upload_id)
-        directory.mkdir(parents=True)
-        write_atomic(
-            directory / "upload.json", json.dumps({"key": key, "content_type": content_type}).encode()
-        )
-        return upload_id
-
-    def _upload(self, key: str, upload_id: str) -> tuple[Path, dict]:
-        directory = self._upload_dir(upload_id)
-        try:
-            meta = json.loads((directory / "upload.json").read_text())
-        except FileNotFoundError:
-            raise ObjectMissing("no such multipart upload") from None
-        if meta["key"] != key:
-            raise ObjectMissing("no such multipart upload")
-        return directory, meta
-
-    def presign_part(self, key: str, upload_id: str, part_number: int, part_size: int, expires: int) -> str:
-        grant = Grant("part", key, int(time.time()) + expires, "", part_size, upload_id, part_number)
-        return self._url(grant)
-
-    def write_part(self, key: str, upload_id: str, part_number: int, stream: BinaryIO, max_size: int) -> str:
-        """Store one part; returns its ETag (MD5, as S3 does)."""
-        directory, _ = self._upload(key, upload_id)
-        tmp = self.tmp / f"part-{new_id()}"
-        try:
-            etag = self._receive(stream, tmp, max_size)
-            os.replace(tmp, directory / f"part-{part_number:05d}")
-            write_atomic(directory / f"part-{part_number:05d}.etag", etag.encode())
-            return etag
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        directory, meta = self._upload(key, upload_id)
-        numbers = [n for n, _ in parts]
-        if not parts or numbers != sorted(set(numbers)):
-            raise InvalidParts("parts must be listed once each, in ascending part_number order")
-        digests = []
-        for number, etag in parts:
-            try:
-                stored = (directory / f"part-{number:05d}.etag").read_text()
-            except FileNotFoundError:
-                raise InvalidParts(f"part {number} was not uploaded") from None
-            if stored != etag.strip('"'):
-                raise InvalidParts(f"part {number} has ETag {stored}, not {etag}")
-            if number != numbers[-1] and (directory / f"part-{number:05d}").stat().st_size < MIN_PART:
-                raise InvalidParts(f"part {number} is smaller than 5 MiB and not the last part")
-            digests.append(bytes.fromhex(stored))
-        tmp = self.tmp / f"assemble-{new_id()}"
-        try:
-            with open(tmp, "wb") as out:
-                for number, _ in parts:
-                    with open(directory / f"part-{number:05d}", "rb") as part:
-                        shutil.copyfileobj(part, out, CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            etag = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest() + f"-{len(parts)}"
-            self._commit(key, self._path(key), tmp, meta["content_type"], etag)
-        finally:
-            tmp.unlink(missing_ok=True)
-        shutil.rmtree(directory, ignore_errors=True)
-
-    def abort_multipart(self, key: str, upload_id: str) -> None:
-        try:
-            directory, _ = self._upload(key, upload_id)
-        except ObjectMissing:
-            return
-        shutil.rmtree(directory, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -11,7 +12,14 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.adapters.blobstore import BlobStore, InvalidParts, Listing, ObjectInfo, ObjectMissing
+from service.adapters.blobstore import (
+    BlobStore,
+    InvalidParts,
+    Listing,
+    ObjectInfo,
+    ObjectMissing,
+    PreconditionFailed,
+)
 from service.domain.errors import Unavailable
 
 _MISSING = {"404", "NoSuchKey", "NoSuchUpload", "NotFound"}
@@ -59,10 +67,41 @@ class S3BlobStore(BlobStore):
         )
 
     @_translated
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> ObjectInfo:
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {}
+        )
+        return self._written(key)
+
+    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> ObjectInfo:
+        # S3 conditional writes: a real compare-and-swap, across every process.
+        condition = {"IfMatch": f'"{expected_etag}"'} if expected_etag else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            }:
+                raise PreconditionFailed("someone else changed it first; read it again") from None
+            raise Unavailable("storage refused the request; try again") from exc
+        return self._written(key)
+
+    @_translated
+    def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+        return self._written(key)
+
+    @_translated
+    def copy_in(self, source_bucket: str, source_key: str, key: str) -> ObjectInfo:
+        """Server-side copy from another bucket or prefix: no bytes pass through Edna."""
+        self.client.copy({"Bucket": source_bucket, "Key": source_key}, self.bucket, key)
+        return self._written(key)
+
+    def _written(self, key: str) -> ObjectInfo:
         info = self.head(key)
-        assert info is not None
+        if info is None:
+            raise Unavailable("storage did not keep the object; try again")
         return info
 
     @_translated
@@ -83,6 +122,7 @@ class S3BlobStore(BlobStore):
             etag=meta["ETag"].strip('"'),
             last_modified=meta["LastModified"],
             content_type=meta.get("ContentType"),
+            metadata=meta.get("Metadata", {}),
         )
 
     @_translated
@@ -156,9 +196,7 @@ class S3BlobStore(BlobStore):
 
     @_translated
     def create_multipart(self, key: str, content_type: str, size: int) -> str:
-        return self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)[
-            "UploadId"
-        ]
+        return self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)["UploadId"]
 
     def presign_part(self, key: str, upload_id: str, part_number: int, part_size: int, expires: int) -> str:
         return self.client.generate_presigned_url(

@@ -52,7 +52,5 @@ def cognito_verifier(issuer: str, jwks_url: str, client_id: str, token_uses: set
         issuer=issuer,
         audience=client_id,
         token_uses=token_uses,
-        claims=ClaimNames(
-            user=("cognito:username", "username"), tenant="custom:tenant", roles="cognito:groups"
-        ),
+        claims=ClaimNames(user=("cognito:username", "username"), tenant="custom:tenant", roles="cognito:groups"),
     )

@@ -109,9 +109,7 @@ class LocalUserStore(MemberDirectory):
 
     @staticmethod
     def _keep_an_admin(db: sqlite3.Connection, tenant: str) -> None:
-        (admins,) = db.execute(
-            "SELECT COUNT(*) FROM users WHERE tenant = ? AND role = 'admin'", (tenant,)
-        ).fetchone()
+        (admins,) = db.execute("SELECT COUNT(*) FROM users WHERE tenant = ? AND role = 'admin'", (tenant,)).fetchone()
         if admins <= 1:
             raise Conflict("the tenant's last admin cannot be removed or demoted; make another admin first")
 

@@ -1,14 +1,21 @@
-"""The SearchIndex port: a derived, rebuildable view of items for listing, filtering and search."""
+"""The SearchIndex port: a derived, rebuildable view of items for listing, filtering and search.
+
+Storage is the truth. Every record carries `observed_at`, the time its state was read from
+storage; the index never lets an older observation overwrite a newer one, so events may arrive
+twice or out of order. A delete leaves a tombstone for the same reason.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+PENDING, AVAILABLE = "pending", "available"
+
 
 @dataclass(frozen=True)
 class ItemRecord:
-    """What the index knows of one item; storage (object + tags) stays the truth."""
+    """What the index knows of one item; storage (object + tags + sidecars) stays the truth."""
 
     tenant: str
     dataset_id: str
@@ -24,11 +31,16 @@ class ItemRecord:
     etag: str = ""
     upload_id: str = ""
     updated_at: float = 0.0
+    width: int | None = None
+    height: int | None = None
+    thumbnail: bool = False
+    annotations: int = 0
+    observed_at: float = 0.0
 
 
 @dataclass(frozen=True)
 class ItemQuery:
-    """Filters of a listing or search; None means 'any'."""
+    """Filters of a listing or search; None means 'any'. `q` is full text over filename, label, tags."""
 
     dataset_id: str | None = None
     label: str | None = None
@@ -46,21 +58,21 @@ class DatasetStats:
 
 
 class SearchIndex(ABC):
-    """Items by tenant; every query is scoped to one tenant."""
+    """Items by tenant; every query is scoped to one tenant; tombstones are never returned."""
 
     name: str
 
     @abstractmethod
-    def upsert(self, record: ItemRecord) -> None:
-        """Insert or replace one item."""
+    def upsert(self, record: ItemRecord) -> bool:
+        """Store the record unless the index holds a state observed later; True when applied."""
 
     @abstractmethod
     def get(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord | None:
-        """One item of one dataset, or None."""
+        """One live item of one dataset, or None."""
 
     @abstractmethod
-    def delete(self, tenant: str, dataset_id: str, item_id: str) -> None:
-        """Forget one item (no error when absent)."""
+    def delete(self, tenant: str, dataset_id: str, item_id: str, observed_at: float) -> bool:
+        """Tombstone an item unless it was observed after `observed_at`; True when applied."""
 
     @abstractmethod
     def delete_dataset(self, tenant: str, dataset_id: str) -> list[ItemRecord]:
@@ -68,8 +80,12 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
-        """Up to `limit` items matching `query`, ordered by item id, after the id `after`."""
+        """Up to `limit` live items matching `query`, ordered by item id, after the id `after`."""
 
     @abstractmethod
     def stats(self, tenant: str, dataset_id: str) -> DatasetStats:
         """Counts of a dataset's available items: total, bytes, per label."""
+
+    @abstractmethod
+    def sweep(self, tenant: str, observed_before: float) -> int:
+        """After a rebuild: forget available items and tombstones not observed since it began."""

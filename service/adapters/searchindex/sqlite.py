@@ -1,18 +1,41 @@
-"""SqliteSearchIndex: the embedded index, one SQLite file in WAL mode in the data dir."""
+"""SqliteSearchIndex: the embedded index, one SQLite file in WAL mode, full text with FTS5."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
-from service.adapters.searchindex import DatasetStats, ItemQuery, ItemRecord, SearchIndex
+from service.adapters.searchindex import AVAILABLE, DatasetStats, ItemQuery, ItemRecord, SearchIndex
 
-_COLUMNS = (
-    "tenant, dataset_id, item_id, filename, content_type, size, status, created_at, created_by,"
-    " label, tags, etag, upload_id, updated_at"
-)
+DELETED = "deleted"  # tombstone: blocks older observations, never returned
+
+_FIELDS = [
+    "tenant",
+    "dataset_id",
+    "item_id",
+    "filename",
+    "content_type",
+    "size",
+    "status",
+    "created_at",
+    "created_by",
+    "label",
+    "tags",
+    "etag",
+    "upload_id",
+    "updated_at",
+    "width",
+    "height",
+    "thumbnail",
+    "annotations",
+    "observed_at",
+]
+_COLUMNS = ", ".join(_FIELDS)
+_UPDATABLE = [f for f in _FIELDS if f not in ("tenant", "item_id")]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -20,11 +43,72 @@ CREATE TABLE IF NOT EXISTS items (
     filename TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL, status TEXT NOT NULL,
     created_at REAL NOT NULL, created_by TEXT NOT NULL, label TEXT, tags TEXT NOT NULL,
     etag TEXT NOT NULL, upload_id TEXT NOT NULL, updated_at REAL NOT NULL,
-    PRIMARY KEY (tenant, item_id)
-) WITHOUT ROWID;
+    width INTEGER, height INTEGER, thumbnail INTEGER NOT NULL, annotations INTEGER NOT NULL,
+    observed_at REAL NOT NULL, search_text TEXT NOT NULL,
+    UNIQUE (tenant, item_id)
+);
 CREATE INDEX IF NOT EXISTS items_by_dataset ON items (tenant, dataset_id, item_id);
 CREATE INDEX IF NOT EXISTS items_by_label ON items (tenant, dataset_id, label, item_id);
+CREATE INDEX IF NOT EXISTS items_by_observation ON items (tenant, observed_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2');
+-- Per-label totals of available items, kept by triggers: dataset reads never scan items.
+CREATE TABLE IF NOT EXISTS label_counts (
+    tenant TEXT NOT NULL, dataset_id TEXT NOT NULL, label TEXT NOT NULL,
+    items INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (tenant, dataset_id, label)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts (rowid, body) VALUES (new.rowid, new.search_text);
+END;
+CREATE TRIGGER IF NOT EXISTS items_fts_update AFTER UPDATE OF search_text ON items BEGIN
+    DELETE FROM items_fts WHERE rowid = old.rowid;
+    INSERT INTO items_fts (rowid, body) VALUES (new.rowid, new.search_text);
+END;
+CREATE TRIGGER IF NOT EXISTS items_fts_delete AFTER DELETE ON items BEGIN
+    DELETE FROM items_fts WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS count_insert AFTER INSERT ON items WHEN new.status = 'available' BEGIN
+    INSERT INTO label_counts VALUES (new.tenant, new.dataset_id, coalesce(new.label, ''), 1, new.size)
+    ON CONFLICT DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS uncount_update AFTER UPDATE ON items WHEN old.status = 'available' BEGIN
+    UPDATE label_counts SET items = items - 1, bytes = bytes - old.size
+    WHERE tenant = old.tenant AND dataset_id = old.dataset_id AND label = coalesce(old.label, '');
+END;
+CREATE TRIGGER IF NOT EXISTS count_update AFTER UPDATE ON items WHEN new.status = 'available' BEGIN
+    INSERT INTO label_counts VALUES (new.tenant, new.dataset_id, coalesce(new.label, ''), 1, new.size)
+    ON CONFLICT DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS uncount_delete AFTER DELETE ON items WHEN old.status = 'available' BEGIN
+    UPDATE label_counts SET items = items - 1, bytes = bytes - old.size
+    WHERE tenant = old.tenant AND dataset_id = old.dataset_id AND label = coalesce(old.label, '');
+END;
 """
+
+_UPSERT = (
+    f"INSERT INTO items ({_COLUMNS}, search_text) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
+    " ON CONFLICT (tenant, item_id) DO UPDATE SET "
+    + ", ".join(f"{f} = excluded.{f}" for f in [*_UPDATABLE, "search_text"])
+    + " WHERE excluded.observed_at >= items.observed_at"
+)
+
+
+def search_text(record: ItemRecord) -> str:
+    """What full text matches: file name, label, tag keys and values."""
+    if record.status == DELETED:
+        return ""
+    parts = [record.filename, record.label or ""]
+    for key, value in record.tags.items():
+        parts += [key, value]
+    return " ".join(parts)
+
+
+def match_expression(q: str) -> str | None:
+    """Each word of `q` must match, the last as a prefix (search as you type); None if no word."""
+    words = re.findall(r"\w+", q)
+    if not words:
+        return None
+    terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
+    return " AND ".join(terms)
 
 
 class SqliteSearchIndex(SearchIndex):
@@ -47,43 +131,37 @@ class SqliteSearchIndex(SearchIndex):
             self._local.db = db
         return db
 
-    def upsert(self, record: ItemRecord) -> None:
-        self._db().execute(
-            f"INSERT OR REPLACE INTO items ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
-            (
-                record.tenant,
-                record.dataset_id,
-                record.item_id,
-                record.filename,
-                record.content_type,
-                record.size,
-                record.status,
-                record.created_at,
-                record.created_by,
-                record.label,
-                json.dumps(record.tags, sort_keys=True),
-                record.etag,
-                record.upload_id,
-                record.updated_at,
-            ),
-        )
+    def upsert(self, record: ItemRecord) -> bool:
+        return self._db().execute(_UPSERT, _row(record)).rowcount > 0
+
+    def upsert_many(self, records: Iterable[ItemRecord]) -> int:
+        """Many upserts in one transaction (rebuilds and benchmarks); returns how many applied."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            applied = sum(db.execute(_UPSERT, _row(r)).rowcount for r in records)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return applied
 
     def get(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord | None:
         row = (
             self._db()
             .execute(
-                f"SELECT {_COLUMNS} FROM items WHERE tenant = ? AND item_id = ? AND dataset_id = ?",
-                (tenant, item_id, dataset_id),
+                f"SELECT {_COLUMNS} FROM items WHERE tenant = ? AND item_id = ? AND dataset_id = ? AND status != ?",
+                (tenant, item_id, dataset_id, DELETED),
             )
             .fetchone()
         )
         return _record(row) if row else None
 
-    def delete(self, tenant: str, dataset_id: str, item_id: str) -> None:
-        self._db().execute(
-            "DELETE FROM items WHERE tenant = ? AND item_id = ? AND dataset_id = ?",
-            (tenant, item_id, dataset_id),
+    def delete(self, tenant: str, dataset_id: str, item_id: str, observed_at: float) -> bool:
+        tombstone = ItemRecord(
+            tenant, dataset_id, item_id, "", "", 0, DELETED, observed_at, "", observed_at=observed_at
         )
+        return self.upsert(tombstone)
 
     def delete_dataset(self, tenant: str, dataset_id: str) -> list[ItemRecord]:
         db = self._db()
@@ -95,28 +173,28 @@ class SqliteSearchIndex(SearchIndex):
             )
         ]
         db.execute("DELETE FROM items WHERE tenant = ? AND dataset_id = ?", (tenant, dataset_id))
+        db.execute("DELETE FROM label_counts WHERE tenant = ? AND dataset_id = ?", (tenant, dataset_id))
         return pending
 
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
-        where, params = ["tenant = ?"], [tenant]
-        if query.dataset_id is not None:
-            where.append("dataset_id = ?")
-            params.append(query.dataset_id)
-        if query.label is not None:
-            where.append("label = ?")
-            params.append(query.label)
+        where, params = ["tenant = ?", "status != ?"], [tenant, DELETED]
+        for column, value in (
+            ("dataset_id", query.dataset_id),
+            ("label", query.label),
+            ("status", query.status),
+            ("content_type", query.content_type),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
         if query.unlabeled:
             where.append("label IS NULL")
-        if query.status is not None:
-            where.append("status = ?")
-            params.append(query.status)
-        if query.content_type is not None:
-            where.append("content_type = ?")
-            params.append(query.content_type)
-        if query.q:
-            where.append("(filename LIKE ? ESCAPE '\\' OR label LIKE ? ESCAPE '\\')")
-            pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [pattern, pattern]
+        if query.q is not None:
+            expression = match_expression(query.q)
+            if expression is None:
+                return []
+            where.append("rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(expression)
         if after is not None:
             where.append("item_id > ?")
             params.append(after)
@@ -130,8 +208,7 @@ class SqliteSearchIndex(SearchIndex):
         rows = (
             self._db()
             .execute(
-                "SELECT label, COUNT(*), COALESCE(SUM(size), 0) FROM items"
-                " WHERE tenant = ? AND dataset_id = ? AND status = 'available' GROUP BY label",
+                "SELECT label, items, bytes FROM label_counts WHERE tenant = ? AND dataset_id = ? AND items > 0",
                 (tenant, dataset_id),
             )
             .fetchall()
@@ -139,11 +216,29 @@ class SqliteSearchIndex(SearchIndex):
         return DatasetStats(
             item_count=sum(r[1] for r in rows),
             bytes=sum(r[2] for r in rows),
-            label_counts={r[0]: r[1] for r in rows if r[0] is not None},
+            label_counts={r[0]: r[1] for r in rows if r[0] != ""},
+        )
+
+    def sweep(self, tenant: str, observed_before: float) -> int:
+        return (
+            self._db()
+            .execute(
+                "DELETE FROM items WHERE tenant = ? AND observed_at < ? AND status IN (?, ?)",
+                (tenant, observed_before, AVAILABLE, DELETED),
+            )
+            .rowcount
         )
 
 
+def _row(record: ItemRecord) -> tuple:
+    values = [getattr(record, f) for f in _FIELDS]
+    values[_FIELDS.index("tags")] = json.dumps(record.tags, sort_keys=True)
+    values[_FIELDS.index("thumbnail")] = int(record.thumbnail)
+    return (*values, search_text(record))
+
+
 def _record(row: tuple) -> ItemRecord:
-    values = list(row)
-    values[10] = json.loads(values[10])
-    return ItemRecord(*values)
+    values = dict(zip(_FIELDS, row, strict=True))
+    values["tags"] = json.loads(values["tags"])
+    values["thumbnail"] = bool(values["thumbnail"])
+    return ItemRecord(**values)

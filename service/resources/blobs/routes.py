@@ -45,9 +45,7 @@ def put_object(token: str):
     grant = store.signer.verify(token, {"put", "part"})
     with _limited(grant.max_size):
         if grant.op == "part":
-            etag = store.write_part(
-                grant.key, grant.upload_id, grant.part_number, request.stream, grant.max_size
-            )
+            etag = store.write_part(grant.key, grant.upload_id, grant.part_number, request.stream, grant.max_size)
             return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{etag}"'}))
         sent_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if sent_type != grant.content_type:

@@ -3,8 +3,7 @@
 from flask import redirect
 from flask.views import MethodView
 
-from service.adapters.searchindex import ItemQuery
-from service.domain import cursor, names
+from service.domain import cursor
 from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
 from service.resources.items.schemas import (
@@ -14,6 +13,7 @@ from service.resources.items.schemas import (
     UploadRequestSchema,
     UploadTicketSchema,
 )
+from service.resources.search.routes import query_from
 
 blp = ApiBlueprint("items", __name__, url_prefix="/api/datasets/<dataset_id>/items", description="Items")
 
@@ -28,14 +28,7 @@ class Items(MethodView):
         """List a dataset's items, filtered by label, status, content type or text"""
         state, tenant = edna(), caller().tenant
         state.datasets.get(tenant, dataset_id)
-        query = ItemQuery(
-            dataset_id=dataset_id,
-            label=args.get("label"),
-            unlabeled=args["unlabeled"],
-            status=args.get("status"),
-            content_type=names.content_type(args["content_type"]) if args.get("content_type") else None,
-            q=args.get("q"),
-        )
+        query = query_from(args, dataset_id)
         records, last = state.items.list(tenant, query, args["limit"], cursor.decode(args["cursor"]))
         return page([state.items.describe(r) for r in records], last)
 

@@ -37,6 +37,12 @@ class CompleteSchema(ma.Schema):
     parts = ma.fields.List(ma.fields.Nested(PartSchema), validate=ma.validate.Length(1, MAX_PARTS))
 
 
+class PreviewSchema(ma.Schema):
+    thumbnail_url = ma.fields.Str()
+    width = ma.fields.Int(allow_none=True)
+    height = ma.fields.Int(allow_none=True)
+
+
 class ItemSchema(ma.Schema):
     id = ma.fields.Str()
     dataset_id = ma.fields.Str()
@@ -51,6 +57,8 @@ class ItemSchema(ma.Schema):
     updated_at = ma.fields.Str()
     thumbnail_url = ma.fields.Str(allow_none=True)
     download_url = ma.fields.Str(allow_none=True)
+    preview = ma.fields.Nested(PreviewSchema, allow_none=True)
+    annotations = ma.fields.Int(metadata={"description": "how many boxes the item has"})
 
 
 class UploadPartSchema(ma.Schema):

@@ -1,0 +1,26 @@
+"""Storage events (S3's notification format) into index updates and thumbnails."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote_plus
+
+from service.domain.indexing import Indexer
+
+log = logging.getLogger("edna.events")
+
+
+def on_storage_event(event: dict, indexer: Indexer) -> int:
+    """Apply every S3 record of an event (created, removed, tagging); returns how many were items.
+
+    Idempotent and order-tolerant: each record makes the indexer read the object's current state,
+    so a duplicate or a late record changes nothing that a newer observation already holds.
+    """
+    applied = 0
+    for record in event.get("Records", []):
+        if record.get("eventSource") != "aws:s3":
+            continue
+        key = unquote_plus(record["s3"]["object"]["key"])  # S3 URL-encodes keys in events
+        if indexer.refresh_key(key) is not None or record.get("eventName", "").startswith("ObjectRemoved"):
+            applied += 1
+    return applied

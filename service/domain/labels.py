@@ -1,0 +1,111 @@
+"""Labels and user tags, both object tags (S3's limits apply), written read-modify-write."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from service.adapters.blobstore import BlobStore
+from service.adapters.searchindex import AVAILABLE, ItemRecord, SearchIndex
+from service.domain import layout, names
+from service.domain.datasets import Dataset
+from service.domain.errors import BadRequest, Conflict, DomainError, NotFound
+from service.domain.indexing import LABEL_TAG
+from service.domain.items import ItemService
+
+MAX_TAGS = 10  # S3's limit per object; the label is one of them
+MAX_BULK = 1000
+
+
+def validate_label(dataset: Dataset, label: str | None) -> str | None:
+    if label is None:
+        return None
+    names.tag_value(label, "label")
+    if not label.strip():
+        raise BadRequest("label must not be empty; send null to remove it")
+    if dataset.label_classes and label not in dataset.label_classes:
+        raise BadRequest(f"label {label!r} is not one of the dataset's classes: {', '.join(dataset.label_classes)}")
+    return label
+
+
+def validate_tags(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(f"at most {MAX_TAGS} tags per item (S3's limit), the label included")
+    for key, value in tags.items():
+        if not key or len(key) > names.MAX_TAG_KEY:
+            raise BadRequest(f"tag key {key!r} must be 1-{names.MAX_TAG_KEY} characters")
+        names.tag_value(key, "tag key")
+        if key == LABEL_TAG or key.lower().startswith("aws:"):
+            raise BadRequest(f"tag key {key!r} is reserved; set the label with PUT .../label")
+        names.tag_value(value, f"value of tag {key!r}")
+    return tags
+
+
+class Labeler:
+    """Changes tags of available items and puts the new state in the index at once."""
+
+    def __init__(self, blobs: BlobStore, index: SearchIndex, items: ItemService):
+        self.blobs = blobs
+        self.index = index
+        self.items = items
+
+    def _available(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord:
+        record = self.items.get(tenant, dataset_id, item_id)
+        if record.status != AVAILABLE:
+            raise Conflict("the item's upload has not been completed")
+        return record
+
+    def _write(self, record: ItemRecord, change) -> ItemRecord:
+        key = layout.item_object(record.tenant, record.dataset_id, record.item_id, record.filename)
+        tags = self.blobs.update_tags(key, change)
+        observed_at = time.time()  # the state just read back: newer than any event still in flight
+        label = tags.pop(LABEL_TAG, None)
+        updated = replace(record, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at)
+        self.index.upsert(updated)
+        return updated
+
+    def set_label(self, tenant: str, dataset: Dataset, item_id: str, label: str | None) -> ItemRecord:
+        label = validate_label(dataset, label)
+        record = self._available(tenant, dataset.id, item_id)
+
+        def change(tags: dict[str, str]) -> dict[str, str]:
+            if label is None:
+                tags.pop(LABEL_TAG, None)
+            elif LABEL_TAG not in tags and len(tags) >= MAX_TAGS:
+                raise BadRequest(f"the item already has {MAX_TAGS} tags: remove one to make room for the label")
+            else:
+                tags[LABEL_TAG] = label
+            return tags
+
+        return self._write(record, change)
+
+    def set_tags(self, tenant: str, dataset_id: str, item_id: str, tags: dict[str, str]) -> ItemRecord:
+        """Replace the user tags; the label stays."""
+        validate_tags(tags)
+        record = self._available(tenant, dataset_id, item_id)
+
+        def change(current: dict[str, str]) -> dict[str, str]:
+            new = dict(tags)
+            if LABEL_TAG in current:
+                new[LABEL_TAG] = current[LABEL_TAG]
+            if len(new) > MAX_TAGS:
+                raise BadRequest(f"at most {MAX_TAGS} tags per item (S3's limit), the label included")
+            return new
+
+        return self._write(record, change)
+
+    def set_labels(self, tenant: str, dataset: Dataset, entries: list[tuple[str, str | None]]) -> list[dict]:
+        """Bulk labeling: each entry succeeds or fails on its own, with its own status."""
+        if len(entries) > MAX_BULK:
+            raise BadRequest(f"at most {MAX_BULK} labels per request")
+        results = []
+        for item_id, label in entries:
+            try:
+                record = self.set_label(tenant, dataset, item_id, label)
+            except (BadRequest, NotFound, Conflict) as exc:
+                results.append({"item_id": item_id, "status": exc.status, "label": label, "error": exc.message})
+            except DomainError:
+                raise  # storage trouble is not one item's fault: the caller retries the batch
+            else:
+                results.append({"item_id": item_id, "status": 200, "label": record.label})
+        return results

@@ -1,0 +1,103 @@
+"""Rebuilding the index from storage alone, and importing objects that already sit in storage."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from service.adapters.blobstore import BlobStore
+from service.adapters.searchindex import SearchIndex
+from service.domain import layout, names
+from service.domain.errors import BadRequest
+from service.domain.ids import new_id
+from service.domain.indexing import Indexer
+
+WORKERS = 8  # storage round trips overlap; the index writer is the bottleneck beyond that
+
+
+def bounded_map(fn: Callable, items: Iterable, workers: int = WORKERS) -> Iterator:
+    """`fn` over a stream with at most twice `workers` in flight: a listing is never held whole."""
+    with ThreadPoolExecutor(workers) as pool:
+        running: set[Future] = set()
+        for item in items:
+            running.add(pool.submit(fn, item))
+            if len(running) >= 2 * workers:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        for future in running:
+            yield future.result()
+
+
+def child_names(blobs: BlobStore, prefix: str) -> Iterator[str]:
+    """The next path segment of every key under `prefix`, page by page."""
+    token = None
+    while True:
+        page = blobs.list_page(prefix, delimiter="/", token=token)
+        yield from (layout.name_after(prefix, p) for p in page.prefixes)
+        if not page.next_token:
+            return
+        token = page.next_token
+
+
+def rebuild(indexer: Indexer, index: SearchIndex, tenant: str | None = None, step: Callable = lambda: None) -> dict:
+    """Index every item object (with its tags and sidecars), then forget what storage no longer has."""
+    blobs = indexer.blobs
+    tenants = [tenant] if tenant else list(child_names(blobs, layout.TENANTS))
+    totals = {"tenants": len(tenants), "items": 0, "forgotten": 0}
+    for name in tenants:
+        started = time.time()
+        for dataset_id in child_names(blobs, layout.datasets_prefix(name)):
+            keys = (o.key for o in blobs.iter_objects(layout.items_prefix(name, dataset_id)))
+            for _ in bounded_map(indexer.refresh_key, keys):
+                totals["items"] += 1
+                step()
+        totals["forgotten"] += index.sweep(name, started)
+    return totals
+
+
+def _sources(blobs: BlobStore, source: str) -> Iterator[tuple[str, Callable[[str], object]]]:
+    """(file name, copy-to-key) of every object under an `s3://bucket/prefix` or a local path."""
+    if source.startswith("s3://"):
+        bucket, _, prefix = source.removeprefix("s3://").partition("/")
+        copy_in = getattr(blobs, "copy_in", None)
+        if copy_in is None:
+            raise BadRequest("importing from s3:// needs EDNA_STORAGE=s3")
+        for page in blobs.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):
+                    yield obj["Key"].rsplit("/", 1)[-1], lambda key, src=obj["Key"]: copy_in(bucket, src, key)
+        return
+    root = Path(source)
+    if not root.exists():
+        raise BadRequest(f"{source} does not exist")
+    for path in sorted(p for p in (root.rglob("*") if root.is_dir() else [root]) if p.is_file()):
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        yield path.name, lambda key, p=path, ct=content_type: blobs.put_file(key, p, ct)
+
+
+def import_source(indexer: Indexer, tenant: str, dataset_id: str, source: str, step: Callable = lambda: None) -> dict:
+    """Each object becomes a new item of the dataset, copied inside storage (never through the API)."""
+    totals = {"imported": 0, "skipped": []}
+
+    def one(entry: tuple[str, Callable]) -> str | None:
+        """None when imported, else why it was skipped."""
+        filename, copy = entry
+        try:
+            filename = names.filename(filename)
+        except BadRequest as exc:
+            return f"{filename}: {exc.message}"
+        item = layout.ItemKey(tenant, dataset_id, new_id(), filename)
+        copy(item.object_key)
+        indexer.refresh(item, created_by="import")
+        return None
+
+    for skipped in bounded_map(one, _sources(indexer.blobs, source)):
+        if skipped is None:
+            totals["imported"] += 1
+            step()
+        else:
+            totals["skipped"].append(skipped)
+    return totals
