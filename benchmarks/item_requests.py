@@ -39,9 +39,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     return proc, line.split("running on ")[1].split()[0]
 
 
-def load(
-    base: str, path: str, body: dict | None, token: str | None, count: int, clients: int, cap: float
-) -> dict:
+def load(base: str, path: str, body: dict | None, token: str | None, count: int, clients: int, cap: float) -> dict:
     """`count` requests from `clients` threads (each with its own connection), stopping at `cap` seconds."""
     local = threading.local()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -56,9 +54,7 @@ def load(
         if body is None:
             resp = session.get(base + path, headers=headers, timeout=30)
         else:
-            resp = session.post(
-                base + path, json={**body, "filename": f"f-{n}.png"}, headers=headers, timeout=30
-            )
+            resp = session.post(base + path, json={**body, "filename": f"f-{n}.png"}, headers=headers, timeout=30)
         return time.perf_counter() - started, resp.status_code
 
     started = time.perf_counter()
@@ -97,9 +93,7 @@ def main() -> None:
                 base + "/api/auth/token", json={"username": "bench", "password": "bench-password"}, timeout=10
             ).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
-            dataset = requests.post(
-                base + "/api/datasets", json={"name": "bench"}, headers=auth, timeout=10
-            ).json()
+            dataset = requests.post(base + "/api/datasets", json={"name": "bench"}, headers=auth, timeout=10).json()
             upload = {"content_type": "image/png", "size": 1234}
             runs = {
                 "GET /api/health (baseline)": load(

@@ -52,7 +52,16 @@ def build_search_index(config: Config) -> SearchIndex:
         from service.adapters.searchindex.sqlite import SqliteSearchIndex
 
         return SqliteSearchIndex(config.data_dir / "index.db")
-    raise ValueError(f"EDNA_SEARCH must be 'sqlite', not {config.search!r}")
+    if config.search in ("opensearch", "elasticsearch"):
+        from service.adapters.searchindex import opensearch
+
+        if not config.search_url:
+            raise ValueError(f"EDNA_SEARCH_URL is required when EDNA_SEARCH={config.search}")
+        if config.search == "opensearch":
+            return opensearch.opensearch_index(config.search_url, index=config.search_index)
+        key = config.search_api_key
+        return opensearch.elasticsearch_index(config.search_url, index=config.search_index, api_key=key)
+    raise ValueError(f"EDNA_SEARCH must be 'sqlite', 'opensearch' or 'elasticsearch', not {config.search!r}")
 
 
 def build_adapters(config: Config) -> Adapters:

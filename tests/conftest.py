@@ -80,9 +80,7 @@ def serve(app) -> Iterator[str]:
         thread.join()
 
 
-def make_config(
-    store: str, data_dir: Path, moto_endpoint: str | None = None, bucket: str = "", **overrides
-) -> Config:
+def make_config(store: str, data_dir: Path, moto_endpoint: str | None = None, bucket: str = "", **overrides) -> Config:
     # Small multipart threshold and S3's minimum part size keep multipart tests fast.
     base = Config(
         data_dir=data_dir,

@@ -88,9 +88,7 @@ class Pool:
         self.idp.admin_create_user(
             UserPoolId=self.pool_id, Username=username, UserAttributes=attributes, MessageAction="SUPPRESS"
         )
-        self.idp.admin_set_user_password(
-            UserPoolId=self.pool_id, Username=username, Password=PASSWORD, Permanent=True
-        )
+        self.idp.admin_set_user_password(UserPoolId=self.pool_id, Username=username, Password=PASSWORD, Permanent=True)
         for group in groups:
             self.idp.admin_add_user_to_group(UserPoolId=self.pool_id, Username=username, GroupName=group)
 
@@ -221,9 +219,7 @@ def test_token_of_another_app_client_is_401(base_url: str, pool: Pool):
     assert "audience" in resp.json()["message"]
 
 
-def test_token_of_another_pool_is_401_although_moto_signs_it_with_the_same_key(
-    base_url: str, moto_endpoint: str
-):
+def test_token_of_another_pool_is_401_although_moto_signs_it_with_the_same_key(base_url: str, moto_endpoint: str):
     other = Pool.create(moto_endpoint, {"ann": ("acme", ("admin",))})
     token = other.id_token("ann")
     assert claims_of(token)["iss"] == other.issuer()

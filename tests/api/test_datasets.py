@@ -42,9 +42,7 @@ def test_pagination_visits_each_dataset_once(stack):
     ids = [client.call("POST", "/api/datasets", json={"name": f"d{n}"})["id"] for n in range(7)]
     seen, cursor = [], None
     while True:
-        page = client.call(
-            "GET", "/api/datasets", params={"limit": 3, **({"cursor": cursor} if cursor else {})}
-        )
+        page = client.call("GET", "/api/datasets", params={"limit": 3, **({"cursor": cursor} if cursor else {})})
         assert len(page["items"]) <= 3
         seen += [d["id"] for d in page["items"]]
         cursor = page["next_cursor"]
@@ -122,14 +120,10 @@ def test_malformed_json_and_bad_paging(stack):
     assert resp.status_code == 400
     for params in ({"limit": 0}, {"limit": 1001}, {"limit": "x"}):
         assert (
-            requests.get(
-                stack.base_url + "/api/datasets", params=params, headers=headers, timeout=10
-            ).status_code
+            requests.get(stack.base_url + "/api/datasets", params=params, headers=headers, timeout=10).status_code
             == 422
         )
-    resp = requests.get(
-        stack.base_url + "/api/datasets", params={"cursor": "%%%"}, headers=headers, timeout=10
-    )
+    resp = requests.get(stack.base_url + "/api/datasets", params={"cursor": "%%%"}, headers=headers, timeout=10)
     assert resp.status_code == 400 and "cursor" in resp.json()["message"]
     resp = requests.patch(stack.base_url + "/api/datasets/" + "0" * 26, json={}, headers=headers, timeout=10)
     assert resp.status_code == 422

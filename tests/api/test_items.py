@@ -118,9 +118,7 @@ def test_delete_item_removes_its_object(stack, dataset):
 
 def test_list_filters_and_pages(stack, dataset):
     client, dataset_id = dataset
-    uploaded = [
-        client.upload(dataset_id, f"img-{n}.png", b"x" * (n + 1), "image/png")["id"] for n in range(5)
-    ]
+    uploaded = [client.upload(dataset_id, f"img-{n}.png", b"x" * (n + 1), "image/png")["id"] for n in range(5)]
     text = client.upload(dataset_id, "notes.txt", b"hello", "text/plain")["id"]
     pending = request_upload(client, dataset_id, filename="later.png")["item"]["id"]
     everything = [i["id"] for i in client.pages(items_path(dataset_id), limit=2)]
@@ -188,9 +186,7 @@ def test_missing_fields_and_bad_filters(stack, dataset):
         client.call("GET", items_path(dataset_id), params={"content_type": "bad"})
     assert err.value.status == 400
     with pytest.raises(ApiError) as err:
-        client.call(
-            "POST", items_path("0" * 26), json={"filename": "a.png", "content_type": "image/png", "size": 1}
-        )
+        client.call("POST", items_path("0" * 26), json={"filename": "a.png", "content_type": "image/png", "size": 1})
     assert err.value.status == 404
 
 
@@ -206,9 +202,7 @@ def test_multipart_completed_in_storage_but_not_confirmed_can_be_confirmed(stack
     stack.edna.blobs.complete_multipart(
         key, ticket["upload"]["upload_id"], [(p["part_number"], p["etag"]) for p in parts]
     )
-    item = client.call(
-        "POST", f"{items_path(dataset_id)}/{ticket['item']['id']}/complete", json={"parts": parts}
-    )
+    item = client.call("POST", f"{items_path(dataset_id)}/{ticket['item']['id']}/complete", json={"parts": parts})
     assert item["status"] == "available" and item["size"] == len(data)
 
 

@@ -45,9 +45,7 @@ def test_a_grant_for_one_key_cannot_write_another(local_stack, ticket):
     signer = local_stack.edna.blobs.signer
     token = request()["upload"]["url"].rsplit("/", 1)[1]
     signature = token.rpartition(".")[2]
-    other = signer.sign(
-        Grant("put", f"tenants/acme/datasets/{dataset_id}/x", int(time.time()) + 60, "image/png", 10)
-    )
+    other = signer.sign(Grant("put", f"tenants/acme/datasets/{dataset_id}/x", int(time.time()) + 60, "image/png", 10))
     forged = other.rpartition(".")[0] + "." + signature
     resp = requests.put(
         client.url("/api/blobs/" + forged),
@@ -86,10 +84,7 @@ def test_oversized_uploads_are_refused(local_stack, ticket):
     assert resp.status_code == 403
     post = request(size=10, method="POST")["upload"]
     files = {"file": ("f.png", b"x" * 11, "image/png")}
-    assert (
-        requests.post(client.url(post["url"]), data=post["fields"], files=files, timeout=10).status_code
-        == 403
-    )
+    assert requests.post(client.url(post["url"]), data=post["fields"], files=files, timeout=10).status_code == 403
     assert objects(local_stack) == []
 
 

@@ -22,9 +22,7 @@ def status_of(call) -> int:
 
 
 def test_invite_sign_in_change_role_remove(local_stack, admin):
-    invited = admin.call(
-        "POST", "/api/members", json={"username": "bob", "email": "bob@example.com", "role": "viewer"}
-    )
+    invited = admin.call("POST", "/api/members", json={"username": "bob", "email": "bob@example.com", "role": "viewer"})
     assert invited["role"] == "viewer" and invited["email"] == "bob@example.com" and invited["password"]
     bob = EdnaClient(local_stack.base_url)
     bob.login("bob", invited["password"])
@@ -61,10 +59,7 @@ def test_other_tenants_members_are_not_found(local_stack, admin):
 
 def test_a_taken_username_is_a_conflict(local_stack, admin):
     local_stack.edna.adapters.users.add("taken", "acme", "viewer", "whatever-password")
-    assert (
-        status_of(lambda: admin.call("POST", "/api/members", json={"username": "taken", "role": "viewer"}))
-        == 409
-    )
+    assert status_of(lambda: admin.call("POST", "/api/members", json={"username": "taken", "role": "viewer"})) == 409
 
 
 @pytest.mark.parametrize(

@@ -83,9 +83,7 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 def send(case, fuzzed: Fuzzed) -> None:
-    response = case.call(
-        base_url=fuzzed.stack.base_url, headers=fuzzed.headers(), timeout=30, allow_redirects=False
-    )
+    response = case.call(base_url=fuzzed.stack.base_url, headers=fuzzed.headers(), timeout=30, allow_redirects=False)
     fuzzed.calls += 1
     fuzzed.statuses.setdefault(case.operation.label, set()).add(response.status_code)
     if response.status_code >= 500:
