@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_plus
 
+from service.domain import layout
 from service.domain.indexing import Indexer
 
 log = logging.getLogger("edna.events")
@@ -21,6 +22,8 @@ def on_storage_event(event: dict, indexer: Indexer) -> int:
         if record.get("eventSource") != "aws:s3":
             continue
         key = unquote_plus(record["s3"]["object"]["key"])  # S3 URL-encodes keys in events
-        if indexer.refresh_key(key) is not None or record.get("eventName", "").startswith("ObjectRemoved"):
-            applied += 1
+        if layout.parse_item(key) is None:
+            continue  # thumbnails, records, job files: not items
+        indexer.refresh_key(key)
+        applied += 1
     return applied

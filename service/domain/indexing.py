@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from urllib.parse import unquote
 
 from service.adapters.blobstore import BlobStore, ObjectInfo, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemRecord, SearchIndex
@@ -84,8 +85,8 @@ class Indexer:
             content_type="",
             size=0,
             status=status,
-            created_at=info.last_modified.timestamp(),
-            created_by=created_by or STORAGE_USER,
+            created_at=float(info.metadata.get("created-at") or info.last_modified.timestamp()),
+            created_by=unquote(info.metadata.get("created-by", "")) or created_by or STORAGE_USER,
         )
         return replace(
             base,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord, SearchIndex
@@ -33,6 +34,11 @@ def part_size_for(size: int, minimum: int) -> int:
     mib = 1024 * 1024
     needed = math.ceil(size / MAX_PARTS)
     return max(minimum, math.ceil(needed / mib) * mib)
+
+
+def provenance(user: str, created_at: float) -> dict[str, str]:
+    """Who made an item and when, kept as object metadata so a rebuilt index knows it too."""
+    return {"created-by": quote(user, safe="@.+-_"), "created-at": f"{created_at:.3f}"}
 
 
 class ItemService:
@@ -75,7 +81,7 @@ class ItemService:
             raise BadRequest("size must be at least 1 byte")
         if size > self.limits.max_bytes:
             raise TooLarge(f"size {size} is above the largest upload allowed ({self.limits.max_bytes} bytes)")
-        now = time.time()
+        now = round(time.time(), 3)  # milliseconds, exactly as the object metadata keeps it
         record = ItemRecord(
             tenant=principal.tenant,
             dataset_id=dataset.id,
@@ -90,9 +96,10 @@ class ItemService:
         )
         key = self._key(record)
         ttl = self.limits.upload_ttl
+        metadata = provenance(principal.user, now)
         if size > self.limits.multipart_threshold:
             part_size = part_size_for(size, self.limits.part_size)
-            upload_id = self.blobs.create_multipart(key, content_type, size)
+            upload_id = self.blobs.create_multipart(key, content_type, size, metadata)
             record = replace(record, upload_id=upload_id)
             count = math.ceil(size / part_size)
             upload = {
@@ -105,9 +112,9 @@ class ItemService:
                 ],
             }
         elif method == "POST":
-            upload = self.blobs.presign_post(key, content_type, size, ttl)
+            upload = self.blobs.presign_post(key, content_type, size, ttl, metadata)
         else:
-            upload = self.blobs.presign_put(key, content_type, size, ttl)
+            upload = self.blobs.presign_put(key, content_type, size, ttl, metadata)
         self.index.upsert(record)
         return record, upload
 

@@ -14,6 +14,7 @@ from service.domain import layout, names
 from service.domain.errors import BadRequest
 from service.domain.ids import new_id
 from service.domain.indexing import Indexer
+from service.domain.items import provenance
 
 WORKERS = 8  # storage round trips overlap; the index writer is the bottleneck beyond that
 
@@ -45,10 +46,11 @@ def child_names(blobs: BlobStore, prefix: str) -> Iterator[str]:
 def rebuild(indexer: Indexer, index: SearchIndex, tenant: str | None = None, step: Callable = lambda: None) -> dict:
     """Index every item object (with its tags and sidecars), then forget what storage no longer has."""
     blobs = indexer.blobs
-    tenants = [tenant] if tenant else list(child_names(blobs, layout.TENANTS))
+    started = time.time()
+    # Tenants the index knows but storage no longer has are swept too.
+    tenants = [tenant] if tenant else sorted({*child_names(blobs, layout.TENANTS), *index.tenants()})
     totals = {"tenants": len(tenants), "items": 0, "forgotten": 0}
     for name in tenants:
-        started = time.time()
         for dataset_id in child_names(blobs, layout.datasets_prefix(name)):
             keys = (o.key for o in blobs.iter_objects(layout.items_prefix(name, dataset_id)))
             for _ in bounded_map(indexer.refresh_key, keys):
@@ -68,14 +70,21 @@ def _sources(blobs: BlobStore, source: str) -> Iterator[tuple[str, Callable[[str
         for page in blobs.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 if not obj["Key"].endswith("/"):
-                    yield obj["Key"].rsplit("/", 1)[-1], lambda key, src=obj["Key"]: copy_in(bucket, src, key)
+                    name = obj["Key"].rsplit("/", 1)[-1]
+                    yield name, lambda key, meta, src=obj["Key"], n=name: copy_in(bucket, src, key, _type(n), meta)
         return
     root = Path(source)
     if not root.exists():
         raise BadRequest(f"{source} does not exist")
     for path in sorted(p for p in (root.rglob("*") if root.is_dir() else [root]) if p.is_file()):
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        yield path.name, lambda key, p=path, ct=content_type: blobs.put_file(key, p, ct)
+        yield path.name, lambda key, meta, p=path: blobs.put_file(key, p, _type(p.name), meta)
+
+
+def _type(filename: str) -> str:
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+IMPORT_USER = "import"
 
 
 def import_source(indexer: Indexer, tenant: str, dataset_id: str, source: str, step: Callable = lambda: None) -> dict:
@@ -90,8 +99,8 @@ def import_source(indexer: Indexer, tenant: str, dataset_id: str, source: str, s
         except BadRequest as exc:
             return f"{filename}: {exc.message}"
         item = layout.ItemKey(tenant, dataset_id, new_id(), filename)
-        copy(item.object_key)
-        indexer.refresh(item, created_by="import")
+        copy(item.object_key, provenance(IMPORT_USER, time.time()))
+        indexer.refresh(item)
         return None
 
     for skipped in bounded_map(one, _sources(indexer.blobs, source)):

@@ -30,6 +30,13 @@ class PreconditionFailed(Conflict):
     """A conditional write found another version than the one it was based on."""
 
 
+META_HEADER = "x-amz-meta-"  # user metadata travels in these headers (and POST fields), keys lower case
+
+
+def metadata_headers(metadata: dict | None) -> dict[str, str]:
+    return {META_HEADER + k: v for k, v in (metadata or {}).items()}
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -63,7 +70,7 @@ class BlobStore(ABC):
         """Write only over the version with `expected_etag` (None: only if absent); else PreconditionFailed."""
 
     @abstractmethod
-    def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, content_type: str, metadata: dict | None = None) -> ObjectInfo:
         """Copy a local file of any size into the store (operators' imports)."""
 
     @abstractmethod
@@ -99,16 +106,16 @@ class BlobStore(ABC):
         """Replace the object's tags; ObjectMissing when absent."""
 
     @abstractmethod
-    def presign_put(self, key: str, content_type: str, size: int, expires: int) -> dict:
-        """`{"method": "PUT", "url", "headers"}` for one PUT of exactly this content type."""
+    def presign_put(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
+        """`{"method": "PUT", "url", "headers"}` for one PUT of this type with this metadata (signed headers)."""
 
     @abstractmethod
-    def presign_post(self, key: str, content_type: str, size: int, expires: int) -> dict:
+    def presign_post(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
         """`{"method": "POST", "url", "fields"}`: a form upload limited to `size` bytes of this type."""
 
     @abstractmethod
-    def create_multipart(self, key: str, content_type: str, size: int) -> str:
-        """Start a multipart upload; returns its upload id."""
+    def create_multipart(self, key: str, content_type: str, size: int, metadata: dict | None = None) -> str:
+        """Start a multipart upload (the object will carry `metadata`); returns its upload id."""
 
     @abstractmethod
     def presign_part(self, key: str, upload_id: str, part_number: int, part_size: int, expires: int) -> str:

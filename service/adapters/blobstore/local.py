@@ -23,6 +23,7 @@ from service.adapters.blobstore import (
     ObjectInfo,
     ObjectMissing,
     PreconditionFailed,
+    metadata_headers,
 )
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
@@ -177,9 +178,9 @@ class LocalBlobStore(LocalMultipart, BlobStore):
                 raise PreconditionFailed("someone else changed it first; read it again")
             return self.put_bytes(key, data, content_type)
 
-    def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, content_type: str, metadata: dict | None = None) -> ObjectInfo:
         with open(path, "rb") as fh:
-            return self.write_stream(key, fh, content_type, os.fstat(fh.fileno()).st_size)
+            return self.write_stream(key, fh, content_type, os.fstat(fh.fileno()).st_size, metadata)
 
     def get_bytes(self, key: str) -> bytes:
         path = self._existing(key)
@@ -318,13 +319,15 @@ class LocalBlobStore(LocalMultipart, BlobStore):
     def _url(self, grant: Grant) -> str:
         return self.url_prefix + self.signer.sign(grant)
 
-    def presign_put(self, key: str, content_type: str, size: int, expires: int) -> dict:
-        grant = Grant("put", key, int(time.time()) + expires, content_type, size)
-        return {"method": "PUT", "url": self._url(grant), "headers": {"Content-Type": content_type}}
+    def presign_put(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
+        grant = Grant("put", key, int(time.time()) + expires, content_type, size, metadata=metadata or {})
+        headers = {"Content-Type": content_type, **metadata_headers(metadata)}
+        return {"method": "PUT", "url": self._url(grant), "headers": headers}
 
-    def presign_post(self, key: str, content_type: str, size: int, expires: int) -> dict:
-        grant = Grant("post", key, int(time.time()) + expires, content_type, size)
-        return {"method": "POST", "url": self._url(grant), "fields": {"Content-Type": content_type}}
+    def presign_post(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
+        grant = Grant("post", key, int(time.time()) + expires, content_type, size, metadata=metadata or {})
+        fields = {"Content-Type": content_type, **metadata_headers(metadata)}
+        return {"method": "POST", "url": self._url(grant), "fields": fields}
 
     def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
         grant = Grant("get", key, int(time.time()) + expires, filename=filename or "")

@@ -27,12 +27,13 @@ class LocalMultipart:
             raise ObjectMissing("no such multipart upload")
         return self.uploads / upload_id
 
-    def create_multipart(self, key: str, content_type: str, size: int) -> str:
+    def create_multipart(self, key: str, content_type: str, size: int, metadata: dict | None = None) -> str:
         self._path(key)  # validates the key before anything is written
         upload_id = new_id()
         directory = self._upload_dir(upload_id)
         directory.mkdir(parents=True)
-        write_atomic(directory / "upload.json", json.dumps({"key": key, "content_type": content_type}).encode())
+        upload = {"key": key, "content_type": content_type, "metadata": metadata or {}}
+        write_atomic(directory / "upload.json", json.dumps(upload).encode())
         return upload_id
 
     def _upload(self, key: str, upload_id: str) -> tuple[Path, dict]:
@@ -86,7 +87,7 @@ class LocalMultipart:
                 out.flush()
                 os.fsync(out.fileno())
             etag = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest() + f"-{len(parts)}"
-            self._commit(key, self._path(key), tmp, meta["content_type"], etag)
+            self._commit(key, self._path(key), tmp, meta["content_type"], etag, meta.get("metadata"))
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)

@@ -19,6 +19,7 @@ from service.adapters.blobstore import (
     ObjectInfo,
     ObjectMissing,
     PreconditionFailed,
+    metadata_headers,
 )
 from service.domain.errors import Unavailable
 
@@ -88,14 +89,18 @@ class S3BlobStore(BlobStore):
         return self._written(key)
 
     @_translated
-    def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo:
-        self.client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+    def put_file(self, key: str, path: Path, content_type: str, metadata: dict | None = None) -> ObjectInfo:
+        extra = {"ContentType": content_type, "Metadata": metadata or {}}
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
         return self._written(key)
 
     @_translated
-    def copy_in(self, source_bucket: str, source_key: str, key: str) -> ObjectInfo:
+    def copy_in(
+        self, source_bucket: str, source_key: str, key: str, content_type: str, metadata: dict | None = None
+    ) -> ObjectInfo:
         """Server-side copy from another bucket or prefix: no bytes pass through Edna."""
-        self.client.copy({"Bucket": source_bucket, "Key": source_key}, self.bucket, key)
+        extra = {"MetadataDirective": "REPLACE", "ContentType": content_type, "Metadata": metadata or {}}
+        self.client.copy({"Bucket": source_bucket, "Key": source_key}, self.bucket, key, ExtraArgs=extra)
         return self._written(key)
 
     def _written(self, key: str) -> ObjectInfo:
@@ -175,28 +180,32 @@ class S3BlobStore(BlobStore):
             Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
         )
 
-    def presign_put(self, key: str, content_type: str, size: int, expires: int) -> dict:
-        # ContentType becomes a signed header: S3 refuses a PUT with any other type.
+    def presign_put(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
+        # Content type and metadata become signed headers: S3 refuses a PUT that changes them.
         url = self.client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "Metadata": metadata or {}},
             ExpiresIn=expires,
         )
-        return {"method": "PUT", "url": url, "headers": {"Content-Type": content_type}}
+        return {"method": "PUT", "url": url, "headers": {"Content-Type": content_type, **metadata_headers(metadata)}}
 
-    def presign_post(self, key: str, content_type: str, size: int, expires: int) -> dict:
+    def presign_post(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
+        fields = {"Content-Type": content_type, **metadata_headers(metadata)}
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
             Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, size]],
+            Fields=fields,
+            Conditions=[*({k: v} for k, v in fields.items()), ["content-length-range", 1, size]],
             ExpiresIn=expires,
         )
         return {"method": "POST", "url": post["url"], "fields": post["fields"]}
 
     @_translated
-    def create_multipart(self, key: str, content_type: str, size: int) -> str:
-        return self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)["UploadId"]
+    def create_multipart(self, key: str, content_type: str, size: int, metadata: dict | None = None) -> str:
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata or {}
+        )
+        return upload["UploadId"]
 
     def presign_part(self, key: str, upload_id: str, part_number: int, part_size: int, expires: int) -> str:
         return self.client.generate_presigned_url(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -26,6 +26,7 @@ class Grant:
     upload_id: str = ""
     part_number: int = 0
     filename: str = ""
+    metadata: dict = field(default_factory=dict)  # user metadata the upload must carry
 
 
 class UrlSigner:

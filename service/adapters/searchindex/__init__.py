@@ -87,5 +87,9 @@ class SearchIndex(ABC):
         """Counts of a dataset's available items: total, bytes, per label."""
 
     @abstractmethod
+    def tenants(self) -> list[str]:
+        """Every tenant the index holds entries of."""
+
+    @abstractmethod
     def sweep(self, tenant: str, observed_before: float) -> int:
         """After a rebuild: forget available items and tombstones not observed since it began."""

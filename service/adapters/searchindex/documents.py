@@ -184,6 +184,22 @@ def parse_stats(response: dict[str, Any]) -> DatasetStats:
     )
 
 
+TENANT_BUCKETS = 10_000
+
+
+def tenants_body() -> dict[str, Any]:
+    """Every tenant with documents (a rebuild sweeps tenants that storage no longer has)."""
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": []}},
+        "aggs": {"tenants": {"terms": {"field": "tenant", "size": TENANT_BUCKETS}}},
+    }
+
+
+def parse_tenants(response: dict[str, Any]) -> list[str]:
+    return sorted(b["key"] for b in response["aggregations"]["tenants"]["buckets"])
+
+
 def dataset_query(tenant: str, dataset_id: str) -> dict[str, Any]:
     """Every document of one dataset, tombstones included (delete_by_query body)."""
     return {"query": {"bool": {"filter": [_term("tenant", tenant), _term("dataset_id", dataset_id)]}}}

@@ -144,6 +144,10 @@ class DocumentSearchIndex(SearchIndex):
         response = self.client.search(index=self.index, body=docs.stats_body(tenant, dataset_id))
         return docs.parse_stats(response)
 
+    def tenants(self) -> list[str]:
+        """Every tenant with documents."""
+        return docs.parse_tenants(self.client.search(index=self.index, body=docs.tenants_body()))
+
     def sweep(self, tenant: str, observed_before: float) -> int:
         """Forget available items and tombstones not observed since `observed_before`."""
         # The rebuild wrote in bulk without refresh; make those later observations visible first.

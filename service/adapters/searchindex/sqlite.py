@@ -219,6 +219,9 @@ class SqliteSearchIndex(SearchIndex):
             label_counts={r[0]: r[1] for r in rows if r[0] != ""},
         )
 
+    def tenants(self) -> list[str]:
+        return [row[0] for row in self._db().execute("SELECT DISTINCT tenant FROM items ORDER BY tenant")]
+
     def sweep(self, tenant: str, observed_before: float) -> int:
         return (
             self._db()

@@ -7,6 +7,7 @@ import contextlib
 from flask import Blueprint, current_app, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from service.adapters.blobstore import metadata_headers
 from service.adapters.blobstore.local import LocalBlobStore
 from service.domain.errors import Forbidden
 
@@ -31,6 +32,13 @@ def _limited(max_size: int, overhead: int = 0):
         raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for") from None
 
 
+def _check_metadata(signed: dict, sent) -> None:
+    """Signed metadata must be sent as signed, like S3's signed x-amz-meta-* headers."""
+    for key, value in metadata_headers(signed).items():
+        if sent.get(key) != value:
+            raise Forbidden(f"{key} must be sent as the URL was signed for")
+
+
 def _hardened(response):
     # User content on the app's own origin: never sniffed, never scripted.
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -50,7 +58,8 @@ def put_object(token: str):
         sent_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if sent_type != grant.content_type:
             raise Forbidden(f"Content-Type must be {grant.content_type!r}, as the URL was signed for")
-        info = store.write_stream(grant.key, request.stream, grant.content_type, grant.max_size)
+        _check_metadata(grant.metadata, request.headers)
+        info = store.write_stream(grant.key, request.stream, grant.content_type, grant.max_size, grant.metadata)
     return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{info.etag}"'}))
 
 
@@ -62,10 +71,11 @@ def post_object(token: str):
     with _limited(grant.max_size, FORM_OVERHEAD):
         if request.form.get("Content-Type", "").strip().lower() != grant.content_type:
             raise Forbidden(f"the Content-Type field must be {grant.content_type!r}, as the policy says")
+        _check_metadata(grant.metadata, request.form)
         upload = request.files.get("file")
         if upload is None:
             raise Forbidden("the form has no 'file' field")
-        info = store.write_stream(grant.key, upload.stream, grant.content_type, grant.max_size)
+        info = store.write_stream(grant.key, upload.stream, grant.content_type, grant.max_size, grant.metadata)
     if info.size == 0:
         store.delete_many([grant.key])
         raise Forbidden("the uploaded file is empty")
