@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from http import HTTPStatus
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from service.domain.errors import DomainError
 from service.edna import Edna
 from service.settings import Config
 from service.version import VERSION
+
+# The inference engine ships to MWAA as plugins.zip, the top-level package `edna_engine`; in a
+# checkout it lives in plugins/, so it is imported the same way here.
+_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+if _PLUGINS.is_dir() and str(_PLUGINS) not in sys.path:
+    sys.path.append(str(_PLUGINS))
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -72,15 +79,18 @@ def _summarize(errors, path: str = "") -> str:
 
 def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.auth.routes import blp as auth
+    from service.resources.comparisons.routes import blp as comparisons
     from service.resources.datasets.routes import blp as datasets
     from service.resources.exports.routes import blp as exports
     from service.resources.health.routes import blp as health
     from service.resources.items.routes import blp as items
+    from service.resources.jobs.routes import blp as jobs
     from service.resources.labels.routes import blp as labels
     from service.resources.members.routes import blp as members
+    from service.resources.models.routes import blp as models
     from service.resources.search.routes import blp as search
 
-    for blp in (health, auth, members, datasets, items, labels, search, exports):
+    for blp in (health, auth, members, datasets, items, labels, search, exports, models, jobs, comparisons):
         api.register_blueprint(blp)
     if adapters.blobs.name == "local":
         from service.resources.blobs.routes import bp as blobs

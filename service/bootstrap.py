@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from service.adapters.blobstore import BlobStore
 from service.adapters.identity import MemberDirectory, TokenVerifier
 from service.adapters.identity.local import LocalIssuer, LocalUserStore
+from service.adapters.jobrunner import JobRunner
 from service.adapters.searchindex import SearchIndex
 from service.settings import Config
 
@@ -18,6 +19,7 @@ class Adapters:
     blobs: BlobStore
     index: SearchIndex
     verifier: TokenVerifier
+    jobs: JobRunner
     members: MemberDirectory | None = None
     issuer: LocalIssuer | None = None
     users: LocalUserStore | None = None
@@ -64,12 +66,27 @@ def build_search_index(config: Config) -> SearchIndex:
     raise ValueError(f"EDNA_SEARCH must be 'sqlite', 'opensearch' or 'elasticsearch', not {config.search!r}")
 
 
+def build_job_runner(config: Config) -> JobRunner:
+    if config.jobs == "local":
+        from service.adapters.jobrunner.local import LocalJobRunner
+
+        return LocalJobRunner(config, config.job_workers)
+    if config.jobs == "mwaa":
+        from service.adapters.jobrunner.mwaa import MwaaJobRunner
+
+        if not config.mwaa_environment:
+            raise ValueError("EDNA_MWAA_ENVIRONMENT is required when EDNA_JOBS=mwaa")
+        return MwaaJobRunner(config.mwaa_environment)
+    raise ValueError(f"EDNA_JOBS must be 'local' or 'mwaa', not {config.jobs!r}")
+
+
 def build_adapters(config: Config) -> Adapters:
     blobs = build_blob_store(config)
     index = build_search_index(config)
+    jobs = build_job_runner(config)
     if config.identity == "local":
         issuer, users = local_identity(config)
-        return Adapters(blobs, index, issuer.verifier(), members=users, issuer=issuer, users=users)
+        return Adapters(blobs, index, issuer.verifier(), jobs, members=users, issuer=issuer, users=users)
     if config.identity == "cognito":
         from service.adapters.identity.cognito import cognito_verifier
 
@@ -77,5 +94,5 @@ def build_adapters(config: Config) -> Adapters:
             raise ValueError("EDNA_COGNITO_ISSUER and EDNA_COGNITO_CLIENT_ID are required when EDNA_IDENTITY=cognito")
         uses = {u.strip() for u in config.cognito_token_use.split(",") if u.strip()}
         verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
-        return Adapters(blobs, index, verifier)
+        return Adapters(blobs, index, verifier, jobs)
     raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")

@@ -54,6 +54,62 @@ def digit_pngs() -> list[tuple[str, bytes, int]]:
     return out
 
 
+# How the demo's PNGs become the models' input: 64x64 box-averaged back to 8x8, pixel * 16/255 is
+# sklearn's 0-16 scale again, flattened to the 64 features the models were trained on.
+DIGITS_INPUT = {
+    "width": 8,
+    "height": 8,
+    "channels": 1,
+    "scale": 16 / 255,
+    "mean": [0.0],
+    "std": [1.0],
+    "layout": "flat",
+    "resample": "box",
+}
+
+
+def digit_models() -> list[tuple[str, bytes]]:
+    """(name, ONNX bytes) of a logistic regression and a random forest, trained on every other digit
+    so half of the comparison is on images the models never saw."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    digits = load_digits()
+    features, targets = digits.data[::2].astype("float32"), digits.target[::2]
+    built = []
+    for name, model in (
+        ("digits-logistic-regression", LogisticRegression(max_iter=2000)),
+        ("digits-random-forest", RandomForestClassifier(n_estimators=100, random_state=0)),
+    ):
+        model.fit(features, targets)
+        onnx = to_onnx(
+            model, initial_types=[("input", FloatTensorType([None, 64]))], options={id(model): {"zipmap": False}}
+        )
+        built.append((name, onnx.SerializeToString()))
+    return built
+
+
+def ensure_models(client: EdnaClient) -> list[str]:
+    """Register the demo models through the API (spec, signed upload, complete) unless already there."""
+    existing = {m["name"]: m for m in client.pages("/api/models")}
+    registered = []
+    for name, onnx in digit_models():
+        model = existing.get(name)
+        if model and model["status"] == "available":
+            continue
+        if model:  # an interrupted run left it pending: start it again
+            client.call("DELETE", f"/api/models/{model['id']}")
+        body = {"name": name, "format": "onnx", "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
+        ticket = client.call("POST", "/api/models", json=body)
+        parts = client.transfer(ticket["upload"], onnx, "application/octet-stream")
+        client.call("POST", f"/api/models/{ticket['model']['id']}/complete", json={"parts": parts} if parts else {})
+        registered.append(name)
+    return registered
+
+
 def label_digits(client: EdnaClient, items_path: str, truth: dict[str, str]) -> int:
     """Give each digit its true class through the bulk label endpoint; only what differs is sent."""
     wrong = [
@@ -101,6 +157,8 @@ def seed(base_url: str, users: LocalUserStore, data_dir: Path, say: Callable[[st
     labeled = label_digits(client, path, {name: str(target) for name, _, target in digits})
     if labeled:
         say(f"demo: labeled {labeled} digits with their true class")
+    for name in ensure_models(client):
+        say(f"demo: registered model {name!r}")
     elapsed = time.monotonic() - started
     total = len(present) + len(missing)
     say(f"demo: dataset {DATASET!r} ready ({total} items, {len(missing)} new, {elapsed:.1f} s)")

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from service.bootstrap import Adapters
 from service.domain.annotations import Annotations
+from service.domain.comparisons import ComparisonService
 from service.domain.datasets import DatasetCatalog
 from service.domain.export import Exporter
 from service.domain.indexing import Indexer
 from service.domain.items import ItemService, UploadLimits
+from service.domain.jobs import JobService
 from service.domain.labels import Labeler
+from service.domain.models import ModelCatalog
 from service.settings import Config
 
 
@@ -24,6 +27,9 @@ class Edna:
     labels: Labeler
     annotations: Annotations
     exporter: Exporter
+    models: ModelCatalog
+    jobs: JobService
+    comparisons: ComparisonService
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
@@ -41,16 +47,26 @@ class Edna:
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
             listeners.append(indexer.refresh_key)
+        datasets = DatasetCatalog(blobs, index)
+        models = ModelCatalog(blobs, limits)
+        jobs = JobService(blobs, adapters.jobs, datasets, models)
         return cls(
             config=config,
             adapters=adapters,
-            datasets=DatasetCatalog(blobs, index),
+            datasets=datasets,
             items=items,
             indexer=indexer,
             labels=Labeler(blobs, index, items),
             annotations=Annotations(blobs, index, items),
             exporter=Exporter(blobs, index, items),
+            models=models,
+            jobs=jobs,
+            comparisons=ComparisonService(blobs, jobs, items),
         )
+
+    def close(self) -> None:
+        """Stop the job workers (the app is going away)."""
+        self.adapters.jobs.close()
 
     @property
     def blobs(self):

@@ -131,8 +131,11 @@ def running_stack(store: str, data_dir: Path, moto_endpoint: str, **overrides) -
     (data_dir / "keys").mkdir(parents=True, exist_ok=True)
     (data_dir / "keys" / "issuer.pem").write_bytes(issuer_pem())
     app = create_app(config)
-    with serve(app) as base_url:
-        yield Stack(store, base_url, app, config)
+    try:
+        with serve(app) as base_url:
+            yield Stack(store, base_url, app, config)
+    finally:
+        app.extensions["edna"].close()
 
 
 @pytest.fixture(params=STORES)

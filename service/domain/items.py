@@ -36,6 +36,28 @@ def part_size_for(size: int, minimum: int) -> int:
     return max(minimum, math.ceil(needed / mib) * mib)
 
 
+def sign_upload(
+    blobs: BlobStore, limits: UploadLimits, key: str, content_type: str, size: int, method: str, metadata: dict
+) -> tuple[dict, str]:
+    """The `upload` object for a direct transfer (and the multipart upload id, or "")."""
+    if size < 1:
+        raise BadRequest("size must be at least 1 byte")
+    if size > limits.max_bytes:
+        raise TooLarge(f"size {size} is above the largest upload allowed ({limits.max_bytes} bytes)")
+    ttl = limits.upload_ttl
+    if size > limits.multipart_threshold:
+        part_size = part_size_for(size, limits.part_size)
+        upload_id = blobs.create_multipart(key, content_type, size, metadata)
+        parts = [
+            {"part_number": n, "url": blobs.presign_part(key, upload_id, n, part_size, ttl)}
+            for n in range(1, math.ceil(size / part_size) + 1)
+        ]
+        return {"method": "MULTIPART", "upload_id": upload_id, "part_size": part_size, "parts": parts}, upload_id
+    if method == "POST":
+        return blobs.presign_post(key, content_type, size, ttl, metadata), ""
+    return blobs.presign_put(key, content_type, size, ttl, metadata), ""
+
+
 def provenance(user: str, created_at: float) -> dict[str, str]:
     """Who made an item and when, kept as object metadata so a rebuilt index knows it too."""
     return {"created-by": quote(user, safe="@.+-_"), "created-at": f"{created_at:.3f}"}
@@ -77,10 +99,6 @@ class ItemService:
         """Record a pending item and sign the transfer: PUT, POST policy, or multipart above the threshold."""
         filename = names.filename(filename)
         content_type = names.content_type(content_type)
-        if size < 1:
-            raise BadRequest("size must be at least 1 byte")
-        if size > self.limits.max_bytes:
-            raise TooLarge(f"size {size} is above the largest upload allowed ({self.limits.max_bytes} bytes)")
         now = round(time.time(), 3)  # milliseconds, exactly as the object metadata keeps it
         record = ItemRecord(
             tenant=principal.tenant,
@@ -94,27 +112,10 @@ class ItemService:
             created_by=principal.user,
             updated_at=now,
         )
-        key = self._key(record)
-        ttl = self.limits.upload_ttl
-        metadata = provenance(principal.user, now)
-        if size > self.limits.multipart_threshold:
-            part_size = part_size_for(size, self.limits.part_size)
-            upload_id = self.blobs.create_multipart(key, content_type, size, metadata)
-            record = replace(record, upload_id=upload_id)
-            count = math.ceil(size / part_size)
-            upload = {
-                "method": "MULTIPART",
-                "upload_id": upload_id,
-                "part_size": part_size,
-                "parts": [
-                    {"part_number": n, "url": self.blobs.presign_part(key, upload_id, n, part_size, ttl)}
-                    for n in range(1, count + 1)
-                ],
-            }
-        elif method == "POST":
-            upload = self.blobs.presign_post(key, content_type, size, ttl, metadata)
-        else:
-            upload = self.blobs.presign_put(key, content_type, size, ttl, metadata)
+        upload, upload_id = sign_upload(
+            self.blobs, self.limits, self._key(record), content_type, size, method, provenance(principal.user, now)
+        )
+        record = replace(record, upload_id=upload_id)
         self.index.upsert(record)
         return record, upload
 

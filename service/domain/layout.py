@@ -75,3 +75,41 @@ def parse_item(key: str) -> ItemKey | None:
 def name_after(prefix: str, key: str) -> str:
     """The path segment right after `prefix` (`tenants/` + `demo/...` → `demo`)."""
     return key[len(prefix) :].split("/", 1)[0]
+
+
+def models_prefix(tenant: str) -> str:
+    return f"tenants/{tenant}/models/"
+
+
+def model_prefix(tenant: str, model_id: str) -> str:
+    return f"tenants/{tenant}/models/{model_id}/"
+
+
+def model_file(tenant: str, model_id: str) -> str:
+    return f"tenants/{tenant}/models/{model_id}/model.onnx"
+
+
+def model_spec(tenant: str, model_id: str) -> str:
+    """The model's record: name and owner, plus the input/preprocess/classes spec the engine reads."""
+    return f"tenants/{tenant}/models/{model_id}/model.json"
+
+
+def jobs_prefix(tenant: str) -> str:
+    return f"tenants/{tenant}/jobs/"
+
+
+def job_prefix(tenant: str, job_id: str) -> str:
+    """Also the engine's output prefix: parts/, status.json, metrics.json ... live below it."""
+    return f"tenants/{tenant}/jobs/{job_id}/"
+
+
+def job_record(tenant: str, job_id: str) -> str:
+    return f"tenants/{tenant}/jobs/{job_id}/job.json"
+
+
+def comparisons_prefix(tenant: str) -> str:
+    return f"tenants/{tenant}/comparisons/"
+
+
+def comparison_record(tenant: str, comparison_id: str) -> str:
+    return f"tenants/{tenant}/comparisons/{comparison_id}.json"

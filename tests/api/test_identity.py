@@ -15,7 +15,7 @@ from service.client import ApiError, EdnaClient
 def test_health_names_the_adapters(stack):
     body = requests.get(stack.base_url + "/api/health", timeout=10).json()
     assert body["status"] == "ok" and body["version"]
-    assert body["adapters"] == {"storage": stack.store, "search": "sqlite", "identity": "local"}
+    assert body["adapters"] == {"storage": stack.store, "search": "sqlite", "identity": "local", "jobs": "local"}
 
 
 def test_sign_in_and_me(local_stack):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import requests
+from digits import models, register, wait_for
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -98,12 +99,22 @@ def fill(path: str, ids: dict[str, str]) -> str:
 
 @pytest.fixture
 def world(stack):
-    """A dataset with one available item in tenant demo, and the stack."""
+    """Tenant demo with one of everything: dataset, item, member, model, finished job and comparison."""
     client = stack.client("admin", "demo")
     dataset = client.call("POST", "/api/datasets", json={"name": "secret", "label_classes": ["cat"]})
     item = client.upload(dataset["id"], "x.png", b"png-bytes", "image/png")
     stack.edna.adapters.users.add("bob", "demo", "labeler", "bob-password")
-    return stack, {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob"}
+    onnx = models()["digits-logistic-regression"]
+    model_ids = [register(client, name, onnx)["id"] for name in ("m1", "m2")]
+    comparison = client.call("POST", "/api/comparisons", json={"dataset_id": dataset["id"], "model_ids": model_ids})
+    wait_for(client, f"/api/comparisons/{comparison['id']}")  # nothing may still be writing during the checks
+    ids = {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob"}
+    return stack, {
+        **ids,
+        "model_id": model_ids[0],
+        "job_id": comparison["job_ids"][0],
+        "comparison_id": comparison["id"],
+    }
 
 
 # Valid bodies, so a refusal is about the caller and never about the input.
@@ -117,6 +128,14 @@ BODIES = {
     },
     ("POST", "/api/members"): {"username": "newbie", "role": "viewer"},
     ("PATCH", "/api/members/{username}"): {"role": "viewer"},
+    ("POST", "/api/models"): {
+        "name": "m",
+        "class_names": ["a", "b"],
+        "input": {"width": 1, "height": 1, "channels": 1},
+        "size": 9,
+    },
+    ("POST", "/api/jobs"): {"dataset_id": "0" * 26, "model_id": "0" * 26},
+    ("POST", "/api/comparisons"): {"dataset_id": "0" * 26, "model_ids": ["0" * 26, "1" * 26]},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/label"): {"label": "cat"},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/tags"): {"tags": {"k": "v"}},
     ("POST", "/api/datasets/{dataset_id}/labels"): {"labels": [{"item_id": "x", "label": "cat"}]},

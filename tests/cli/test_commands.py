@@ -36,7 +36,7 @@ def test_run_serves_health_api_docs_and_ui(tmp_path):
 def test_seed_demo_is_idempotent(tmp_path):
     command = [sys.executable, "-m", "service", "seed-demo", "--data-dir", str(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    assert "1797 items, 1797 new" in first
+    assert "1797 items, 1797 new" in first and "registered model 'digits-random-forest'" in first
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert set(passwords) == {"alice", "bob", "victor", "mallory"}
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
@@ -44,7 +44,7 @@ def test_seed_demo_is_idempotent(tmp_path):
         assert password in first, name
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "blobs" / "objects").rglob("*"))
     second = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    assert "1797 items, 0 new" in second
+    assert "1797 items, 0 new" in second and "registered model" not in second and "labeled" not in second
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "blobs" / "objects").rglob("*")) == before
     assert passwords == json.loads((tmp_path / "demo-credentials.json").read_text())
     _check_demo(tmp_path, passwords)
@@ -69,6 +69,9 @@ def _check_demo(data_dir, passwords):
         (digits,) = list(victor.pages("/api/datasets"))
         assert digits["name"] == "digits" and digits["item_count"] == 1797
         assert digits["label_classes"] == [str(d) for d in range(10)]
+        assert digits["label_counts"]["0"] == 178 and sum(digits["label_counts"].values()) == 1797
+        models = {m["name"]: m["status"] for m in victor.pages("/api/models")}
+        assert models == {"digits-logistic-regression": "available", "digits-random-forest": "available"}
         item = next(victor.pages(f"/api/datasets/{digits['id']}/items"))
         png = requests.get(victor.url(item["download_url"]), timeout=10)
         assert png.content.startswith(b"\x89PNG") and png.headers["Content-Type"] == "image/png"

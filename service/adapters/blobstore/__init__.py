@@ -62,11 +62,11 @@ class BlobStore(ABC):
     name: str
 
     @abstractmethod
-    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> ObjectInfo:
-        """Write a small object (records, sidecars, thumbnails) atomically, with user metadata."""
+    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> str:
+        """Write a small object (records, sidecars, thumbnails) atomically, with user metadata; its ETag."""
 
     @abstractmethod
-    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> ObjectInfo:
+    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> str:
         """Write only over the version with `expected_etag` (None: only if absent); else PreconditionFailed."""
 
     @abstractmethod

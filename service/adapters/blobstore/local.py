@@ -168,10 +168,10 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         self._notify(key)
         return info
 
-    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> ObjectInfo:
-        return self.write_stream(key, io.BytesIO(data), content_type, len(data), metadata)
+    def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> str:
+        return self.write_stream(key, io.BytesIO(data), content_type, len(data), metadata).etag
 
-    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> ObjectInfo:
+    def put_bytes_if(self, key: str, data: bytes, content_type: str, expected_etag: str | None) -> str:
         with self.key_lock(key):
             current = self.head(key)
             if (current.etag if current else None) != expected_etag:

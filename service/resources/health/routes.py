@@ -29,5 +29,6 @@ class Health(MethodView):
                 "storage": adapters.blobs.name,
                 "search": adapters.index.name,
                 "identity": adapters.verifier.name,
+                "jobs": adapters.jobs.name,
             },
         }

@@ -1,0 +1,1 @@
+"""Edna's streamed batch-inference engine: pure Python, numpy, Pillow and onnxruntime; no Airflow, no service."""

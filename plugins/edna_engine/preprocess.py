@@ -1,0 +1,61 @@
+"""Decode an item with Pillow and turn it into the float32 tensor its model expects."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from edna_engine.spec import Spec
+
+FILTERS = {
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+# What Pillow raises on bytes that are not a (whole, sane) image; storage errors are not among them.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+class DecodeError(ValueError):
+    """The item's bytes are not an image the engine can use."""
+
+
+def preprocess(data: bytes, spec: Spec, max_pixels: int | None = None) -> np.ndarray:
+    """One item as a float32 array of shape (height, width, channels), scaled and normalised."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            # Opening reads only the header: refuse huge images before decoding blows the memory budget.
+            w, h = img.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise DecodeError(f"image is {w}x{h}, more than the {max_pixels} pixels allowed per item")
+            img = img.convert("L" if spec.channels == 1 else "RGB")
+    except DecodeError:
+        raise
+    except DECODE_ERRORS as e:
+        raise DecodeError(f"cannot decode image: {e}") from e
+    if img.size != (spec.width, spec.height):
+        img = img.resize((spec.width, spec.height), resample=FILTERS[spec.resample])
+    x = np.asarray(img, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    x *= np.float32(spec.scale)
+    x -= np.asarray(spec.mean, dtype=np.float32)
+    x /= np.asarray(spec.std, dtype=np.float32)
+    return x
+
+
+def as_item(x: np.ndarray, spec: Spec) -> np.ndarray:
+    """A (height, width, channels) item in the model's layout: [H*W*C] row-major HWC, [C, H, W] or [H, W, C]."""
+    if spec.layout == "flat":
+        return x.reshape(-1)
+    if spec.layout == "nchw":
+        return np.ascontiguousarray(x.transpose(2, 0, 1))  # done per item, in the fetch pool, not per batch
+    return x
+
+
+def to_batch(items: list[np.ndarray]) -> np.ndarray:
+    """Stack items already in the model's layout into one float32 batch."""
+    return np.stack(items)

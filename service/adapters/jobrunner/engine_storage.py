@@ -1,0 +1,37 @@
+"""The engine's Storage protocol over the service's BlobStore, so the local runner streams from it."""
+
+from __future__ import annotations
+
+from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.domain.indexing import LABEL_TAG
+
+
+class BlobStoreStorage:
+    """edna_engine.storage.Storage on a LocalBlobStore or S3BlobStore."""
+
+    def __init__(self, blobs: BlobStore):
+        self.blobs = blobs
+
+    def list_page(
+        self, prefix: str, start_after: str | None = None, token: str | None = None, limit: int = 1000
+    ) -> tuple[list[str], str | None]:
+        page = self.blobs.list_page(prefix, start_after=start_after, token=token, limit=limit)
+        return [o.key for o in page.objects], page.next_token
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.blobs.get_bytes(key)
+        except ObjectMissing:
+            raise KeyError(key) from None  # the engine's (and Python's) "no such key"
+
+    def put(self, key: str, data: bytes) -> None:
+        self.blobs.put_bytes(key, data, "application/json" if key.endswith(".json") else "application/octet-stream")
+
+    def exists(self, key: str) -> bool:
+        return self.blobs.head(key) is not None
+
+    def label(self, key: str) -> str | None:
+        try:
+            return self.blobs.get_tags(key).get(LABEL_TAG)
+        except ObjectMissing:
+            return None

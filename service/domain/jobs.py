@@ -1,0 +1,195 @@
+"""Inference jobs: `job.json` written by the service, progress and results by the engine beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.jobrunner import JobRunner
+from service.adapters.jobrunner.engine_storage import BlobStoreStorage
+from service.domain import layout
+from service.domain.datasets import DatasetCatalog
+from service.domain.errors import Conflict, DomainError, NotFound
+from service.domain.ids import is_id, new_id
+from service.domain.models import AVAILABLE, ModelCatalog
+from service.domain.roles import Principal
+from service.domain.timestamps import now_iso
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class Job:
+    id: str
+    dataset_id: str
+    model_id: str
+    model_name: str
+    params: dict  # exactly what the engine (DAG or local runner) receives
+    runner: str
+    run_id: str
+    created_by: str
+    created_at: str
+    comparison_id: str | None = None
+
+    def record(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode()
+
+
+class JobService:
+    def __init__(self, blobs: BlobStore, runner: JobRunner, datasets: DatasetCatalog, models: ModelCatalog):
+        self.blobs = blobs
+        self.runner = runner
+        self.datasets = datasets
+        self.models = models
+        self.storage = BlobStoreStorage(blobs)
+
+    def _save(self, tenant: str, job: Job) -> None:
+        self.blobs.put_bytes(layout.job_record(tenant, job.id), job.record(), "application/json")
+
+    def get(self, tenant: str, job_id: str) -> Job:
+        if not is_id(job_id):
+            raise NotFound("job not found")
+        try:
+            return Job(**json.loads(self.blobs.get_bytes(layout.job_record(tenant, job_id))))
+        except ObjectMissing:
+            raise NotFound("job not found") from None
+
+    def start(
+        self,
+        principal: Principal,
+        dataset_id: str,
+        model_id: str,
+        batch_size: int = 64,
+        max_memory_mb: int = 256,
+        shards: int = 1,
+        comparison_id: str | None = None,
+    ) -> Job:
+        """Write job.json, then hand the runner explicit keys computed from the layout."""
+        from edna_engine.params import JobParams
+
+        tenant = principal.tenant
+        self.datasets.get(tenant, dataset_id)
+        model = self.models.get(tenant, model_id)
+        if model.status != AVAILABLE:
+            raise Conflict(f"model {model.name!r} is {model.status}: complete its upload first")
+        job_id = new_id()
+        params = JobParams(
+            job_id=job_id,
+            items_prefix=layout.items_prefix(tenant, dataset_id),
+            model_key=layout.model_file(tenant, model_id),
+            output_prefix=layout.job_prefix(tenant, job_id),
+            batch_size=batch_size,
+            max_memory_mb=max_memory_mb,
+            shards=shards,
+        ).to_dict()
+        job = Job(job_id, dataset_id, model_id, model.name, params, self.runner.name, "", principal.user, now_iso())
+        job.comparison_id = comparison_id
+        self._save(tenant, job)
+        job.run_id = self._submit(job)
+        self._save(tenant, job)
+        return job
+
+    def _submit(self, job: Job) -> str:
+        from edna_engine import pipeline
+        from edna_engine.params import JobParams
+
+        try:
+            return self.runner.submit(job.params)
+        except DomainError as exc:
+            pipeline.fail(self.storage, JobParams.from_dict(job.params), exc.message)
+            raise
+
+    def status(self, job: Job) -> dict:
+        """The engine's status, corrected by the runner when a run died before the engine could say so."""
+        from edna_engine import pipeline
+
+        status = pipeline.read_status(self.storage, job.params["output_prefix"])
+        if status["status"] not in FINAL and job.run_id:
+            seen = self.runner.run_state(job.run_id)
+            if seen == "failed":
+                status = {**status, "status": "failed", "error": status.get("error") or "the run failed"}
+        return status
+
+    def view(self, job: Job) -> dict:
+        status = self.status(job)
+        return {
+            "id": job.id,
+            "dataset_id": job.dataset_id,
+            "model_id": job.model_id,
+            "model_name": job.model_name,
+            "comparison_id": job.comparison_id,
+            "batch_size": job.params["batch_size"],
+            "max_memory_mb": job.params["max_memory_mb"],
+            "shards": job.params["shards"],
+            "runner": job.runner,
+            "created_by": job.created_by,
+            "created_at": job.created_at,
+            **status,
+        }
+
+    def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
+        prefix = layout.jobs_prefix(tenant)
+        page = self.blobs.list_page(
+            prefix, delimiter="/", start_after=layout.job_prefix(tenant, after) if after else None, limit=limit
+        )
+        ids = [layout.name_after(prefix, p) for p in page.prefixes]
+        jobs = []
+        for job_id in ids:
+            try:
+                jobs.append(self.get(tenant, job_id))
+            except NotFound:
+                continue
+        return jobs, (ids[-1] if page.next_token and ids else None)
+
+    def predictions(self, tenant: str, job_id: str, position: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """One page of predictions, keys turned into item ids."""
+        from edna_engine import pipeline
+
+        job = self.get(tenant, job_id)
+        rows, after = pipeline.predictions_page(self.storage, job.params["output_prefix"], position, limit)
+        page = []
+        for row in rows:
+            item = layout.parse_item(row["key"])
+            page.append(
+                {
+                    "item_id": item.item_id if item else None,
+                    "filename": item.filename if item else None,
+                    "label": row.get("label"),
+                    "predicted": row.get("predicted"),
+                    "score": row.get("score"),
+                    "error": row.get("error"),
+                }
+            )
+        return page, after
+
+    def cancel(self, tenant: str, job_id: str) -> Job:
+        from edna_engine import pipeline
+        from edna_engine.params import JobParams
+
+        job = self.get(tenant, job_id)
+        current = self.status(job)["status"]
+        if current in FINAL:
+            raise Conflict(f"the job has already {current}")
+        pipeline.cancel(self.storage, JobParams.from_dict(job.params))
+        if job.run_id:
+            self.runner.cancel(job.params, job.run_id)
+        return job
+
+    def resume_unfinished(self) -> int:
+        """After a restart of the local runner: submit again every job not finished (the engine resumes)."""
+        from service.domain.rebuild import child_names
+
+        resumed = 0
+        for tenant in child_names(self.blobs, layout.TENANTS):
+            after = None
+            while True:
+                jobs, after = self.list(tenant, 1000, after)
+                for job in jobs:
+                    if self.status(job)["status"] not in FINAL:
+                        job.run_id = self.runner.submit(job.params)
+                        self._save(tenant, job)
+                        resumed += 1
+                if after is None:
+                    break
+        return resumed

@@ -1,0 +1,138 @@
+"""Models: an ONNX file uploaded directly to storage, and `model.json` (record + engine spec) beside it."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.domain import layout, names
+from service.domain.datasets import label_classes
+from service.domain.errors import BadRequest, Conflict, NotFound, Unprocessable
+from service.domain.ids import is_id, new_id
+from service.domain.items import UploadLimits, provenance, sign_upload
+from service.domain.roles import Principal
+from service.domain.timestamps import now_iso
+
+PENDING, AVAILABLE, INVALID = "pending", "available", "invalid"
+ONNX_TYPE = "application/octet-stream"
+MAX_CHECKED_BYTES = 1024**3  # larger models are not loaded into the API process to be checked
+
+
+@dataclass
+class Model:
+    id: str
+    name: str
+    format: str
+    class_names: list[str]
+    input: dict
+    output: dict | None
+    size: int
+    status: str
+    created_by: str
+    created_at: str
+    updated_at: str
+    errors: list[str] = field(default_factory=list)
+    upload_id: str = ""
+
+    def record(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False).encode()
+
+    def spec(self) -> dict:
+        """What the engine reads of model.json."""
+        return {"format": self.format, "class_names": self.class_names, "input": self.input, "output": self.output}
+
+
+class ModelCatalog:
+    def __init__(self, blobs: BlobStore, limits: UploadLimits):
+        self.blobs = blobs
+        self.limits = limits
+
+    def _save(self, tenant: str, model: Model) -> None:
+        self.blobs.put_bytes(layout.model_spec(tenant, model.id), model.record(), "application/json")
+
+    def get(self, tenant: str, model_id: str) -> Model:
+        if not is_id(model_id):
+            raise NotFound("model not found")
+        try:
+            return Model(**json.loads(self.blobs.get_bytes(layout.model_spec(tenant, model_id))))
+        except ObjectMissing:
+            raise NotFound("model not found") from None
+
+    def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Model], str | None]:
+        page = self.blobs.list_page(
+            layout.models_prefix(tenant),
+            delimiter="/",
+            start_after=layout.model_prefix(tenant, after) if after else None,
+            limit=limit,
+        )
+        ids = [layout.name_after(layout.models_prefix(tenant), p) for p in page.prefixes]
+        models = []
+        for model_id in ids:
+            try:
+                models.append(self.get(tenant, model_id))
+            except NotFound:
+                continue  # deleted between the listing and the read
+        return models, (ids[-1] if page.next_token and ids else None)
+
+    def register(self, principal: Principal, body: dict) -> tuple[Model, dict]:
+        """Record the model as pending and sign the upload of its ONNX file."""
+        classes = label_classes(body["class_names"])
+        if len(classes) < 2:
+            raise BadRequest("a classifier needs at least 2 class_names")
+        now = time.time()
+        model = Model(
+            id=new_id(),
+            name=names.dataset_name(body["name"]),
+            format=body["format"],
+            class_names=classes,
+            input=body["input"],
+            output=body.get("output"),
+            size=body["size"],
+            status=PENDING,
+            created_by=principal.user,
+            created_at=now_iso(),
+            updated_at=now_iso(),
+        )
+        key = layout.model_file(principal.tenant, model.id)
+        upload, upload_id = sign_upload(
+            self.blobs, self.limits, key, ONNX_TYPE, model.size, "PUT", provenance(principal.user, now)
+        )
+        model.upload_id = upload_id
+        self._save(principal.tenant, model)
+        return model, upload
+
+    def complete(self, tenant: str, model_id: str, parts: list[tuple[int, str]] | None) -> Model:
+        """The file must be in storage with the announced size and load in onnxruntime as specified."""
+        from edna_engine.model import validate_model
+
+        model = self.get(tenant, model_id)
+        if model.status == AVAILABLE:
+            return model
+        key = layout.model_file(tenant, model_id)
+        if model.upload_id:
+            if not parts:
+                raise BadRequest("a multipart upload needs its parts: [{part_number, etag}, ...]")
+            self.blobs.complete_multipart(key, model.upload_id, parts)
+            model.upload_id = ""
+        info = self.blobs.head(key)
+        if info is None:
+            raise Conflict("the model file is not in storage yet; upload it to the signed URL, then complete")
+        if info.size != model.size:
+            raise Unprocessable(f"the stored file has {info.size} bytes, but {model.size} were announced")
+        if info.size > MAX_CHECKED_BYTES:
+            raise Unprocessable(f"models up to {MAX_CHECKED_BYTES} bytes can be checked and used")
+        model.errors = validate_model(self.blobs.get_bytes(key), model.spec())
+        model.status = INVALID if model.errors else AVAILABLE
+        model.updated_at = now_iso()
+        self._save(tenant, model)
+        if model.errors:
+            raise Unprocessable("the model does not match its spec: " + "; ".join(model.errors))
+        return model
+
+    def delete(self, tenant: str, model_id: str) -> None:
+        model = self.get(tenant, model_id)
+        if model.upload_id:
+            self.blobs.abort_multipart(layout.model_file(tenant, model_id), model.upload_id)
+        self.blobs.delete_prefix(layout.model_prefix(tenant, model_id))
