@@ -11,6 +11,7 @@ from service.domain.errors import BadRequest, NotFound
 from service.domain.ids import is_id, new_id
 from service.domain.items import ItemService
 from service.domain.jobs import JobService
+from service.domain.records import records_page
 from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
 
@@ -74,16 +75,7 @@ class ComparisonService:
 
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Comparison], str | None]:
         prefix = layout.comparisons_prefix(tenant)
-        start = layout.comparison_record(tenant, after) if after else None
-        page = self.blobs.list_page(prefix, start_after=start, limit=limit)
-        ids = [o.key[len(prefix) :].removesuffix(".json") for o in page.objects]
-        found = []
-        for comparison_id in ids:
-            try:
-                found.append(self.get(tenant, comparison_id))
-            except NotFound:
-                continue
-        return found, (ids[-1] if page.next_token and ids else None)
+        return records_page(self.blobs, prefix, after, limit, lambda c: self.get(tenant, c), suffix=".json")
 
     def view(self, tenant: str, comparison: Comparison) -> dict:
         jobs = [self.jobs.view(self.jobs.get(tenant, j)) for j in comparison.job_ids]

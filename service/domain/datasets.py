@@ -10,6 +10,7 @@ from service.adapters.searchindex import SearchIndex
 from service.domain import layout, names
 from service.domain.errors import BadRequest, Conflict, NotFound
 from service.domain.ids import is_id, new_id
+from service.domain.records import records_page
 from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
 
@@ -78,20 +79,7 @@ class DatasetCatalog:
 
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Dataset], str | None]:
         """One page of datasets in creation order; the second value is the last id when more follow."""
-        page = self.blobs.list_page(
-            layout.datasets_prefix(tenant),
-            delimiter="/",
-            start_after=layout.dataset_prefix(tenant, after) if after else None,
-            limit=limit,
-        )
-        ids = [prefix.rstrip("/").rsplit("/", 1)[-1] for prefix in page.prefixes]
-        datasets = []
-        for dataset_id in ids:
-            try:
-                datasets.append(self.get(tenant, dataset_id))
-            except NotFound:
-                continue  # deleted between the listing and the read
-        return datasets, (ids[-1] if page.next_token and ids else None)
+        return records_page(self.blobs, layout.datasets_prefix(tenant), after, limit, lambda d: self.get(tenant, d))
 
     def _all(self, tenant: str):
         after = None

@@ -13,6 +13,7 @@ from service.domain.datasets import DatasetCatalog
 from service.domain.errors import Conflict, DomainError, NotFound
 from service.domain.ids import is_id, new_id
 from service.domain.models import AVAILABLE, ModelCatalog
+from service.domain.records import records_page
 from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
 
@@ -129,18 +130,7 @@ class JobService:
         }
 
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
-        prefix = layout.jobs_prefix(tenant)
-        page = self.blobs.list_page(
-            prefix, delimiter="/", start_after=layout.job_prefix(tenant, after) if after else None, limit=limit
-        )
-        ids = [layout.name_after(prefix, p) for p in page.prefixes]
-        jobs = []
-        for job_id in ids:
-            try:
-                jobs.append(self.get(tenant, job_id))
-            except NotFound:
-                continue
-        return jobs, (ids[-1] if page.next_token and ids else None)
+        return records_page(self.blobs, layout.jobs_prefix(tenant), after, limit, lambda j: self.get(tenant, j))
 
     def predictions(self, tenant: str, job_id: str, position: str | None, limit: int) -> tuple[list[dict], str | None]:
         """One page of predictions, keys turned into item ids."""

@@ -12,6 +12,7 @@ from service.domain.datasets import label_classes
 from service.domain.errors import BadRequest, Conflict, NotFound, Unprocessable
 from service.domain.ids import is_id, new_id
 from service.domain.items import UploadLimits, provenance, sign_upload
+from service.domain.records import records_page
 from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
 
@@ -61,20 +62,7 @@ class ModelCatalog:
             raise NotFound("model not found") from None
 
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Model], str | None]:
-        page = self.blobs.list_page(
-            layout.models_prefix(tenant),
-            delimiter="/",
-            start_after=layout.model_prefix(tenant, after) if after else None,
-            limit=limit,
-        )
-        ids = [layout.name_after(layout.models_prefix(tenant), p) for p in page.prefixes]
-        models = []
-        for model_id in ids:
-            try:
-                models.append(self.get(tenant, model_id))
-            except NotFound:
-                continue  # deleted between the listing and the read
-        return models, (ids[-1] if page.next_token and ids else None)
+        return records_page(self.blobs, layout.models_prefix(tenant), after, limit, lambda m: self.get(tenant, m))
 
     def register(self, principal: Principal, body: dict) -> tuple[Model, dict]:
         """Record the model as pending and sign the upload of its ONNX file."""
