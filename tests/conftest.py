@@ -148,3 +148,9 @@ def stack(request, tmp_path: Path, moto_endpoint: str) -> Iterator[Stack]:
 def local_stack(tmp_path: Path, moto_endpoint: str) -> Iterator[Stack]:
     with running_stack("local", tmp_path, moto_endpoint) as s:
         yield s
+
+
+@pytest.fixture
+def stack_over(moto_endpoint: str):
+    """Another Edna over given storage, as after a restart: `with stack_over(store, data_dir, **changes) as s:`."""
+    return functools.partial(running_stack, moto_endpoint=moto_endpoint)

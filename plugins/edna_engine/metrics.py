@@ -11,11 +11,9 @@ def new_confusion(n: int) -> np.ndarray:
 
 
 def summarize(confusion: np.ndarray, class_names: list[str] | tuple[str, ...]) -> dict:
-    """Accuracy, macro-F1 and per-class precision/recall/F1/support, as scikit-learn computes them.
-
-    As in sklearn's defaults, the macro average runs over the classes present in the truth or the
-    predictions, and a ratio with a zero denominator counts as 0.
-    """
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support, as scikit-learn computes them."""
+    # As sklearn's defaults do, the macro average runs over the classes present in the truth or the
+    # predictions, and a ratio with a zero denominator counts as 0.
     cm = np.asarray(confusion, dtype=np.int64)
     tp = np.diag(cm).astype(float)
     support = cm.sum(axis=1)

@@ -9,30 +9,37 @@ from edna_engine.storage import Storage
 
 
 def plan_key(out: str) -> str:
+    """Shard counts and the start time, written by plan."""
     return f"{out}plan.json"
 
 
 def status_key(out: str) -> str:
+    """The job's status as read_status reports it."""
     return f"{out}status.json"
 
 
 def metrics_key(out: str) -> str:
+    """The merged metrics, written by evaluate."""
     return f"{out}metrics.json"
 
 
 def cancel_key(out: str) -> str:
+    """Present once the job was asked to stop."""
     return f"{out}cancel"
 
 
 def progress_prefix(out: str) -> str:
+    """Where the shards' progress files live."""
     return f"{out}progress/"
 
 
 def progress_key(out: str, shard: int) -> str:
+    """One shard's progress, rewritten after each part."""
     return f"{out}progress/{shard:04d}.json"
 
 
 def shard_key(out: str, shard: int) -> str:
+    """One finished shard's result: counts, seconds, confusion matrix."""
     return f"{out}shards/{shard:04d}.json"
 
 
@@ -42,6 +49,7 @@ def parts_prefix(out: str, shard: int | None = None) -> str:
 
 
 def part_key(out: str, shard: int, batch: int) -> str:
+    """One mini-batch's predictions, one JSON object per line."""
     return f"{out}parts/{shard:04d}-{batch:06d}.jsonl"
 
 
@@ -51,6 +59,7 @@ def part_batch(key: str) -> int:
 
 
 def put_json(storage: Storage, key: str, value: dict) -> None:
+    """Write a small JSON document."""
     storage.put(key, json.dumps(value, separators=(",", ":")).encode())
 
 

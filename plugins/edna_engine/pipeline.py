@@ -1,5 +1,4 @@
-"""The job pipeline's steps, called in this order by the DAG's tasks and by the service's local runner:
-plan → infer_shard (per shard) → evaluate → finalize; fail, cancel, read_status and predictions_page around them."""
+"""The job's steps for the DAG and the local runner: plan, infer_shard per shard, evaluate, finalize, fail, cancel."""
 
 from __future__ import annotations
 
@@ -8,11 +7,7 @@ import json
 import re
 from collections.abc import Callable
 
-import numpy as np
-
 from edna_engine import outputs as o
-from edna_engine import shard as _shard
-from edna_engine.metrics import new_confusion, summarize
 from edna_engine.params import JobParams
 from edna_engine.prefetch import iter_keys, shard_of
 from edna_engine.spec import parse_spec
@@ -69,17 +64,22 @@ def plan(storage: Storage, params: JobParams) -> list[int]:
 def infer_shard(
     storage: Storage, params: JobParams, shard: int, on_progress: Callable[[int], None] | None = None
 ) -> dict:
-    """Stream one shard through the model (resuming after the parts already written); the shard's result.
+    """Stream one shard through the model, resuming after the parts already written; the shard's result."""
+    # on_progress(done) gets the shard's items done so far: once at the start, then after each part,
+    # from the engine's writer thread. A cancelled job returns {"shard", "cancelled": True, ...} and
+    # writes no shard result.
+    from edna_engine import shard as _shard  # numpy, Pillow, onnxruntime: only where items are processed
 
-    `on_progress(done)` gets the shard's items done so far: once at the start, then after each part
-    (from the engine's writer thread). A cancelled job returns `{"shard", "cancelled": True, ...}`
-    and writes no shard result.
-    """
     return _shard.infer_shard(storage, params, shard, on_progress)
 
 
 def evaluate(storage: Storage, params: JobParams) -> dict:
     """Merge the shards' confusion matrices and timings into metrics.json; returns the metrics."""
+    import numpy as np
+
+    from edna_engine import shard as _shard
+    from edna_engine.metrics import new_confusion, summarize
+
     out = params.output_prefix
     plan_doc = o.get_json(storage, o.plan_key(out))
     if plan_doc is None:
@@ -96,7 +96,7 @@ def evaluate(storage: Storage, params: JobParams) -> dict:
             raise RuntimeError(f"shard {shard} has not finished: no {o.shard_key(out, shard)}")
         if result is None:
             # A cancelled shard's metrics come from the parts it wrote before stopping.
-            partial = _shard._resume(storage, params, shard, index)
+            partial = _shard.replay_parts(storage, params, shard, index)
             result = {"items": partial.done, "errors": partial.errors, "seconds": partial.seconds}
             result["confusion"] = partial.confusion
         confusion += np.asarray(result["confusion"], dtype=np.int64)

@@ -52,11 +52,10 @@ class _End(NamedTuple):
 
 
 class Prefetcher:
-    """Runs `load` over `keys` in a small pool and yields the results in order.
+    """Runs `load` over `keys` in a small pool and yields the results in order, a bounded number ahead."""
 
-    At most `depth` loaded items wait in the queue, (workers + 1) * chunk more are loading or loaded in
-    the pool, and the consumer holds one chunk: (workers + 2) * chunk beyond `depth` in all.
-    """
+    # At most `depth` loaded items wait in the queue, (workers + 1) * chunk more are loading or loaded
+    # in the pool, and the consumer holds one chunk: (workers + 2) * chunk beyond `depth` in all.
 
     def __init__(
         self, keys: Iterable[str], load: Callable[[str], Item], depth: int, workers: int = 8, chunk: int = CHUNK

@@ -56,6 +56,26 @@ def as_item(x: np.ndarray, spec: Spec) -> np.ndarray:
     return x
 
 
-def to_batch(items: list[np.ndarray]) -> np.ndarray:
-    """Stack items already in the model's layout into one float32 batch."""
-    return np.stack(items)
+class BatchBuffer:
+    """One float32 array reused for every mini-batch of items already in the model's layout."""
+
+    # A fresh multi-megabyte array per batch makes glibc raise its mmap threshold and serve the next
+    # ones from fragmenting heap arenas: resident memory crept up by 20 % over 100k items.
+
+    def __init__(self, item_shape: tuple[int, ...]):
+        self.item_shape = item_shape
+        self.array: np.ndarray | None = None
+
+    def fill(self, items: list[np.ndarray]) -> np.ndarray:
+        """The items as one [N, ...] batch (a view valid until the next fill)."""
+        if self.array is None or len(self.array) < len(items):
+            self.array = None  # let the old one go before the larger one is allocated
+            self.array = np.empty((len(items), *self.item_shape), dtype=np.float32)
+        batch = self.array[: len(items)]
+        for row, item in zip(batch, items, strict=True):
+            row[...] = item
+        return batch
+
+    def release(self) -> None:
+        """Drop the array (after an out-of-memory error, before smaller batches)."""
+        self.array = None

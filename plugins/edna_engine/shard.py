@@ -16,7 +16,7 @@ from edna_engine.metrics import new_confusion
 from edna_engine.model import ORT_ERRORS, Model, is_out_of_memory
 from edna_engine.params import JobParams
 from edna_engine.prefetch import CHUNK, Item, Prefetcher, iter_keys, shard_keys
-from edna_engine.preprocess import DecodeError, as_item, preprocess, to_batch
+from edna_engine.preprocess import BatchBuffer, DecodeError, as_item, preprocess
 from edna_engine.spec import parse_spec
 from edna_engine.storage import Storage
 from edna_engine.writer import PartWriter
@@ -51,7 +51,7 @@ def _tally(confusion: np.ndarray, index: dict[str, int], prediction: dict) -> No
         confusion[truth, guess] += 1
 
 
-def _resume(storage: Storage, params: JobParams, shard: int, index: dict[str, int]) -> _Progress:
+def replay_parts(storage: Storage, params: JobParams, shard: int, index: dict[str, int]) -> _Progress:
     """Replay the parts already written, one at a time, up to the first gap in their numbering."""
     out = params.output_prefix
     state = _Progress(new_confusion(len(index)))
@@ -88,7 +88,8 @@ class ShardRun:
         self.depth = max(1, min(max(self.batch, MIN_QUEUE), fits - (self.workers + 2) * self.chunk))
         self.max_pixels = max(1 << 20, budget // (self.workers * 4))  # decoded RGBA pixels per fetch worker
         self.halvings = 0
-        self.state = _resume(storage, params, shard, self.index)
+        self.buffer = BatchBuffer(self.spec.item_shape)
+        self.state = replay_parts(storage, params, shard, self.index)
         self.started = time.perf_counter()
         self.cancel_key = o.cancel_key(params.output_prefix)
 
@@ -152,6 +153,7 @@ class ShardRun:
                     ) from e
                 self.batch //= 2
                 self.halvings += 1
+                self.buffer.release()
                 log.warning("shard %d: out of memory (%s); batch size halved to %d", self.shard, e, self.batch)
                 continue
             writer.submit(lines)
@@ -161,7 +163,7 @@ class ShardRun:
     def _predict(self, chunk: list[Item]) -> list[dict]:
         valid = [item for item in chunk if item.array is not None]
         if valid:
-            best, scores = self.model.predict(to_batch([item.array for item in valid]))
+            best, scores = self.model.predict(self.buffer.fill([item.array for item in valid]))
             guesses = iter(zip(best.tolist(), scores.tolist(), strict=True))
         lines = []
         for item in chunk:

@@ -10,11 +10,10 @@ _STOP = object()
 
 
 class PartWriter:
-    """Calls `write(batch)` for each submitted batch in submission order, at most `depth` batches behind.
+    """Calls `write(batch)` for each submitted batch in submission order, at most `depth` batches behind."""
 
-    After each write it asks `cancelled()`; once that says yes, or a write fails, later batches are
-    dropped unwritten, so the parts in storage stay a contiguous run that a resumed shard can trust.
-    """
+    # After each write it asks `cancelled()`; once that says yes, or a write fails, later batches are
+    # dropped unwritten, so the parts in storage stay a contiguous run that a resumed shard can trust.
 
     def __init__(self, write: Callable[[list], None], cancelled: Callable[[], bool], depth: int = 2):
         self._write = write

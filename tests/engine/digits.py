@@ -122,6 +122,13 @@ def digits_model(kind: str = "logistic") -> bytes:
     return onx.SerializeToString()
 
 
+def seeded_storage(count: int = 120) -> MemoryStorage:
+    """`count` digits and the logistic-regression model in a fresh MemoryStorage."""
+    store = MemoryStorage()
+    seed(store, digit_items(count, ITEMS), digits_model("logistic"), MODEL)
+    return store
+
+
 def seed(
     storage,
     items: list[tuple[str, bytes, str]],

@@ -14,7 +14,13 @@ from onnx import TensorProto, helper
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from PIL import Image
 
-from tests.engine.digits import ITEMS, OUT, MemoryStorage, digit_png, digits, job, seed
+from tests.engine.digits import ITEMS, OUT, MemoryStorage, digit_png, digits, job, seed, seeded_storage
+
+
+@pytest.fixture
+def storage():
+    """120 digits and the logistic-regression model (no conftest.py: tests/api import the root one by name)."""
+    return seeded_storage()
 
 
 def run(storage, params, **kwargs) -> dict:

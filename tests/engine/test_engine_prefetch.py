@@ -9,7 +9,13 @@ import pytest
 from edna_engine import pipeline, prefetch
 from edna_engine.prefetch import Item, Prefetcher, shard_of
 
-from tests.engine.digits import ITEMS, OUT, job
+from tests.engine.digits import ITEMS, OUT, job, seeded_storage
+
+
+@pytest.fixture
+def storage():
+    """120 digits and the logistic-regression model (no conftest.py: tests/api import the root one by name)."""
+    return seeded_storage()
 
 
 class Tracker:

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from edna_engine.preprocess import DecodeError, as_item, preprocess, to_batch
+from edna_engine.preprocess import BatchBuffer, DecodeError, as_item, preprocess
 from edna_engine.spec import parse_spec
 from PIL import Image
 
@@ -74,7 +74,7 @@ def test_mean_and_std_apply_per_channel():
 def test_layouts(rgb, layout):
     s = parse_spec(spec(layout=layout))
     items = [preprocess(png(rgb, "RGB"), s), preprocess(png(rgb[::-1].copy(), "RGB"), s)]
-    batch = to_batch([as_item(x, s) for x in items])
+    batch = BatchBuffer(s.item_shape).fill([as_item(x, s) for x in items])
     assert batch.dtype == np.float32 and batch.flags["C_CONTIGUOUS"]
     hwc = np.stack(items)
     if layout == "flat":
@@ -112,3 +112,14 @@ def test_images_above_the_pixel_budget_are_refused_before_decoding():
     with pytest.raises(DecodeError, match="400x300"):
         preprocess(big, parse_spec(DIGITS_SPEC), max_pixels=100_000)
     assert preprocess(big, parse_spec(DIGITS_SPEC), max_pixels=120_000).shape == (8, 8, 1)
+
+
+def test_the_batch_buffer_is_reused_and_shrinks_only_when_released():
+    buffer = BatchBuffer((2, 3))
+    first = buffer.fill([np.full((2, 3), i, np.float32) for i in range(4)])
+    array = buffer.array
+    second = buffer.fill([np.full((2, 3), 9, np.float32)] * 2)
+    assert buffer.array is array and second.shape == (2, 2, 3) and (second == 9).all()
+    assert first.base is array or first.base is array.base
+    buffer.release()
+    assert buffer.fill([np.zeros((2, 3), np.float32)]).shape == (1, 2, 3) and len(buffer.array) == 1
