@@ -1,0 +1,384 @@
+"""Storage-event ingest: items/s from S3 notifications into the index, through `on_storage_event`.
+
+Pre-writes `--items` objects to a LocalBlobStore in a temporary directory: half small PNG images
+(640x480, thumbnailed to WebP on ingest), half non-image files (CSV and JSON, 2-6 KB, no
+thumbnail); 60% carry a label and a tag. Filenames include spaces, parentheses and accents, so
+the URL-encoded keys of S3's notification format (`quote_plus`, one record per event, as S3 sends
+them) are decoded for real. Then each object's `ObjectCreated:Put` event goes through
+`service.domain.events.on_storage_event` with an Indexer over the store and a SqliteSearchIndex.
+The same again with S3BlobStore on a moto ThreadedMotoServer (loopback, in this process, so its
+work is in the figures) for `--s3-items` objects.
+
+The baseline, measured in the same run: raw `index.upsert` of the very records the ingest
+produced, one call each, into a fresh index: what indexing costs beyond reading storage and
+making thumbnails. Also measured: the same events replayed (the indexer re-reads storage; the
+thumbnails of these versions already exist). The goal printed: >= 2,000 items/s (embedded).
+
+    .venv/bin/python benchmarks/event_ingest.py [--items 5000] [--s3-items 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import quote_plus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from service.adapters.blobstore import BlobStore, ObjectInfo
+from service.adapters.blobstore.local import LocalBlobStore
+from service.adapters.searchindex.sqlite import SqliteSearchIndex
+from service.domain import layout
+from service.domain.events import on_storage_event
+from service.domain.ids import new_id
+from service.domain.indexing import Indexer
+
+TENANT = "bench"
+GOAL = 2000.0  # items/s, embedded
+LABELS = ["cat", "dog", "bird", "car", "truck", "person", "bicycle", "boat", "horse", "plane"]
+IMAGE_SIZE = (640, 480)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    content_type: str
+    data: bytes
+    tags: dict[str, str]
+
+    @property
+    def image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+def png_variants(count: int, rng: random.Random) -> list[bytes]:
+    """Small photo-like PNGs (gradient, shapes, a little noise): Pillow decodes them, as real uploads."""
+    from PIL import Image, ImageDraw
+
+    variants = []
+    width, height = IMAGE_SIZE
+    for _ in range(count):
+        image = Image.linear_gradient("L").resize(IMAGE_SIZE).convert("RGB")
+        draw = ImageDraw.Draw(image)
+        for _ in range(12):
+            x, y = rng.randrange(width), rng.randrange(height)
+            color = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+            draw.ellipse((x, y, x + rng.randrange(20, 200), y + rng.randrange(20, 200)), fill=color)
+        noise = Image.effect_noise((width // 4, height // 4), 40).resize(IMAGE_SIZE).convert("RGB")
+        image = Image.blend(image, noise, 0.15)
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        variants.append(out.getvalue())
+    return variants
+
+
+def make_objects(count: int, seed: int) -> list[StoredObject]:
+    """Half PNG images, half CSV/JSON files, in two datasets, with awkward (URL-encodable) names."""
+    rng = random.Random(seed)
+    pngs = png_variants(8, rng)
+    datasets = [new_id(), new_id()]
+    objects = []
+    for n in range(count):
+        image = n % 2 == 0
+        if image:
+            name = rng.choice([f"img-{n:06d}.png", f"scan {n:04d} (copy).png", f"café-{n:06d}.png"])
+            content_type, data = "image/png", rng.choice(pngs)
+        elif rng.random() < 0.5:
+            name, content_type = f"readings {n:06d}.csv", "text/csv"
+            rows = "\n".join(f"{i},{rng.random():.6f},{rng.choice(LABELS)}" for i in range(rng.randrange(80, 250)))
+            data = ("id,value,class\n" + rows).encode()
+        else:
+            name, content_type = f"meta-{n:06d}+v2.json", "application/json"
+            data = json.dumps({"id": n, "values": [rng.random() for _ in range(rng.randrange(100, 300))]}).encode()
+        tags = {}
+        if rng.random() < 0.6:
+            tags = {"label": rng.choice(LABELS), "split": rng.choice(["train", "val", "test"])}
+        key = layout.item_object(TENANT, datasets[0 if rng.random() < 0.7 else 1], new_id(), name)
+        objects.append(StoredObject(key, content_type, data, tags))
+    return objects
+
+
+def s3_event(obj: StoredObject, etag: str) -> dict:
+    """One S3 event notification, as S3 delivers it: one record, the key URL-encoded."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "edna-indexer",
+                    "bucket": {"name": "edna-data", "arn": "arn:aws:s3:::edna-data"},
+                    "object": {
+                        "key": quote_plus(obj.key, safe="/"),
+                        "size": len(obj.data),
+                        "eTag": etag,
+                        "sequencer": f"{time.time_ns():016X}",
+                    },
+                },
+            }
+        ]
+    }
+
+
+class Deadline:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+        self.seconds = seconds
+        self.warned = False
+
+    def passed(self) -> bool:
+        if time.monotonic() > self.end:
+            if not self.warned:
+                print(f"WARNING: --max-seconds {self.seconds:.0f} reached; stopping early", file=sys.stderr)
+                self.warned = True
+            return True
+        return False
+
+
+def write_objects(store: BlobStore, objects: list[StoredObject], deadline: Deadline) -> list[tuple[StoredObject, str]]:
+    """Put each object (and its tags) in storage; returns (object, etag) of those written in time."""
+    written = []
+    for obj in objects:
+        if deadline.passed():
+            break
+        store.put_bytes(obj.key, obj.data, obj.content_type)
+        if obj.tags:
+            store.put_tags(obj.key, obj.tags)
+        info = store.head(obj.key)
+        written.append((obj, info.etag if info else ""))
+    return written
+
+
+@dataclass
+class Run:
+    items: int = 0
+    applied: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+def ingest(indexer: Indexer, written: list[tuple[StoredObject, str]], deadline: Deadline) -> Run:
+    """Deliver one event per object through on_storage_event, timing the whole batch."""
+    events = [s3_event(obj, etag) for obj, etag in written]
+    run = Run()
+    started = time.perf_counter()
+    for event in events:
+        if deadline.passed():
+            break
+        run.applied += on_storage_event(event, indexer)
+        run.items += 1
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def baseline(source: SqliteSearchIndex, written: list[tuple[StoredObject, str]], path: Path) -> Run:
+    """Raw `upsert` of the records the ingest made (read back first, not timed), one call each."""
+    records = []
+    for obj, _ in written:
+        item = layout.parse_item(obj.key)
+        record = source.get(item.tenant, item.dataset_id, item.item_id) if item else None
+        if record is not None:
+            records.append(record)
+    index = SqliteSearchIndex(path)
+    run = Run(items=len(records))
+    started = time.perf_counter()
+    for record in records:
+        run.applied += index.upsert(record)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def by_kind(indexer: Indexer, written: list[tuple[StoredObject, str]], deadline: Deadline) -> tuple[Run, Run, Run]:
+    """Images first, then non-images; and the two together."""
+    images = ingest(indexer, [w for w in written if w[0].image], deadline)
+    others = ingest(indexer, [w for w in written if not w[0].image], deadline)
+    total = Run(images.items + others.items, images.applied + others.applied, images.seconds + others.seconds)
+    return images, others, total
+
+
+class DeferredPreviewIndexer(Indexer):
+    """Candidate (benchmark-local; service/ unchanged): the event path indexes without decoding.
+
+    `_preview` only reuses a thumbnail of this very version; a new image is queued instead, and
+    `make_previews` (a worker, here a thread pool as wide as the machine) makes the thumbnails and
+    upserts width, height and `thumbnail=True` afterwards."""
+
+    def __init__(self, blobs: BlobStore, index: SqliteSearchIndex):
+        super().__init__(blobs, index)
+        self.queued: list[layout.ItemKey] = []
+
+    def _preview(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int | None, int | None, bool]:
+        made = self.blobs.head(layout.thumbnail(item.tenant, item.dataset_id, item.item_id))
+        if made and made.metadata.get("source-etag") == info.etag:
+            return int(made.metadata["width"]), int(made.metadata["height"]), True
+        if (info.content_type or "").startswith("image/"):
+            self.queued.append(item)
+        return None, None, False
+
+    def make_previews(self, threads: int) -> Run:
+        """Drain the queue: thumbnail (the service's own `_preview`), then a second upsert."""
+
+        def one(item: layout.ItemKey) -> int:
+            info = self.blobs.head(item.object_key)
+            record = self.index.get(item.tenant, item.dataset_id, item.item_id)
+            if info is None or record is None:
+                return 0
+            width, height, thumbnail = Indexer._preview(self, item, info)
+            now = time.time()
+            return self.index.upsert(
+                replace(record, width=width, height=height, thumbnail=thumbnail, updated_at=now, observed_at=now)
+            )
+
+        queued, self.queued = self.queued, []
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            applied = sum(pool.map(one, queued))
+        return Run(len(queued), applied, time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def s3_store() -> tuple[BlobStore, Callable[[], None]]:
+    """S3BlobStore over a moto server on a loopback port, with fake credentials; and its stopper."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+    )
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from moto.server import ThreadedMotoServer
+
+    from service.adapters.blobstore.s3 import S3BlobStore
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        config=BotoConfig(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    client.create_bucket(Bucket="edna-data")
+    return S3BlobStore("edna-data", endpoint_url=endpoint, client=client), server.stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=5000, help="objects for the embedded (local) run")
+    parser.add_argument("--s3-items", type=int, default=500, help="objects for the S3 (moto) run; 0 skips it")
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="stop early (with a warning) past this")
+    parser.add_argument("--no-candidate", action="store_true", help="skip the deferred-thumbnail candidate")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    deadline = Deadline(args.max_seconds)
+    rows: dict[str, Run] = {}
+    checks: list[str] = []
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        objects = make_objects(args.items, args.seed)
+        store = LocalBlobStore(root / "local" / "blobs")  # no listeners: events come only from this script
+        index = SqliteSearchIndex(root / "local" / "index.db")
+        indexer = Indexer(store, index)
+        started = time.perf_counter()
+        written = write_objects(store, objects, deadline)
+        write_seconds = time.perf_counter() - started
+        png_kb = sum(len(o.data) for o in objects if o.image) / max(1, sum(o.image for o in objects)) / 1024
+        other_kb = sum(len(o.data) for o in objects if not o.image) / max(1, sum(not o.image for o in objects)) / 1024
+        images, others, total = by_kind(indexer, written, deadline)
+        rows["local: images (PNG -> WebP thumbnail)"] = images
+        rows["local: non-images (CSV/JSON)"] = others
+        rows["local: all"] = total
+        rows["local: same events replayed"] = ingest(indexer, written, deadline)
+        base = baseline(index, written, root / "baseline" / "index.db")
+        thumbs = sum(1 for _ in store.iter_objects(layout.tenant_prefix(TENANT) + "thumbnails/"))
+        if not args.no_candidate and not deadline.passed():
+            # The same number of new images (new keys, same kind of bytes) through the candidate.
+            fresh = [o for o in make_objects(args.items, args.seed + 2) if o.image]
+            deferred = DeferredPreviewIndexer(store, index)
+            fresh_written = write_objects(store, fresh, deadline)
+            rows["candidate: images, thumbnail deferred"] = ingest(deferred, fresh_written, deadline)
+            threads = os.cpu_count() or 1
+            rows[f"candidate: thumbnail worker, {threads} threads"] = deferred.make_previews(threads)
+        checks.append(
+            f"local: {len(written)} objects written in {write_seconds:.1f} s (not timed); "
+            f"{total.applied}/{total.items} events applied, {base.items} items in the index, "
+            f"{thumbs} thumbnails for {sum(1 for o, _ in written if o.image)} images"
+        )
+
+        if args.s3_items and not deadline.passed():
+            s3, stop = s3_store()
+            try:
+                s3_index = SqliteSearchIndex(root / "s3" / "index.db")
+                s3_indexer = Indexer(s3, s3_index)
+                s3_written = write_objects(s3, make_objects(args.s3_items, args.seed + 1), deadline)
+                s3_images, s3_others, s3_total = by_kind(s3_indexer, s3_written, deadline)
+                rows["s3 (moto): images (PNG -> WebP thumbnail)"] = s3_images
+                rows["s3 (moto): non-images (CSV/JSON)"] = s3_others
+                rows["s3 (moto): all"] = s3_total
+                rows["s3 (moto): same events replayed"] = ingest(s3_indexer, s3_written, deadline)
+                checks.append(f"s3 (moto): {s3_total.applied}/{s3_total.items} events applied")
+            finally:
+                stop()
+
+    print(
+        f"on_storage_event -> Indexer -> SqliteSearchIndex; one S3 record per event; {args.items} local objects "
+        f"(half PNG {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} of ~{png_kb:.0f} KB, half CSV/JSON of ~{other_kb:.0f} KB), "
+        f"{args.s3_items} on S3 (moto, in-process)"
+    )
+    for check in checks:
+        print("  " + check)
+    print(f"{'phase':44} {'items':>6} {'seconds':>8} {'items/s':>8} {'ms/item':>8} {'vs baseline':>12}")
+    print(f"{'raw index.upsert of the same records (baseline)':44} {fmt(base)}")
+    for name, run in rows.items():
+        slower = f"{base.rate / run.rate:.1f}x slower" if run.rate else "-"
+        print(f"{name:44} {fmt(run)} {slower:>12}")
+    print(f"goal: >= {GOAL:,.0f} items/s embedded")
+    for name in ("local: all", "local: non-images (CSV/JSON)", "candidate: images, thumbnail deferred"):
+        if name in rows:
+            rate = rows[name].rate
+            print(f"  {name:40} {rate:8,.0f} items/s -> {'ok' if rate >= GOAL else 'MISS'}")
+    print(
+        "reproduce: .venv/bin/python benchmarks/event_ingest.py "
+        f"--items {args.items} --s3-items {args.s3_items} --max-seconds {args.max_seconds:g} --seed {args.seed}"
+        + (" --no-candidate" if args.no_candidate else "")
+    )
+
+
+def fmt(run: Run) -> str:
+    ms = 1000 * run.seconds / run.items if run.items else 0.0
+    return f"{run.items:6d} {run.seconds:8.2f} {run.rate:8.0f} {ms:8.2f}"
+
+
+if __name__ == "__main__":
+    main()
