@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bounds import Deadline
 
 from service.adapters.blobstore import BlobStore, ObjectInfo
 from service.adapters.blobstore.local import LocalBlobStore
@@ -134,21 +135,6 @@ def s3_event(obj: StoredObject, etag: str) -> dict:
             }
         ]
     }
-
-
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-        self.seconds = seconds
-        self.warned = False
-
-    def passed(self) -> bool:
-        if time.monotonic() > self.end:
-            if not self.warned:
-                print(f"WARNING: --max-seconds {self.seconds:.0f} reached; stopping early", file=sys.stderr)
-                self.warned = True
-            return True
-        return False
 
 
 def write_objects(store: BlobStore, objects: list[StoredObject], deadline: Deadline) -> list[tuple[StoredObject, str]]:

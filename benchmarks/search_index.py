@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bounds import Deadline
 
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord
 from service.adapters.searchindex.sqlite import (
@@ -238,21 +239,6 @@ class CandidateIndex(SqliteSearchIndex):
 
 
 # -- measuring ----------------------------------------------------------------------------------
-
-
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-        self.seconds = seconds
-        self.warned = False
-
-    def passed(self) -> bool:
-        if time.monotonic() > self.end:
-            if not self.warned:
-                print(f"WARNING: --max-seconds {self.seconds:.0f} reached; stopping early", file=sys.stderr)
-                self.warned = True
-            return True
-        return False
 
 
 def fill(

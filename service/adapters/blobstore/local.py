@@ -302,12 +302,12 @@ class LocalBlobStore(LocalMultipart, BlobStore):
     # -- tags ---------------------------------------------------------------------------------
 
     def get_tags(self, key: str) -> dict[str, str]:
-        if self.head(key) is None:
+        if self._existing(key) is None:  # a stat, not a head: the sidecar is read once, below
             raise ObjectMissing(f"no object {key}")
         return dict(self._read_meta(key).get("tags", {}))
 
     def put_tags(self, key: str, tags: dict[str, str]) -> None:
-        if self.head(key) is None:
+        if self._existing(key) is None:
             raise ObjectMissing(f"no object {key}")
         meta = self._read_meta(key)
         meta["tags"] = dict(tags)
