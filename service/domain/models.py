@@ -92,8 +92,8 @@ class ModelCatalog:
         return model, upload
 
     def complete(self, tenant: str, model_id: str, parts: list[tuple[int, str]] | None) -> Model:
-        """The file must be in storage with the announced size and load in onnxruntime as specified."""
-        from edna_engine.model import validate_model
+        """The file must be in storage with the announced size, and its graph must fit the spec."""
+        from edna_engine.model_check import validate_model
 
         model = self.get(tenant, model_id)
         if model.status == AVAILABLE:

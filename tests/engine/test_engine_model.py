@@ -7,7 +7,8 @@ import copy
 import numpy as np
 import onnx
 import pytest
-from edna_engine.model import Model, is_out_of_memory, validate_model
+from edna_engine.model import Model, is_out_of_memory
+from edna_engine.model_check import validate_model
 from edna_engine.params import JobParams
 from edna_engine.spec import parse_spec, spec_errors
 from onnx import TensorProto, helper
@@ -70,7 +71,7 @@ def test_reports_spec_problems_and_unloadable_models():
     errors = validate_model(b"not onnx", with_input(channels=2, layout="chw"))
     assert "input.channels must be 1 or 3" in errors
     assert any(e.startswith("input.layout must be one of flat, nchw, nhwc") for e in errors)
-    assert any(e.startswith("onnxruntime cannot load the model") for e in errors)
+    assert any(e.startswith("this is not a readable ONNX model") for e in errors)
 
 
 def test_spec_errors_name_each_field():
@@ -171,3 +172,48 @@ def test_job_params_validation(change, message):
     d = {"job_id": "j", "items_prefix": "a/items/", "model_key": "m/model.onnx", "output_prefix": "jobs/j/", **change}
     with pytest.raises(ValueError, match=message):
         JobParams.from_dict(d)
+
+
+def _as_ort(args) -> list[tuple]:
+    return [(a.name, a.type, tuple(a.shape)) for a in args]
+
+
+@pytest.mark.parametrize("kind", ["logistic", "forest", "linear", "ir3"])
+def test_signature_reads_what_onnxruntime_reads(kind):
+    from edna_engine.model import new_session
+    from edna_engine.onnx_signature import read_signature
+
+    if kind == "linear":
+        data = linear_model(4, 3)
+    elif kind == "ir3":  # before IR 4, initializers were listed among the graph's inputs too
+        model = onnx.load_from_string(linear_model(4, 3))
+        model.graph.input.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, [4, 3]))
+        data = model.SerializeToString()
+    else:
+        data = digits_model(kind)
+    session = new_session(data)
+    signature = read_signature(data)
+    assert _as_ort(signature.inputs) == _as_ort(session.get_inputs())
+    assert _as_ort(signature.outputs) == _as_ort(session.get_outputs())
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "it has no graph"),
+        (b"\x07", "field number 0"),
+        (b"\x3a\x05ab", "truncated"),
+        (b"\x3a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "truncated or not protobuf"),
+        (b"\x0f", "wire type 7"),
+    ],
+)
+def test_signature_refuses_what_is_not_onnx(data, reason):
+    from edna_engine.onnx_signature import NotOnnx, read_signature
+
+    with pytest.raises(NotOnnx, match=reason):
+        read_signature(data)
+
+
+def test_a_truncated_model_is_refused_with_a_reason():
+    errors = validate_model(digits_model("logistic")[:-7], DIGITS_SPEC)
+    assert len(errors) == 1 and errors[0].startswith("this is not a readable ONNX model: it is truncated")

@@ -63,6 +63,6 @@ class CompleteModel(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, body, model_id):
-        """Confirm the upload: the file is loaded with onnxruntime and checked against the spec"""
+        """Confirm the upload: the ONNX graph's input and outputs are checked against the spec"""
         parts = [(p["part_number"], p["etag"]) for p in body.get("parts") or []]
         return view(edna().models.complete(caller().tenant, model_id, parts or None))
