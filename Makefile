@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 EDNA_DATA_DIR ?= .edna
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean synth mwaa-artifacts batch-urns preview-web preview-batch deploy-web deploy-batch
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,41 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/item_requests.py
 
+# The AWS stack as the program declares it, run offline under mocks, with the policy pack's verdict.
+synth: $(VENV)/.dev-installed
+	$(PY) -W ignore::DeprecationWarning -m infra.synth --stack $(STACK)
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
+
+# What MWAA deploys besides dags/*.py: build/mwaa/plugins.zip (byte-identical for an unchanged engine),
+# build/mwaa/requirements.txt (under Airflow's constraints) and build/mwaa/dags/.
+mwaa-artifacts: $(PY)
+	$(PY) packaging/mwaa_artifacts.py --out build/mwaa
+
+# One Pulumi stack per environment holds both sides; each side deploys alone. The batch side is every
+# `edna:batch:*` component and its children (Pulumi URN globs: `*` stops at a `:`, `**` does not); the web
+# side is everything else. The CI workflows read BATCH_URNS from `make -s batch-urns`: change it only here.
+STACK ?= dev
+PULUMI ?= pulumi
+BATCH_URNS := urn:pulumi:*::*::edna:batch:**
+PULUMI_WEB := --exclude '$(BATCH_URNS)'
+PULUMI_BATCH := --target '$(BATCH_URNS)'
+
+batch-urns:
+	@echo '$(BATCH_URNS)'
+
+# The program declares both sides, so both artifacts exist before any preview or update.
+preview-web preview-batch deploy-web deploy-batch: package mwaa-artifacts
+
+preview-web:
+	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff $(PULUMI_WEB)
+
+preview-batch:
+	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff $(PULUMI_BATCH)
+
+deploy-web:
+	$(PULUMI) up --stack $(STACK) --policy-pack policy --yes $(PULUMI_WEB)
+
+deploy-batch:
+	$(PULUMI) up --stack $(STACK) --policy-pack policy --yes $(PULUMI_BATCH)

@@ -37,3 +37,42 @@ def sqs_s3_events(event: dict, context: object = None, indexer: Indexer | None =
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}
+
+
+SEARCH_ROLE = "edna_indexer"
+
+
+def grant_search_access(event: dict, context: object = None, client=None) -> dict:
+    """Let other IAM roles (the indexer's) read and write Edna's index on Amazon OpenSearch.
+
+    Fine-grained access control trusts one IAM master, the API's role; only it can map more roles.
+    The deploy runs this once through the API function (Zappa's `command` event, from a Pulumi
+    `aws.lambda_.Invocation`) with `{"roles": [arn, ...]}`; running it again changes nothing.
+    """
+    from service.settings import Config
+
+    config = Config.from_env()
+    if client is None:
+        from service.adapters.searchindex.opensearch import opensearch_index
+
+        client = opensearch_index(config.search_url, index=config.search_index).client
+    roles = event.get("roles") or []
+    if not roles or not all(isinstance(r, str) and r.startswith("arn:aws:iam::") for r in roles):
+        raise ValueError("grant_search_access needs {'roles': [IAM role ARN, ...]}")
+    security = "/_plugins/_security/api"
+    client.transport.perform_request(
+        "PUT",
+        f"{security}/roles/{SEARCH_ROLE}",
+        body={
+            "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+            "index_permissions": [
+                {
+                    "index_patterns": [f"{config.search_index}*"],
+                    "allowed_actions": ["crud", "create_index", "indices_monitor"],
+                }
+            ],
+        },
+    )
+    client.transport.perform_request("PUT", f"{security}/rolesmapping/{SEARCH_ROLE}", body={"backend_roles": roles})
+    log.info("search role %s mapped to %s", SEARCH_ROLE, ", ".join(roles))
+    return {"role": SEARCH_ROLE, "backend_roles": roles}

@@ -1,0 +1,279 @@
+"""The API: an HTTP API with a Cognito JWT authorizer in front of the service's Lambda, and the
+indexer Lambda draining the data bucket's events. One Zappa zip serves both functions."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import LAMBDA_RUNTIME, StackConfig
+from infra.data import INDEXER_TIMEOUT_SECONDS, Data
+from infra.documents import assume_role, document, statement
+from infra.identity import Identity
+from infra.search import Search
+
+HEALTH_ROUTE = "GET /api/health"  # the one route without the JWT authorizer
+API_HANDLER = "handler.lambda_handler"  # Zappa's handler around service.wsgi.app
+INDEXER_HANDLER = "service.handlers.sqs_s3_events"
+GRANT_SEARCH_ACCESS = "service.handlers.grant_search_access"
+ALIAS = "live"
+SEARCH_INDEX = "edna-items"
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "time": "$context.requestTime",
+        "method": "$context.httpMethod",
+        "route": "$context.routeKey",
+        "status": "$context.status",
+        "bytes": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "user": "$context.authorizer.claims.sub",
+        "tenant": "$context.authorizer.claims.custom:tenant",
+        "authorizerError": "$context.authorizer.error",
+        "integrationError": "$context.integrationErrorMessage",
+    }
+)
+
+
+class Api(pulumi.ComponentResource):
+    """Built in two steps, because the site's URL sits between them: the gateway and the roles
+    first (CloudFront needs the gateway, OpenSearch the roles), the functions and routes once the
+    Cognito client for that URL exists."""
+
+    def __init__(self, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("edna:web:Api", "api", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.config = config
+        self.gateway = aws.apigatewayv2.Api("http-api", name=f"{config.prefix}-api", protocol_type="HTTP", opts=child)
+        self.access_logs = aws.cloudwatch.LogGroup(
+            "access-logs",
+            name=f"/aws/apigateway/{config.prefix}-api",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
+        self.stage = aws.apigatewayv2.Stage(
+            "default-stage",
+            api_id=self.gateway.id,
+            name="$default",
+            auto_deploy=True,
+            default_route_settings={
+                "throttling_rate_limit": config.throttle_rate,
+                "throttling_burst_limit": config.throttle_burst,
+            },
+            access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            opts=child,
+        )
+        self.role = aws.iam.Role("api-role", assume_role_policy=assume_role("lambda.amazonaws.com"), opts=child)
+        self.indexer_role = aws.iam.Role(
+            "indexer-role", assume_role_policy=assume_role("lambda.amazonaws.com"), opts=child
+        )
+        self.endpoint = self.gateway.api_endpoint
+
+    def serve(self, identity: Identity, data: Data, search: Search) -> None:
+        config = self.config
+        child = pulumi.ResourceOptions(parent=self)
+        account = aws.get_caller_identity_output().account_id
+        environment = {
+            "EDNA_STORAGE": "s3",
+            "EDNA_S3_BUCKET": data.bucket.id,
+            "EDNA_IDENTITY": "cognito",
+            "EDNA_COGNITO_ISSUER": identity.issuer,
+            "EDNA_COGNITO_CLIENT_ID": identity.client.id,
+            "EDNA_SEARCH": "opensearch",
+            "EDNA_SEARCH_URL": search.url,
+            "EDNA_SEARCH_INDEX": SEARCH_INDEX,
+            "EDNA_JOBS": "mwaa",
+            "EDNA_MWAA_ENVIRONMENT": config.mwaa_environment,
+            "EDNA_DATA_DIR": "/tmp/edna",  # noqa: S108 - the only writable path in Lambda
+            "EDNA_LOG_LEVEL": "INFO",
+        }
+        logs = {name: self._log_group(name) for name in ("api", "indexer")}
+        tenants = pulumi.Output.concat(data.bucket.arn, "/tenants/*")
+        search_paths = pulumi.Output.concat(search.domain.arn, "/*")
+        self.policy = aws.iam.RolePolicy(
+            "api-policy",
+            role=self.role.id,
+            policy=document(
+                statement(
+                    [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:GetObjectTagging",
+                        "s3:PutObjectTagging",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
+                    [tenants],
+                ),
+                statement(
+                    ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                    [data.bucket.arn],
+                    Condition={"StringLike": {"s3:prefix": ["tenants/*"]}},
+                ),
+                statement(
+                    ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"],
+                    [search_paths],
+                ),
+                statement(
+                    ["airflow:InvokeRestApi"],
+                    [
+                        pulumi.Output.concat(
+                            "arn:aws:airflow:", config.region, ":", account, ":role/", config.mwaa_environment, "/User"
+                        )
+                    ],
+                ),
+                statement(["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["api"].arn, ":*")]),
+            ),
+            opts=child,
+        )
+        self.indexer_policy = aws.iam.RolePolicy(
+            "indexer-policy",
+            role=self.indexer_role.id,
+            policy=document(
+                statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging"], [tenants]),
+                statement(["s3:ListBucket"], [data.bucket.arn], Condition={"StringLike": {"s3:prefix": ["tenants/*"]}}),
+                statement(
+                    ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"],
+                    [search_paths],
+                ),
+                statement(
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ],
+                    [data.events.arn],
+                ),
+                statement(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["indexer"].arn, ":*")]
+                ),
+            ),
+            opts=child,
+        )
+        code = pulumi.FileArchive(str(config.lambda_package))
+        self.function, self.alias = self._function(
+            "api",
+            logs["api"],
+            self.role,
+            self.policy,
+            code,
+            API_HANDLER,
+            environment,
+            config.api_memory_mb,
+            config.api_timeout_seconds,
+            config.api_reserved_concurrency,
+            config.api_version,
+        )
+        self.indexer, self.indexer_alias = self._function(
+            "indexer",
+            logs["indexer"],
+            self.indexer_role,
+            self.indexer_policy,
+            code,
+            INDEXER_HANDLER,
+            environment,
+            config.indexer_memory_mb,
+            INDEXER_TIMEOUT_SECONDS,
+            config.indexer_reserved_concurrency,
+            "",
+        )
+        self.events = aws.lambda_.EventSourceMapping(
+            "indexer-events",
+            event_source_arn=data.events.arn,
+            function_name=self.indexer_alias.arn,
+            batch_size=10,
+            maximum_batching_window_in_seconds=1,
+            function_response_types=["ReportBatchItemFailures"],
+            opts=child,
+        )
+        self.integration = aws.apigatewayv2.Integration(
+            "service",
+            api_id=self.gateway.id,
+            integration_type="AWS_PROXY",
+            integration_uri=self.alias.invoke_arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=(config.api_timeout_seconds + 1) * 1000,
+            opts=child,
+        )
+        self.authorizer = aws.apigatewayv2.Authorizer(
+            "cognito",
+            api_id=self.gateway.id,
+            authorizer_type="JWT",
+            identity_sources=["$request.header.Authorization"],
+            name="cognito",
+            jwt_configuration={"issuer": identity.issuer, "audiences": [identity.client.id]},
+            opts=child,
+        )
+        target = pulumi.Output.concat("integrations/", self.integration.id)
+        self.routes = [
+            aws.apigatewayv2.Route("health", api_id=self.gateway.id, route_key=HEALTH_ROUTE, target=target, opts=child),
+            aws.apigatewayv2.Route(
+                "authorized",
+                api_id=self.gateway.id,
+                route_key="ANY /api/{proxy+}",
+                target=target,
+                authorization_type="JWT",
+                authorizer_id=self.authorizer.id,
+                opts=child,
+            ),
+        ]
+        self.invoke_permission = aws.lambda_.Permission(
+            "gateway-invokes-api",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            qualifier=self.alias.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(self.gateway.execution_arn, "/*/*"),
+            opts=child,
+        )
+        # Fine-grained access trusts only the master (this API's role): it maps the indexer's role
+        # to Edna's index at deploy time, through Zappa's `command` event (service/handlers.py).
+        self.search_access = aws.lambda_.Invocation(
+            "grant-indexer-search",
+            function_name=self.function.name,
+            qualifier=self.alias.name,
+            input=pulumi.Output.json_dumps({"command": GRANT_SEARCH_ACCESS, "roles": [self.indexer_role.arn]}),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[search.domain]),
+        )
+        self.register_outputs({"url": self.endpoint, "function": self.function.name})
+
+    def _log_group(self, name: str) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{self.config.prefix}-{name}",
+            retention_in_days=self.config.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _function(self, name, group, role, policy, code, handler, environment, memory, timeout, reserved, pinned):
+        """A function publishing a version per deploy, and the alias callers use: repointing the alias
+        switches all traffic at once, and pointing it back (edna:apiVersion) is the rollback."""
+        function = aws.lambda_.Function(
+            name,
+            name=f"{self.config.prefix}-{name}",
+            runtime=LAMBDA_RUNTIME,
+            architectures=["x86_64"],
+            handler=handler,
+            code=code,
+            role=role.arn,
+            memory_size=memory,
+            timeout=timeout,
+            reserved_concurrent_executions=reserved,
+            publish=True,
+            environment={"variables": environment},
+            logging_config={"log_format": "JSON", "log_group": group.name, "application_log_level": "INFO"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[group, policy]),
+        )
+        alias = aws.lambda_.Alias(
+            f"{name}-{ALIAS}",
+            name=ALIAS,
+            function_name=function.name,
+            function_version=pinned or function.version,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return function, alias

@@ -1,0 +1,99 @@
+"""The data bucket (tenants' items, models and job results) and its events queue for the indexer."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.buckets import PrivateBucket
+from infra.config import StackConfig
+from infra.documents import document, statement
+
+TENANTS_PREFIX = "tenants/"  # service/domain/layout.py: every tenant's data lives under it
+# SQS keeps a message invisible while a Lambda works on it: AWS advises 6x the function timeout.
+INDEXER_TIMEOUT_SECONDS = 60
+
+
+class Data(pulumi.ComponentResource):
+    def __init__(self, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("edna:web:Data", "data", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.store = PrivateBucket("data", self, bucket_prefix=f"{config.prefix}-data-")
+        self.bucket = self.store.bucket
+        self.store.seal()
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            "data-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "id": "abort-incomplete-multipart",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                },
+                {
+                    "id": "expire-noncurrent-versions",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "noncurrent_version_expiration": {"noncurrent_days": config.noncurrent_version_days},
+                },
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.store.versioning]),
+        )
+        self.dead_letters = aws.sqs.Queue(
+            "events-dlq", message_retention_seconds=14 * 24 * 3600, sqs_managed_sse_enabled=True, opts=child
+        )
+        self.events = aws.sqs.Queue(
+            "events",
+            visibility_timeout_seconds=6 * INDEXER_TIMEOUT_SECONDS,
+            message_retention_seconds=4 * 24 * 3600,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": self.dead_letters.arn, "maxReceiveCount": 5}
+            ),
+            opts=child,
+        )
+        self.events_policy = aws.sqs.QueuePolicy(
+            "events-from-s3",
+            queue_url=self.events.url,
+            policy=document(
+                statement(
+                    ["sqs:SendMessage"],
+                    [self.events.arn],
+                    Principal={"Service": "s3.amazonaws.com"},
+                    Condition={"ArnEquals": {"aws:SourceArn": self.bucket.arn}},
+                )
+            ),
+            opts=child,
+        )
+        self.notifications = aws.s3.BucketNotification(
+            "data-events",
+            bucket=self.bucket.id,
+            queues=[
+                {
+                    "queue_arn": self.events.arn,
+                    "events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:ObjectTagging:*"],
+                    "filter_prefix": TENANTS_PREFIX,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.events_policy]),
+        )
+        self.register_outputs({"bucket": self.bucket.id, "events_queue": self.events.arn})
+
+    def allow_browser_uploads(self, site_origin: pulumi.Input[str]) -> aws.s3.BucketCorsConfiguration:
+        """Browsers PUT (or POST) items to pre-signed URLs from the site's origin, and read the ETag of each part."""
+        self.cors = aws.s3.BucketCorsConfiguration(
+            "data-cors",
+            bucket=self.bucket.id,
+            cors_rules=[
+                {
+                    "allowed_methods": ["GET", "HEAD", "PUT", "POST"],
+                    "allowed_origins": [site_origin],
+                    "allowed_headers": ["*"],
+                    "expose_headers": ["ETag"],
+                    "max_age_seconds": 3600,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return self.cors

@@ -1,0 +1,376 @@
+"""The Pulumi program run under mocks (preview=False) for each stack's config: assertions run inside
+`apply` of `@pulumi.runtime.test` functions that return their Output, so they cannot pass unseen."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from types import SimpleNamespace
+
+import pulumi
+import pytest
+from pulumi.runtime.settings import set_root_resource
+
+from infra.config import AIRFLOW_VERSION, REPO
+from infra.synth import PROJECT, Mocks, known_stacks, stack_config
+
+STACKS = ["dev", "prod"]
+ALL = pulumi.Output.all
+
+
+def test_both_stacks_have_config_files():
+    assert set(STACKS) <= set(known_stacks())
+
+
+@pytest.fixture(params=STACKS)
+def program(request):
+    """Mocks and the stack's config in place; calling the result runs __main__.py and returns its globals."""
+    set_root_resource(None)
+    pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=request.param, preview=False)
+    pulumi.runtime.set_all_config(stack_config(request.param))
+    return lambda: SimpleNamespace(stack=request.param, **runpy.run_path(str(REPO / "__main__.py")))
+
+
+def statements(document: str) -> list[dict]:
+    found = json.loads(document)["Statement"]
+    return found if isinstance(found, list) else [found]
+
+
+class Props(dict):
+    """Nested inputs come back from the mocks as snake_case dicts: read them as attributes (missing: None)."""
+
+    def __getattr__(self, name):
+        return self.get(name)
+
+
+def wrap(value):
+    if isinstance(value, dict):
+        return Props({k: wrap(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return [wrap(v) for v in value]
+    return value
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+@pulumi.runtime.test
+def test_every_bucket_is_private_versioned_encrypted_and_tls_only(program):
+    p = program()
+    stores = [p.data.store, p.edge.site, p.batch.assets]
+
+    def check(per_bucket):
+        for block, versioning, rules, policy, ownership in per_bucket:
+            assert block == [True, True, True, True]
+            assert versioning.status == "Enabled"
+            assert rules[0].apply_server_side_encryption_by_default.sse_algorithm in {"AES256", "aws:kms"}
+            deny = [s for s in statements(policy) if s["Effect"] == "Deny"]
+            assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            assert all(s.get("Principal") != "*" for s in statements(policy) if s["Effect"] == "Allow")
+            assert ownership.object_ownership == "BucketOwnerEnforced"
+
+    return ALL(
+        *[
+            ALL(
+                ALL(
+                    s.public_access.block_public_acls,
+                    s.public_access.block_public_policy,
+                    s.public_access.ignore_public_acls,
+                    s.public_access.restrict_public_buckets,
+                ),
+                s.versioning.versioning_configuration,
+                s.encryption.rules,
+                s.policy.policy,
+                s.ownership.rule,
+            )
+            for s in stores
+        ]
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_data_bucket_lifecycle_cors_and_events(program):
+    p = program()
+
+    def check(args):
+        rules, cors, site_url, queues, redrive, dlq_arn = args
+        by_id = {r.id: r for r in rules}
+        assert by_id["abort-incomplete-multipart"].abort_incomplete_multipart_upload.days_after_initiation == 7
+        assert by_id["expire-noncurrent-versions"].noncurrent_version_expiration.noncurrent_days > 0
+        assert cors[0].allowed_origins == [site_url]
+        assert "PUT" in cors[0].allowed_methods and "ETag" in cors[0].expose_headers
+        assert queues[0].filter_prefix == "tenants/"
+        assert {"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:ObjectTagging:*"} <= set(queues[0].events)
+        assert json.loads(redrive)["deadLetterTargetArn"] == dlq_arn
+
+    return ALL(
+        p.data.lifecycle.rules,
+        p.data.cors.cors_rules,
+        p.edge.url,
+        p.data.notifications.queues,
+        p.data.events.redrive_policy,
+        p.data.dead_letters.arn,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_every_api_route_but_health_needs_the_cognito_jwt(program):
+    p = program()
+    api = p.api
+
+    def check(args):
+        routes, authorizer_id, jwt, issuer, client_id, payload, uri, alias_arn = args
+        for key, kind, authorizer in routes:
+            if key == "GET /api/health":
+                assert kind in (None, "NONE")
+            else:
+                assert (kind, authorizer) == ("JWT", authorizer_id)
+        assert {key for key, _, _ in routes} == {"GET /api/health", "ANY /api/{proxy+}"}
+        assert jwt.issuer == issuer and jwt.audiences == [client_id]
+        assert payload == "2.0"
+        assert alias_arn.endswith(":live") and alias_arn in uri  # the alias, so a deploy switches at once
+
+    return ALL(
+        ALL(*[ALL(r.route_key, r.authorization_type, r.authorizer_id) for r in api.routes]),
+        api.authorizer.id,
+        api.authorizer.jwt_configuration,
+        p.identity.issuer,
+        p.identity.client.id,
+        api.integration.payload_format_version,
+        api.integration.integration_uri,
+        api.alias.arn,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_lambdas_are_bounded_logged_and_published(program):
+    p = program()
+    functions = [p.api.function, p.api.indexer]
+
+    def check(args):
+        stage_throttle, stage_logs, gateway_logs_retention, per_function = args
+        assert stage_throttle.throttling_rate_limit > 0 and stage_throttle.throttling_burst_limit > 0
+        assert json.loads(stage_logs.format)["requestId"] == "$context.requestId"
+        assert gateway_logs_retention > 0
+        for runtime, _, reserved, publish, logging, env, handler in per_function:
+            assert runtime == "python3.11" and publish is True
+            assert reserved >= 1
+            assert logging.log_group.startswith("/aws/lambda/")
+            assert env.variables["EDNA_LOG_LEVEL"] == "INFO"
+            assert env.variables["EDNA_IDENTITY"] == "cognito" and env.variables["EDNA_STORAGE"] == "s3"
+            assert env.variables["EDNA_DATA_DIR"].startswith("/tmp/")
+            assert handler in {"handler.lambda_handler", "service.handlers.sqs_s3_events"}
+        assert per_function[0][1] < 30  # below API Gateway's 30 s
+
+    return ALL(
+        p.api.stage.default_route_settings,
+        p.api.stage.access_log_settings,
+        p.api.access_logs.retention_in_days,
+        ALL(
+            *[
+                ALL(
+                    f.runtime,
+                    f.timeout,
+                    f.reserved_concurrent_executions,
+                    f.publish,
+                    f.logging_config,
+                    f.environment,
+                    f.handler,
+                )
+                for f in functions
+            ]
+        ),
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_lambda_roles_are_least_privilege(program):
+    p = program()
+
+    def check(documents):
+        for document in documents:
+            for s in statements(document):
+                actions, resources = as_list(s["Action"]), as_list(s["Resource"])
+                assert "*" not in actions and not any(a.endswith(":*") for a in actions), s
+                if "*" in resources:
+                    assert all(
+                        a in {"s3:GetAccountPublicAccessBlock", "logs:DescribeLogGroups", "cloudwatch:PutMetricData"}
+                        for a in actions
+                    ), s
+                for r in resources:
+                    if r.startswith("arn:aws:s3:::") and "/" in r:
+                        assert "/tenants/" in r or r.startswith("arn:aws:s3:::airflow-"), r
+
+    return ALL(p.api.policy.policy, p.api.indexer_policy.policy, p.batch.policy.policy).apply(
+        lambda args: check(wrap(args))
+    )
+
+
+@pulumi.runtime.test
+def test_edge_is_https_only_with_oac_and_spa_routing_on_the_site_only(program):
+    p = program()
+    d = p.edge.distribution
+
+    def check(args):
+        default, ordered, origins, certificate, errors, oac_id, function_arn = args
+        behaviours = [default, *ordered]
+        assert all(b.viewer_protocol_policy in {"redirect-to-https", "https-only"} for b in behaviours)
+        assert all(b.response_headers_policy_id == "67f7725c-6f97-4210-82d7-5512b31e9d03" for b in behaviours)
+        api = next(b for b in ordered if b.path_pattern == "/api/*")
+        assert api.cache_policy_id == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+        assert api.origin_request_policy_id == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader
+        assert not api.function_associations
+        assert [f.function_arn for f in default.function_associations] == [function_arn]
+        assert not errors  # no distribution-wide error pages: API errors must reach the client as they are
+        site = next(o for o in origins if o.origin_id == "site")
+        assert site.origin_access_control_id == oac_id and not site.s3_origin_config
+        if p.stack == "prod":
+            assert certificate.minimum_protocol_version == "TLSv1.2_2021" and certificate.acm_certificate_arn
+        else:
+            assert certificate.cloudfront_default_certificate
+
+    return ALL(
+        d.default_cache_behavior,
+        d.ordered_cache_behaviors,
+        d.origins,
+        d.viewer_certificate,
+        d.custom_error_responses,
+        p.edge.access_control.id,
+        p.edge.routing.arn,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_site_files_and_frontend_config(program):
+    p = program()
+
+    def check(args):
+        keys, config, client_id = args
+        assert "index.html" in keys and "config.json" in keys
+        config = json.loads(config)
+        assert config["apiBase"] == "/api" and config["auth"]["clientId"] == client_id
+        assert config["auth"]["domain"].endswith(".amazoncognito.com")
+
+    return ALL(
+        ALL(*[f.key for f in [*p.edge.files, p.edge.frontend_config]]), p.edge.frontend_config.content, p.client.id
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_identity_pool_groups_and_pkce_client(program):
+    p = program()
+    pool, client = p.identity.pool, p.identity.client
+
+    def check(args):
+        protection, password, schemas, admin_only, groups, flows, secret, write_attributes, callbacks, site = args
+        assert protection == "ACTIVE" and admin_only.allow_admin_create_user_only
+        assert password.minimum_length >= 12
+        tenant = next(s for s in schemas if s.name == "tenant")
+        assert tenant.mutable is False
+        assert sorted(groups) == ["admin", "editor", "labeler", "viewer"]
+        assert flows == ["code"] and not secret
+        assert "custom:tenant" not in write_attributes
+        assert callbacks == [site + "/"]
+
+    return ALL(
+        pool.deletion_protection,
+        pool.password_policy,
+        pool.schemas,
+        pool.admin_create_user_config,
+        ALL(*[g.name for g in p.identity.groups]),
+        client.allowed_oauth_flows,
+        client.generate_secret,
+        client.write_attributes,
+        client.callback_urls,
+        p.edge.url,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_search_domain_is_encrypted_https_and_fine_grained(program):
+    p = program()
+    d = p.search.domain
+
+    def check(args):
+        at_rest, node_to_node, endpoint, security, ebs, version, access, api_role = args
+        assert at_rest.enabled and node_to_node.enabled
+        assert endpoint.enforce_https and endpoint.tls_security_policy == "Policy-Min-TLS-1-2-PFS-2023-10"
+        assert security.enabled and not security.anonymous_auth_enabled
+        assert security.master_user_options.master_user_arn == api_role
+        assert ebs.volume_type == "gp3" and version.startswith("OpenSearch_")
+        (allow,) = statements(access)
+        assert api_role in allow["Principal"]["AWS"] and allow["Action"] == ["es:ESHttp*"]
+
+    return ALL(
+        d.encrypt_at_rest,
+        d.node_to_node_encryption,
+        d.domain_endpoint_options,
+        d.advanced_security_options,
+        d.ebs_options,
+        d.engine_version,
+        d.access_policies,
+        p.api.role.arn,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_mwaa_is_private_logged_pinned_and_uses_the_uploaded_versions(program):
+    p = program()
+    env = p.batch.environment
+
+    def check(args):
+        version, access, logging, plugins_version, requirements_version, uploaded, options, subnets, strategy = args
+        assert version == AIRFLOW_VERSION
+        assert access == "PRIVATE_ONLY"
+        for kind in ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs"):
+            assert getattr(logging, kind).enabled, kind
+        assert [plugins_version, requirements_version] == uploaded
+        assert options["edna.data_bucket"].startswith(f"edna-{p.stack}-data-")
+        assert len(subnets) == 2
+        assert strategy == "GRACEFUL"
+
+    return ALL(
+        env.airflow_version,
+        env.webserver_access_mode,
+        env.logging_configuration,
+        env.plugins_s3_object_version,
+        env.requirements_s3_object_version,
+        ALL(p.batch.plugins.version_id, p.batch.requirements.version_id),
+        env.airflow_configuration_options,
+        env.network_configuration.apply(lambda n: n.subnet_ids),
+        env.worker_replacement_strategy,
+    ).apply(lambda args: check(wrap(args)))
+
+
+def test_airflow_version_is_the_one_the_tests_run():
+    pins = dict(
+        line.split("#")[0].strip().split("==")
+        for line in (REPO / "requirements-dev.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert pins["apache-airflow"] == AIRFLOW_VERSION
+
+
+@pulumi.runtime.test
+def test_stack_outputs(program):
+    p = program()
+    return ALL(p.edge.url, p.api.endpoint, p.data.bucket.id, p.batch.environment.name).apply(
+        lambda args: all(args) or pytest.fail(f"an output is empty: {args}")
+    )
+
+
+@pulumi.runtime.test
+def test_the_deploy_maps_the_indexer_role_in_opensearch_through_the_master(program):
+    p = program()
+    invocation = p.api.search_access
+
+    def check(args):
+        payload, function, qualifier, indexer_role = args
+        payload = json.loads(payload)
+        assert payload == {"command": "service.handlers.grant_search_access", "roles": [indexer_role]}
+        assert function == "edna-" + p.stack + "-api" and qualifier == "live"
+
+    return ALL(invocation.input, invocation.function_name, invocation.qualifier, p.api.indexer_role.arn).apply(
+        lambda args: check(wrap(args))
+    )
