@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 EDNA_DATA_DIR ?= .edna
 
-.PHONY: run test lint bench clean synth mwaa-artifacts batch-urns preview-web preview-batch deploy-web deploy-batch
+.PHONY: run test lint bench clean package synth mwaa-artifacts batch-urns preview-web preview-batch deploy-web deploy-batch
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ $(VENV)/.dev-installed: $(PY) service/requirements.txt plugins/requirements.txt 
 run: $(VENV)/.run-installed
 	$(PY) -m service run --host $(HOST) --port $(PORT) --data-dir $(EDNA_DATA_DIR)
 
-test: $(VENV)/.dev-installed lint
+# The browser tests drive Debian's Chromium (Playwright's own download is unreachable): installed only when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+test: $(VENV)/.dev-installed lint $(CHROMIUM)
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev-installed
@@ -40,6 +47,11 @@ synth: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
+
+# The service's Lambda zip, build/edna-lambda.zip, made by Zappa from a slim venv of manylinux2014 wheels;
+# venvs under build/lambda are reinstalled only when their requirements change.
+package: $(PY)
+	$(PY) packaging/lambda_zip.py
 
 # What MWAA deploys besides dags/*.py: build/mwaa/plugins.zip (byte-identical for an unchanged engine),
 # build/mwaa/requirements.txt (under Airflow's constraints) and build/mwaa/dags/.

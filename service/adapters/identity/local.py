@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import secrets
@@ -127,7 +128,7 @@ class LocalUserStore(MemberDirectory):
                 (username,),
             ).fetchone()
         if row is None:
-            check_password(password, _DUMMY_HASH)  # same work either way: no user enumeration by timing
+            check_password(password, _dummy_hash())  # same work either way: no user enumeration by timing
             return None
         return Member(*row[:4]) if check_password(password, row[4]) else None
 
@@ -150,7 +151,10 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: scrypt costs every cold start ~40 ms otherwise."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 class LocalIssuer:
