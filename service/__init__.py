@@ -53,6 +53,11 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
     def index():
         return app.send_static_file("index.html")
 
+    @app.get("/config.json")
+    def frontend_config():
+        """What the web app reads first; in AWS the stack writes this file next to the site instead."""
+        return {"apiBase": "/api", "auth": {"mode": config.identity}}
+
     return app
 
 

@@ -1,0 +1,177 @@
+// The shell: configuration, sign-in, the header, and a hash router that mounts one view at a time.
+
+import { whenExpired } from "./lib/api.js";
+import * as auth from "./lib/auth.js";
+import { html, mount } from "./lib/html.js";
+
+const ROUTES = [
+  [/^#\/datasets$/, () => import("./views/datasets.js"), []],
+  [/^#\/datasets\/([^/]+)$/, () => import("./views/dataset.js"), ["datasetId"]],
+  [/^#\/datasets\/([^/]+)\/items\/([^/]+)$/, () => import("./views/item.js"), ["datasetId", "itemId"]],
+  [/^#\/datasets\/([^/]+)\/label$/, () => import("./views/label.js"), ["datasetId"]],
+  [/^#\/models$/, () => import("./views/models.js"), []],
+  [/^#\/jobs$/, () => import("./views/jobs.js"), []],
+  [/^#\/comparisons\/([^/]+)$/, () => import("./views/comparison.js"), ["comparisonId"]],
+  [/^#\/admin$/, () => import("./views/admin.js"), []],
+];
+
+const view = document.getElementById("view");
+const ctx = { me: null, config: null, toast, can, navigate, signInAgain };
+let cleanup = null;
+
+function can(role) {
+  return ctx.me && auth.roleRank(ctx.me.role) >= auth.roleRank(role);
+}
+
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+export function toast(message, kind = "info") {
+  const box = document.createElement("div");
+  box.className = `toast ${kind}`;
+  box.textContent = message;
+  document.getElementById("toasts").append(box);
+  setTimeout(() => box.remove(), kind === "error" ? 8000 : 3500);
+}
+
+function showBanner(message) {
+  const banner = document.getElementById("banner");
+  mount(banner, html`${message} <button type="button" id="banner-signin">Sign in again</button>`);
+  banner.hidden = false;
+  banner.querySelector("button").addEventListener("click", signInAgain);
+}
+
+function signInAgain() {
+  auth.forget();
+  ctx.me = null;
+  document.getElementById("banner").hidden = true;
+  renderSignIn();
+}
+
+function renderShell() {
+  const nav = document.getElementById("nav");
+  nav.hidden = !ctx.me;
+  for (const link of nav.querySelectorAll("[data-role]")) link.hidden = !can(link.dataset.role);
+  const who = document.getElementById("who");
+  who.hidden = !ctx.me;
+  if (ctx.me) {
+    mount(
+      who,
+      html`<span><strong>${ctx.me.user}</strong> · tenant <strong>${ctx.me.tenant}</strong> · role
+          <strong id="my-role">${ctx.me.role}</strong></span>
+        <button type="button" id="sign-out">Sign out</button>`,
+    );
+    who.querySelector("#sign-out").addEventListener("click", () => {
+      const url = auth.signOutUrl(ctx.config.auth);
+      auth.forget();
+      if (url) location.assign(url);
+      else location.reload();
+    });
+  }
+}
+
+function renderSignIn(error = "") {
+  renderShell();
+  if (ctx.config.auth.mode === "cognito") {
+    mount(
+      view,
+      html`<section class="signin card"><h1>Sign in to Edna</h1>
+        <p>Your organisation signs you in.</p>
+        <button class="primary" type="button" id="cognito">Continue to sign-in</button>
+        <p class="error" role="alert">${error}</p></section>`,
+    );
+    view.querySelector("#cognito").addEventListener("click", () => auth.startCognito(ctx.config.auth));
+    return;
+  }
+  mount(
+    view,
+    html`<section class="signin card"><h1>Sign in to Edna</h1>
+      <form id="signin-form">
+        <label>User name <input name="username" autocomplete="username" required></label>
+        <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+        <button class="primary" type="submit">Sign in</button>
+        <p class="error" role="alert" id="signin-error">${error}</p>
+      </form></section>`,
+  );
+  const form = view.querySelector("form");
+  form.username.focus();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const session = await auth.signInLocal(form.username.value.trim(), form.password.value);
+      await start(session);
+    } catch (e) {
+      button.disabled = false;
+      form.querySelector("#signin-error").textContent =
+        e.status === 401 ? "That user name and password do not match." : e.message;
+    }
+  });
+}
+
+let expiryTimer = null;
+
+async function start(session) {
+  ctx.me = await auth.whoAmI(session);
+  clearTimeout(expiryTimer);
+  expiryTimer = setTimeout(
+    () => showBanner("Your session has ended. Nothing after this point is saved until you sign in again."),
+    Math.max(0, session.expiresAt - Date.now()),
+  );
+  renderShell();
+  if (!location.hash || location.hash === "#") location.hash = "#/datasets";
+  else route();
+}
+
+async function route() {
+  if (!ctx.me) return;
+  if (cleanup) {
+    cleanup();
+    cleanup = null;
+  }
+  for (const link of document.querySelectorAll("#nav a")) {
+    const current = location.hash.startsWith(link.getAttribute("href"));
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const found = ROUTES.map(([pattern, load, names]) => [location.hash.match(pattern), load, names]).find(([m]) => m);
+  if (!found) {
+    location.hash = "#/datasets";
+    return;
+  }
+  const [match, load, names] = found;
+  const params = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
+  mount(view, html`<p class="muted">Loading…</p>`);
+  try {
+    const module = await load();
+    cleanup = (await module.render(view, params, ctx)) || null;
+  } catch (error) {
+    if (error.status === 401) return;
+    mount(view, html`<h1>Something went wrong</h1><p class="error" role="alert">${error.message}</p>`);
+  }
+  view.focus({ preventScroll: true });
+}
+
+async function boot() {
+  try {
+    ctx.config = await auth.loadConfig();
+  } catch (error) {
+    mount(view, html`<p class="error" role="alert">${error.message}</p>`);
+    return;
+  }
+  whenExpired(() => showBanner("Your session has ended. Sign in again to continue; nothing was saved after it ended."));
+  window.addEventListener("hashchange", route);
+  try {
+    const session = (ctx.config.auth.mode === "cognito" && (await auth.finishCognito(ctx.config.auth))) || auth.storedSession();
+    if (session) return await start(session);
+  } catch (error) {
+    auth.forget();
+    return renderSignIn(error.message);
+  }
+  renderSignIn();
+}
+
+boot();

@@ -1,0 +1,106 @@
+// Sign-in: the local issuer's password form, or Cognito's hosted UI (authorization code + PKCE).
+// The token lives in memory and sessionStorage (this tab only); expiry asks to sign in again.
+
+import { api, setToken } from "./api.js";
+
+const KEY = "edna.session";
+const PKCE_KEY = "edna.pkce";
+export const ROLES = ["viewer", "labeler", "editor", "admin"];
+
+export function roleRank(role) {
+  return ROLES.indexOf(role);
+}
+
+export async function loadConfig() {
+  const response = await fetch("/config.json", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error("The site's configuration (config.json) is missing.");
+  return response.json();
+}
+
+function remember(token, expiresIn) {
+  const session = { token, expiresAt: Date.now() + expiresIn * 1000 };
+  sessionStorage.setItem(KEY, JSON.stringify(session));
+  return session;
+}
+
+export function storedSession() {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    return session && session.expiresAt > Date.now() + 5000 ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+export function forget() {
+  sessionStorage.removeItem(KEY);
+  setToken(null);
+}
+
+// Who the token belongs to: {user, tenant, roles, role} with role the highest of roles.
+export async function whoAmI(session) {
+  setToken(session.token);
+  const me = await api("/me");
+  const role = [...me.roles].sort((a, b) => roleRank(b) - roleRank(a))[0] || "viewer";
+  return { ...me, role, expiresAt: session.expiresAt };
+}
+
+export async function signInLocal(username, password) {
+  const answer = await api("/auth/token", { method: "POST", body: { username, password } });
+  return remember(answer.access_token, answer.expires_in);
+}
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+export async function startCognito(auth) {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(48)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  const params = new URLSearchParams({
+    response_type: "code",
+    client_id: auth.clientId,
+    redirect_uri: auth.redirectUri,
+    scope: "openid email profile",
+    code_challenge_method: "S256",
+    code_challenge: challenge,
+    state,
+  });
+  location.assign(`${auth.domain}/oauth2/authorize?${params}`);
+}
+
+// Back from the hosted UI with ?code=&state=: trade the code for tokens (the ID token carries the tenant).
+export async function finishCognito(auth) {
+  const params = new URLSearchParams(location.search);
+  const code = params.get("code");
+  if (!code) return null;
+  const pkce = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+  sessionStorage.removeItem(PKCE_KEY);
+  history.replaceState(null, "", location.pathname + location.hash);
+  if (!pkce || pkce.state !== params.get("state")) throw new Error("The sign-in answer did not match; sign in again.");
+  const response = await fetch(`${auth.domain}/oauth2/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      client_id: auth.clientId,
+      code,
+      redirect_uri: auth.redirectUri,
+      code_verifier: pkce.verifier,
+    }),
+  });
+  if (!response.ok) throw new Error("Cognito refused the sign-in code; sign in again.");
+  const tokens = await response.json();
+  return remember(tokens.id_token, tokens.expires_in);
+}
+
+export function signOutUrl(auth) {
+  if (auth.mode !== "cognito") return null;
+  const params = new URLSearchParams({ client_id: auth.clientId, logout_uri: auth.redirectUri });
+  return `${auth.domain}/logout?${params}`;
+}

@@ -1,0 +1,77 @@
+// Admin: the tenant's members: invite (a one-time password to hand over), change roles, remove.
+
+import { all, api } from "../lib/api.js";
+import { ROLES } from "../lib/auth.js";
+import { html, mount } from "../lib/html.js";
+
+export async function render(root, params, ctx) {
+  if (!ctx.can("admin")) {
+    mount(root, html`<h1>Admin</h1><p>Only admins manage members.</p>`);
+    return;
+  }
+  let members;
+  try {
+    members = await all("/members");
+  } catch (error) {
+    mount(root, html`<h1>Members</h1><p class="error" role="alert">${error.message}</p>`);
+    return;
+  }
+  mount(
+    root,
+    html`<h1>Members of ${ctx.me.tenant}</h1>
+      <form class="row card" id="invite">
+        <label>User name <input name="username" required></label>
+        <label>E-mail <input name="email" type="email" required></label>
+        <label>Role <select name="role">${ROLES.map((r) => html`<option>${r}</option>`)}</select></label>
+        <button class="primary" type="submit">Invite</button>
+        <p id="invited" role="status"></p>
+      </form>
+      <table><thead><tr><th>User</th><th>E-mail</th><th>Role</th><th><span class="sr">Actions</span></th></tr></thead><tbody>
+        ${members.map(
+          (m) => html`<tr><td>${m.username}</td><td>${m.email}</td>
+            <td><label><span class="sr">${`Role of ${m.username}`}</span><select data-role="${m.username}">
+              ${ROLES.map((r) => html`<option ${r === m.role ? "selected" : ""}>${r}</option>`)}</select></label></td>
+            <td><button class="danger" type="button" data-remove="${m.username}">Remove</button></td></tr>`,
+        )}</tbody></table>`,
+  );
+  root.querySelector("#invite").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    try {
+      const answer = await api("/members", {
+        method: "POST",
+        body: { username: form.username.value.trim(), email: form.email.value.trim(), role: form.role.value },
+      });
+      const secret = answer.temporary_password || answer.password;
+      await render(root, params, ctx);
+      root.querySelector("#invited").textContent = secret
+        ? `Invited ${answer.username ?? form.username.value}. One-time password (shown once): ${secret}`
+        : `Invited ${answer.username ?? form.username.value}.`;
+    } catch (error) {
+      ctx.toast(error.message, "error");
+    }
+  });
+  for (const select of root.querySelectorAll("[data-role]")) {
+    select.addEventListener("change", async () => {
+      try {
+        await api(`/members/${encodeURIComponent(select.dataset.role)}`, { method: "PATCH", body: { role: select.value } });
+        ctx.toast(`${select.dataset.role} is now ${select.value}`);
+      } catch (error) {
+        ctx.toast(error.message, "error");
+        render(root, params, ctx);
+      }
+    });
+  }
+  for (const button of root.querySelectorAll("[data-remove]")) {
+    button.addEventListener("click", async () => {
+      const who = button.dataset.remove;
+      if (!confirm(`Remove ${who} from ${ctx.me.tenant}?`)) return;
+      try {
+        await api(`/members/${encodeURIComponent(who)}`, { method: "DELETE" });
+        render(root, params, ctx);
+      } catch (error) {
+        ctx.toast(error.message, "error");
+      }
+    });
+  }
+}

@@ -1,0 +1,184 @@
+"""The workbench end to end in a real Chromium against a real `python -m service run`: sign in,
+create a dataset, upload three PNGs (each progress bar reaches 100 %), bulk-label and label with
+the keyboard (with an undo), filter and search, draw a box, compare the demo's two models and read
+the leaderboard, the chart and the confusion matrices. The `page` fixture fails a test on any
+console error or failed request; screenshots of each screen land in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+from harness import needs_chromium, shot
+from PIL import Image
+from playwright.sync_api import expect
+
+pytest_plugins = ["harness"]
+pytestmark = needs_chromium
+
+COLOURS = {"red.png": ("red", "1"), "green.png": ("green", "2"), "blue.png": ("blue", "3")}
+COMPARISON_TIMEOUT_MS = 180_000
+
+
+def sign_in(page, username: str, password: str) -> None:
+    page.goto("/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#my-role")).to_be_visible()
+
+
+def test_sign_in_upload_label_search_and_compare(page, demo_credentials, tmp_path):
+    started = time.monotonic()
+    sign_in(page, "alice", demo_credentials["alice"])
+    expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
+    expect(page.locator("#who")).to_contain_text("tenant demo")
+    shot(page, "datasets")
+
+    name = f"shapes-{uuid.uuid4().hex[:6]}"
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Label classes (comma-separated)").fill("red, green, blue")
+    page.get_by_role("button", name="Create dataset").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+    files = []
+    for filename, (colour, _) in COLOURS.items():
+        path = tmp_path / filename
+        Image.new("RGB", (48, 32), colour).save(path)
+        files.append(path)
+    page.locator("#files").set_input_files([str(f) for f in files])
+    for f in files:
+        expect(page.get_by_role("progressbar", name=f"Upload of {f.name}")).to_have_attribute("value", "100")
+    expect(page.locator(".upload-status.ok")).to_have_count(3)
+    expect(page.locator(".cell")).to_have_count(3)
+    shot(page, "uploaded")
+
+    # Bulk: every item "red" from the grid, then each its own colour by keyboard.
+    page.get_by_role("button", name="Select all shown").click()
+    page.get_by_label("Label for the selection").select_option("red")
+    page.get_by_role("button", name="Apply to 3 selected").click()
+    expect(page.locator("#toasts")).to_contain_text("3 items labelled “red”")
+    page.get_by_role("link", name="Label one by one").click()
+    expect(page.locator("#position")).to_have_text("Nothing left to label here.")  # all are red now
+    page.get_by_label("Unlabelled items only").uncheck()
+    expect(page.locator("#position")).to_have_text("Item 1 of 3")
+    for _ in COLOURS:
+        filename = page.locator("#filename").inner_text()
+        colour, key = COLOURS[filename]
+        page.keyboard.press(key)
+        expect(page.locator("#save")).to_have_text(f"Saved: {filename} is {colour}")
+    page.keyboard.press("u")  # undo the last one: back to red, then label it again
+    expect(page.locator("#save")).to_contain_text("is red")
+    expect(page.locator("#current")).to_have_text("red")
+    last = page.locator("#filename").inner_text()
+    page.keyboard.press(COLOURS[last][1])
+    expect(page.locator("#save")).to_have_text(f"Saved: {last} is {COLOURS[last][0]}")
+    shot(page, "labeling")
+
+    page.get_by_role("link", name=f"← {name}").click()
+    page.locator("#filters select[name=label]").select_option("green")
+    expect(page.locator(".cell")).to_have_count(1)
+    expect(page.locator(".cell")).to_contain_text("green.png")
+    page.locator("#filters select[name=label]").select_option("")
+    page.get_by_label("Search").fill("blue")
+    expect(page.locator(".cell")).to_have_count(1)
+    expect(page.locator(".cell")).to_contain_text("blue")
+    shot(page, "search")
+
+    # A box drawn on the full image, saved with its version.
+    page.locator(".cell a").first.click()
+    image = page.locator("#image")
+    expect(image).to_be_visible()
+    box = image.bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.get_by_role("button", name="Save boxes").click()
+    expect(page.locator("#box-state")).to_have_text("Saved")
+    expect(page.locator("#box-list li")).to_have_count(1)
+    shot(page, "item")
+
+    page.get_by_role("link", name="Jobs").click()
+    page.locator("#start select[name=dataset]").select_option(label="digits")
+    page.get_by_label("digits-logistic-regression", exact=True).check()
+    page.get_by_label("digits-random-forest", exact=True).check()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#comparison-status")).to_have_text("succeeded", timeout=COMPARISON_TIMEOUT_MS)
+    rows = page.locator("#leaderboard tbody tr")
+    expect(rows).to_have_count(2)
+    for i in range(2):
+        expect(rows.nth(i)).to_contain_text(re.compile(r"\d+\.\d %"))
+    expect(page.get_by_role("img", name=re.compile("Accuracy and macro-F1 per model"))).to_be_visible()
+    for model in ("digits-logistic-regression", "digits-random-forest"):
+        expect(page.get_by_role("table", name=f"Confusion matrix of {model}")).to_be_visible()
+    expect(page.locator(".gallery a").first).to_be_visible()
+    shot(page, "comparison")
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    expect(page.locator("#comparisons tbody tr").first).to_contain_text("succeeded")
+    shot(page, "jobs")
+    print(f"\nworkbench flow: {time.monotonic() - started:.1f} s")
+
+
+def test_a_viewer_sees_no_upload_create_delete_or_start(page, demo_credentials):
+    sign_in(page, "victor", demo_credentials["victor"])
+    expect(page.locator("#my-role")).to_have_text("viewer")
+    expect(page.get_by_role("link", name="digits")).to_be_visible()
+    expect(page.get_by_role("button", name="Create dataset")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    expect(page.get_by_role("link", name="Admin")).to_be_hidden()
+    page.get_by_role("link", name="digits").click()
+    expect(page.locator(".cell").first).to_be_visible()
+    expect(page.locator("#dropzone")).to_have_count(0)
+    expect(page.get_by_role("button", name="Select all shown")).to_have_count(0)
+    shot(page, "viewer-dataset")
+    page.get_by_role("link", name="Models").click()
+    expect(page.locator("table")).to_contain_text("digits-random-forest")
+    expect(page.get_by_role("button", name="Upload and register")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.get_by_role("heading", name="Comparisons", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Start")).to_have_count(0)
+
+
+def test_a_labeler_labels_but_cannot_delete_or_upload(page, demo_credentials):
+    sign_in(page, "bob", demo_credentials["bob"])
+    expect(page.locator("#my-role")).to_have_text("labeler")
+    expect(page.get_by_role("link", name="digits")).to_be_visible()
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    page.get_by_role("link", name="digits").click()
+    expect(page.get_by_role("button", name="Select all shown")).to_be_visible()
+    expect(page.locator("#dropzone")).to_have_count(0)
+    page.get_by_role("link", name="Models").click()
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    shot(page, "labeler-models")
+
+
+def test_an_ended_session_asks_to_sign_in_again(page, page_watch):
+    page_watch.allow(401, "/api/me")
+    page.goto("/api/health")
+    session = {"token": "forged.token.value", "expiresAt": int(time.time() * 1000) + 3_600_000}
+    page.evaluate("s => sessionStorage.setItem('edna.session', s)", json.dumps(session))
+    page.goto("/")
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    expect(page.locator("#banner")).to_contain_text("Your session has ended")
+    shot(page, "session-ended")
+
+
+def test_the_keyboard_alone_signs_in(page, demo_credentials):
+    page.goto("/")
+    expect(page.get_by_label("User name")).to_be_focused()
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()  # nothing to navigate before sign-in
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type(demo_credentials["alice"])
+    page.keyboard.press("Enter")
+    expect(page.locator("#my-role")).to_have_text("admin")
+    expect(page.locator("#view")).to_be_focused()  # a new screen takes the focus, so it is read out
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()  # and Tab goes on into it
+    page.keyboard.type("typed-only")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="typed-only")).to_be_visible()
