@@ -18,7 +18,7 @@ export async function render(root, { datasetId }, ctx) {
   mount(
     root,
     html`<h1>${dataset.name}</h1>
-      <p class="muted">${dataset.description} · ${formatNumber(dataset.item_count)} items · ${formatBytes(dataset.bytes)}</p>
+      <p class="muted">${[dataset.description, `${formatNumber(dataset.item_count)} items`, formatBytes(dataset.bytes)].filter(Boolean).join(" · ")}</p>
       <div class="row">
         <a class="button" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
         <a class="button" href="${`/api/datasets/${datasetId}/export?format=csv`}" id="export" download>Export CSV</a>
@@ -96,7 +96,7 @@ export async function render(root, { datasetId }, ctx) {
         state.items.push(...page.items);
         state.cursor = page.next_cursor;
         state.more = Boolean(page.next_cursor);
-        count.textContent = `${formatNumber(state.items.length)}${state.more ? "+" : ""} shown`;
+        showCount();
       } catch (error) {
         state.more = false;
         ctx.toast(error.message, "error");
@@ -106,6 +106,10 @@ export async function render(root, { datasetId }, ctx) {
       draw();
     })();
     return state.loading;
+  }
+
+  function showCount() {
+    count.textContent = `${formatNumber(state.items.length)}${state.more ? "+" : ""} shown`;
   }
 
   function reset() {
@@ -225,6 +229,7 @@ export async function render(root, { datasetId }, ctx) {
       status.textContent = "done";
       status.className = "upload-status ok";
       state.items.unshift(item);
+      showCount();
       draw();
     } catch (error) {
       status.textContent = `failed: ${error.message}`;
