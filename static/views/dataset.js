@@ -6,7 +6,7 @@ import { colorOf } from "../lib/colors.js";
 import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
 import { uploadFile } from "../lib/upload.js";
 
-const CELL_W = 156;
+const CELL_W = 156; // the narrowest a cell gets; columns widen to fill the row
 const CELL_H = 186;
 const PAGE = 300;
 const BULK_CHUNK = 1000;
@@ -55,34 +55,85 @@ export async function render(root, { datasetId }, ctx) {
     return Math.max(1, Math.floor(scroller.clientWidth / CELL_W));
   }
 
-  function draw() {
+  // Cells on screen, by item position: scrolling only adds the cells coming into view and drops
+  // those leaving it, so an image is never made twice while it stays on screen.
+  const cells = new Map();
+  let shape = "";
+
+  function cellFor(item, i, cols, width) {
+    const selected = state.selected.has(item.id);
+    const style = `left:${(i % cols) * width + Math.max(0, (width - CELL_W) / 2)}px;top:${Math.floor(i / cols) * CELL_H}px`;
+    const holder = document.createElement("div");
+    mount(
+      holder,
+      html`<div class="cell" role="gridcell" style="${style}" aria-selected="${selected}" data-id="${item.id}">
+        <a href="${`#/datasets/${datasetId}/items/${item.id}`}" aria-label="${`${item.filename}, ${item.label ? `label ${item.label}` : "unlabelled"}`}">
+          ${item.thumbnail_url
+            ? html`<img src="${item.thumbnail_url}" alt="" decoding="async">`
+            : html`<div class="placeholder" aria-hidden="true"></div>`}
+          <div class="caption">${item.filename}</div>
+          <div class="caption" style="${`color:${item.label ? colorOf(item.label, dataset.label_classes) : "var(--muted)"}`}">
+            ${item.label ?? (item.status === "pending" ? "uploading…" : "unlabelled")}</div>
+        </a>
+        ${ctx.can("labeler") ? html`<input type="checkbox" aria-label="${`Select ${item.filename}`}" ${selected ? "checked" : ""} data-select="${item.id}">` : ""}
+      </div>`,
+    );
+    return holder.firstElementChild;
+  }
+
+  function release(cell) {
+    cell.querySelector("img")?.removeAttribute("src"); // stops a thumbnail still on its way
+    cell.remove();
+  }
+
+  function draw(rebuild = false) {
     const cols = columns();
+    const width = Math.floor(scroller.clientWidth / cols);
+    if (rebuild || shape !== `${cols}:${width}`) {
+      for (const cell of cells.values()) release(cell);
+      cells.clear();
+      shape = `${cols}:${width}`;
+    }
     const rows = Math.ceil(state.items.length / cols) + (state.more ? 1 : 0);
     canvas.style.height = `${rows * CELL_H}px`;
     const first = Math.max(0, Math.floor(scroller.scrollTop / CELL_H) - 2);
     const last = Math.ceil((scroller.scrollTop + scroller.clientHeight) / CELL_H) + 2;
-    const visible = state.items.slice(first * cols, last * cols);
-    mount(
-      canvas,
-      visible.map((item, k) => {
-        const i = first * cols + k;
-        const style = `left:${(i % cols) * CELL_W}px;top:${Math.floor(i / cols) * CELL_H}px`;
-        const selected = state.selected.has(item.id);
-        return html`<div class="cell" role="gridcell" style="${style}" aria-selected="${selected}" data-id="${item.id}">
-          <a href="${`#/datasets/${datasetId}/items/${item.id}`}" aria-label="${`${item.filename}, ${item.label ? `label ${item.label}` : "unlabelled"}`}">
-            ${item.thumbnail_url
-              ? html`<img src="${item.thumbnail_url}" alt="" loading="lazy" decoding="async">`
-              : html`<div class="placeholder" aria-hidden="true"></div>`}
-            <div class="caption">${item.filename}</div>
-            <div class="caption" style="${`color:${item.label ? colorOf(item.label, dataset.label_classes) : "var(--muted)"}`}">
-              ${item.label ?? (item.status === "pending" ? "uploading…" : "unlabelled")}</div>
-          </a>
-          ${ctx.can("labeler") ? html`<input type="checkbox" aria-label="${`Select ${item.filename}`}" ${selected ? "checked" : ""} data-select="${item.id}">` : ""}
-        </div>`;
-      }),
-    );
+    const from = first * cols;
+    const to = Math.min(state.items.length, last * cols);
+    for (const [i, cell] of cells) {
+      if (i < from || i >= to) {
+        release(cell);
+        cells.delete(i);
+      }
+    }
+    for (let i = from; i < to; i += 1) {
+      if (cells.has(i)) continue;
+      const cell = cellFor(state.items[i], i, cols, width);
+      cells.set(i, cell);
+      canvas.append(cell);
+    }
     if (state.more && (last + 4) * cols >= state.items.length) loadMore();
   }
+
+  // Thumbnail URLs expire: a thumbnail refused after a while gets a freshly signed URL, once.
+  canvas.addEventListener(
+    "error",
+    async (event) => {
+      const img = event.target;
+      if (img.tagName !== "IMG" || !img.getAttribute("src") || img.dataset.renewed) return;
+      img.dataset.renewed = "1";
+      const id = img.closest(".cell")?.dataset.id;
+      try {
+        const fresh = await api(`/datasets/${datasetId}/items/${id}`);
+        const item = state.items.find((x) => x.id === id);
+        if (item) item.thumbnail_url = fresh.thumbnail_url;
+        if (fresh.thumbnail_url && img.isConnected) img.src = fresh.thumbnail_url;
+      } catch {
+        // the cell keeps its empty frame; the item page still works
+      }
+    },
+    true,
+  );
 
   async function loadMore() {
     if (state.loading || !state.more) return state.loading;
@@ -119,7 +170,7 @@ export async function render(root, { datasetId }, ctx) {
     state.more = true;
     state.loading = null;
     scroller.scrollTop = 0;
-    draw();
+    draw(true);
   }
 
   function updateBulk() {
@@ -180,12 +231,12 @@ export async function render(root, { datasetId }, ctx) {
   });
   root.querySelector("#select-all")?.addEventListener("click", () => {
     for (const item of state.items) state.selected.add(item.id);
-    draw();
+    draw(true);
     updateBulk();
   });
   root.querySelector("#select-none")?.addEventListener("click", () => {
     state.selected.clear();
-    draw();
+    draw(true);
     updateBulk();
   });
   root.querySelector("#bulk-label")?.addEventListener("change", updateBulk);
@@ -209,7 +260,7 @@ export async function render(root, { datasetId }, ctx) {
     ctx.toast(failed ? `${ids.length - failed} labelled, ${failed} failed` : `${ids.length} items labelled “${label ?? "none"}”`, failed ? "error" : "info");
     for (const item of state.items) if (state.selected.has(item.id)) item.label = label;
     state.selected.clear();
-    draw();
+    draw(true);
     updateBulk();
   });
 
@@ -230,7 +281,7 @@ export async function render(root, { datasetId }, ctx) {
       status.className = "upload-status ok";
       state.items.unshift(item);
       showCount();
-      draw();
+      draw(true);
     } catch (error) {
       status.textContent = `failed: ${error.message}`;
       status.className = "upload-status error";
