@@ -18,6 +18,19 @@ HEALTH_ROUTE = "GET /api/health"  # the one route without the JWT authorizer
 API_HANDLER = "handler.lambda_handler"  # Zappa's handler around service.wsgi.app
 INDEXER_HANDLER = "service.handlers.sqs_s3_events"
 GRANT_SEARCH_ACCESS = "service.handlers.grant_search_access"
+COGNITO_MEMBER_ACTIONS = [
+    f"cognito-idp:{action}"
+    for action in (
+        "ListUsersInGroup",
+        "AdminGetUser",
+        "AdminListGroupsForUser",
+        "AdminCreateUser",
+        "AdminAddUserToGroup",
+        "AdminRemoveUserFromGroup",
+        "AdminDisableUser",
+        "AdminDeleteUser",
+    )
+]
 ALIAS = "live"
 SEARCH_INDEX = "edna-items"
 ACCESS_LOG_FORMAT = json.dumps(
@@ -112,8 +125,12 @@ class Api(pulumi.ComponentResource):
                 statement(
                     ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                     [data.bucket.arn],
-                    Condition={"StringLike": {"s3:prefix": ["tenants/*"]}},
+                    Condition={"StringLike": {"s3:prefix": ["tenants/*", "ledger/*"]}},
                 ),
+                # Usage shards, audit parts and quotas (service/domain/layout.py, "the ledger").
+                statement(["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/ledger/*")]),
+                # Members: the service manages the users of the caller's tenant (service/adapters/identity).
+                statement(COGNITO_MEMBER_ACTIONS, [identity.pool.arn]),
                 statement(
                     ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"],
                     [search_paths],

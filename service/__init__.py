@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, jsonify
 from flask_smorest import Api
 
+from service import accounting
 from service.bootstrap import Adapters, build_adapters
 from service.domain.errors import DomainError
 from service.edna import Edna
@@ -48,6 +49,7 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     _register_resources(app, api, adapters)
     app.register_error_handler(DomainError, _domain_error)
+    accounting.install(app)
 
     @app.get("/")
     def index():
@@ -83,6 +85,7 @@ def _summarize(errors, path: str = "") -> str:
 
 
 def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
+    from service.resources.audit.routes import blp as audit
     from service.resources.auth.routes import blp as auth
     from service.resources.comparisons.routes import blp as comparisons
     from service.resources.datasets.routes import blp as datasets
@@ -94,8 +97,24 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.members.routes import blp as members
     from service.resources.models.routes import blp as models
     from service.resources.search.routes import blp as search
+    from service.resources.usage.routes import blp as usage
 
-    for blp in (health, auth, members, datasets, items, labels, search, exports, models, jobs, comparisons):
+    resources = (
+        health,
+        auth,
+        members,
+        datasets,
+        items,
+        labels,
+        search,
+        exports,
+        models,
+        jobs,
+        comparisons,
+        usage,
+        audit,
+    )
+    for blp in resources:
         api.register_blueprint(blp)
     if adapters.blobs.name == "local":
         from service.resources.blobs.routes import bp as blobs

@@ -1,4 +1,4 @@
-"""python -m service run | users add | seed-demo"""
+"""python -m service run | users add | seed-demo | reindex | import-prefix | usage | quota"""
 
 from __future__ import annotations
 
@@ -162,7 +162,88 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("--tenant", help="the dataset's tenant (default: found from the dataset id)")
     imports.add_argument("source", help="s3://bucket/prefix, or a local file or directory")
     imports.set_defaults(func=cmd_import_prefix)
+
+    usage = with_data_dir(sub.add_parser("usage", help="a tenant's usage over a period (for billing)"))
+    usage.add_argument("--tenant", required=True)
+    usage.add_argument("--from", dest="start", help="a date or ISO time (default: the 1st of this month)")
+    usage.add_argument("--to", dest="end", help="a date or ISO time, exclusive (default: now)")
+    usage.add_argument("--csv", action="store_true", help="one CSV header and row, for billing tools")
+    usage.set_defaults(func=cmd_usage)
+
+    quota = sub.add_parser("quota", help="a tenant's quotas").add_subparsers(dest="action", required=True)
+    show = with_data_dir(quota.add_parser("show", help="the quotas in force for a tenant"))
+    show.add_argument("--tenant", required=True)
+    show.set_defaults(func=cmd_quota)
+    change = with_data_dir(quota.add_parser("set", help="set a tenant's own quotas (the rest keep the defaults)"))
+    change.add_argument("--tenant", required=True)
+    change.add_argument("--max-items", type=int)
+    change.add_argument("--max-bytes", type=int)
+    change.add_argument("--max-concurrent-jobs", type=int)
+    change.add_argument("--requests-per-minute", type=int)
+    change.add_argument("--default", action="append", metavar="NAME", help="back to the default (repeatable)")
+    change.set_defaults(func=cmd_quota)
     return root
+
+
+def _usage_rows(report: dict) -> list[tuple[str, object]]:
+    return [
+        ("requests", report["requests"]["total"]),
+        *((f"requests {c}", report["requests"][c]) for c in ("2xx", "3xx", "4xx", "5xx")),
+        ("uploaded items", report["uploads"]["items"]),
+        ("uploaded bytes", report["uploads"]["bytes"]),
+        ("stored items", report["stored"]["items"]),
+        ("stored bytes", report["stored"]["bytes"]),
+        ("inference jobs", report["inference"]["jobs"]),
+        ("inference items", report["inference"]["items"]),
+        ("inference seconds", report["inference"]["seconds"]),
+    ]
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    import csv
+
+    from service.domain.usage import period
+
+    state = _workbench(args)
+    try:
+        start, end = period(args.start, args.end)
+        report = state.usage.report(args.tenant, start, end)
+    finally:
+        state.close()
+    rows = _usage_rows(report)
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["tenant", "from", "to", *(name.replace(" ", "_") for name, _ in rows)])
+        writer.writerow([report["tenant"], report["from"], report["to"], *(value for _, value in rows)])
+        return 0
+    print(f"usage of tenant {report['tenant']} from {report['from']} to {report['to']}")
+    for name, value in rows:
+        print(f"  {name:18} {value:>16,}")
+    return 0
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    state = _workbench(args)
+    try:
+        if args.action == "set":
+            changes = {name: getattr(args, name) for name in ("max_items", "max_bytes", "max_concurrent_jobs")}
+            changes["requests_per_minute"] = args.requests_per_minute
+            changes = {k: v for k, v in changes.items() if v is not None}
+            changes.update({name: None for name in args.default or []})
+            if not changes:
+                raise ValueError("name at least one quota to set, or --default NAME to go back to the default")
+            quotas = state.quotas.set(args.tenant, changes)
+        else:
+            quotas = state.quotas.limits(args.tenant)
+        overrides = state.quotas.overrides(args.tenant)
+    finally:
+        state.close()
+    print(f"quotas of tenant {args.tenant}")
+    for name, value in asdict(quotas).items():
+        print(f"  {name:22} {value:>16,}  {'(set for this tenant)' if name in overrides else '(default)'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.adapters.audit import AuditLog
 from service.adapters.blobstore import BlobStore
 from service.adapters.identity import MemberDirectory, TokenVerifier
 from service.adapters.identity.local import LocalIssuer, LocalUserStore
 from service.adapters.jobrunner import JobRunner
 from service.adapters.searchindex import SearchIndex
+from service.adapters.usage import UsageMeter
 from service.settings import Config
 
 
@@ -89,10 +91,39 @@ def build_adapters(config: Config) -> Adapters:
         return Adapters(blobs, index, issuer.verifier(), jobs, members=users, issuer=issuer, users=users)
     if config.identity == "cognito":
         from service.adapters.identity.cognito import cognito_verifier
+        from service.adapters.identity.cognito_members import cognito_member_directory
 
         if not (config.cognito_issuer and config.cognito_client_id):
             raise ValueError("EDNA_COGNITO_ISSUER and EDNA_COGNITO_CLIENT_ID are required when EDNA_IDENTITY=cognito")
         uses = {u.strip() for u in config.cognito_token_use.split(",") if u.strip()}
         verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
-        return Adapters(blobs, index, verifier, jobs)
+        # pool and region from the issuer; boto3's AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER points it elsewhere
+        members = cognito_member_directory(config.cognito_issuer)
+        return Adapters(blobs, index, verifier, jobs, members=members)
     raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")
+
+
+def build_usage_meter(config: Config, blobs: BlobStore) -> UsageMeter | None:
+    """Counters in SQLite beside the embedded adapters; on S3, embedded-metric logs plus shards in the bucket."""
+    if not config.metering:
+        return None
+    if config.storage == "s3":
+        from service.adapters.usage.cloudwatch import CloudWatchUsageMeter
+
+        return CloudWatchUsageMeter(blobs, flush_seconds=config.usage_flush_seconds)
+    from service.adapters.usage.sqlite import SqliteUsageMeter
+
+    return SqliteUsageMeter(config.data_dir / "usage.db")
+
+
+def build_audit_log(config: Config, blobs: BlobStore) -> AuditLog | None:
+    """A JSONL file per tenant and day in the data dir; on S3, a part per entry in the bucket."""
+    if not config.metering:
+        return None
+    if config.storage == "s3":
+        from service.adapters.audit.blobs import BlobAuditLog
+
+        return BlobAuditLog(blobs)
+    from service.adapters.audit.local import LocalAuditLog
+
+    return LocalAuditLog(config.data_dir / "audit")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.bootstrap import Adapters
+from service.adapters.audit import AuditLog
+from service.adapters.usage import UsageMeter
+from service.bootstrap import Adapters, build_audit_log, build_usage_meter
 from service.domain.annotations import Annotations
 from service.domain.comparisons import ComparisonService
 from service.domain.datasets import DatasetCatalog
@@ -14,6 +16,8 @@ from service.domain.items import ItemService, UploadLimits
 from service.domain.jobs import JobService
 from service.domain.labels import Labeler
 from service.domain.models import ModelCatalog
+from service.domain.quotas import QuotaBook, Quotas
+from service.domain.usage import UsageReport
 from service.settings import Config
 
 
@@ -30,6 +34,10 @@ class Edna:
     models: ModelCatalog
     jobs: JobService
     comparisons: ComparisonService
+    quotas: QuotaBook
+    usage: UsageReport
+    meter: UsageMeter | None
+    audit: AuditLog | None
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
@@ -50,6 +58,13 @@ class Edna:
         datasets = DatasetCatalog(blobs, index)
         models = ModelCatalog(blobs, limits)
         jobs = JobService(blobs, adapters.jobs, datasets, models)
+        meter = build_usage_meter(config, blobs)
+        defaults = Quotas(
+            max_items=config.quota_max_items,
+            max_bytes=config.quota_max_bytes,
+            max_concurrent_jobs=config.quota_max_concurrent_jobs,
+            requests_per_minute=config.quota_requests_per_minute,
+        )
         return cls(
             config=config,
             adapters=adapters,
@@ -62,11 +77,19 @@ class Edna:
             models=models,
             jobs=jobs,
             comparisons=ComparisonService(blobs, jobs, items),
+            quotas=QuotaBook(blobs, index, defaults),
+            usage=UsageReport(meter, index, jobs),
+            meter=meter,
+            audit=build_audit_log(config, blobs),
         )
 
     def close(self) -> None:
-        """Stop the job workers (the app is going away)."""
+        """Stop the job workers and write what the meter still holds (the app is going away)."""
         self.adapters.jobs.close()
+        if self.meter:
+            self.meter.close()
+        if self.audit:
+            self.audit.close()
 
     @property
     def blobs(self):

@@ -46,6 +46,14 @@ class Config:
     multipart_part_size: int = _setting(16 * MiB, "Smallest part size of a multipart upload (S3: >= 5 MiB).")
     max_upload_bytes: int = _setting(5 * GiB, "Largest object an upload request may announce.")
     log_level: str = _setting("INFO", "Python log level of the service.")
+    metering: bool = _setting(
+        True, "Meter requests and uploads per tenant and keep the audit trail (`GET /api/usage`)."
+    )
+    usage_flush_seconds: int = _setting(10, "How often the usage meter writes its counters to storage.")
+    quota_max_items: int = _setting(1_000_000, "Items a tenant may hold (an operator can set one per tenant).")
+    quota_max_bytes: int = _setting(1024 * GiB, "Bytes of items a tenant may hold.")
+    quota_max_concurrent_jobs: int = _setting(4, "Jobs a tenant may have queued or running at once.")
+    quota_requests_per_minute: int = _setting(6000, "API requests a tenant may make per minute (per server process).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:

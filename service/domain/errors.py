@@ -42,3 +42,9 @@ class Unprocessable(DomainError):
 
 class Unavailable(DomainError):
     status = 503
+
+
+class TooManyRequests(DomainError):
+    """A quota or rate limit is reached; the message names it and the current figure."""
+
+    status = 429

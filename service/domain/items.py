@@ -36,14 +36,18 @@ def part_size_for(size: int, minimum: int) -> int:
     return max(minimum, math.ceil(needed / mib) * mib)
 
 
-def sign_upload(
-    blobs: BlobStore, limits: UploadLimits, key: str, content_type: str, size: int, method: str, metadata: dict
-) -> tuple[dict, str]:
-    """The `upload` object for a direct transfer (and the multipart upload id, or "")."""
+def check_size(limits: UploadLimits, size: int) -> None:
     if size < 1:
         raise BadRequest("size must be at least 1 byte")
     if size > limits.max_bytes:
         raise TooLarge(f"size {size} is above the largest upload allowed ({limits.max_bytes} bytes)")
+
+
+def sign_upload(
+    blobs: BlobStore, limits: UploadLimits, key: str, content_type: str, size: int, method: str, metadata: dict
+) -> tuple[dict, str]:
+    """The `upload` object for a direct transfer (and the multipart upload id, or "")."""
+    check_size(limits, size)
     ttl = limits.upload_ttl
     if size > limits.multipart_threshold:
         part_size = part_size_for(size, limits.part_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
@@ -128,6 +129,19 @@ class JobService:
             "created_at": job.created_at,
             **status,
         }
+
+    def every(self, tenant: str) -> Iterator[Job]:
+        """All the tenant's jobs, a page of records at a time."""
+        after = None
+        while True:
+            jobs, after = self.list(tenant, 200, after)
+            yield from jobs
+            if after is None:
+                return
+
+    def in_flight(self, tenant: str) -> int:
+        """Jobs queued or running now (what the concurrent-job quota counts)."""
+        return sum(1 for job in self.every(tenant) if self.status(job)["status"] not in FINAL)
 
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
         return records_page(self.blobs, layout.jobs_prefix(tenant), after, limit, lambda j: self.get(tenant, j))

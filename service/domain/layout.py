@@ -113,3 +113,36 @@ def comparisons_prefix(tenant: str) -> str:
 
 def comparison_record(tenant: str, comparison_id: str) -> str:
     return f"tenants/{tenant}/comparisons/{comparison_id}.json"
+
+
+# The ledger: what operators read about tenants (usage, audit, quotas). Outside tenants/, so the
+# bucket's item events never fire for it and a tenant's data export never includes it.
+LEDGER = "ledger/"
+
+
+def usage_day_prefix(tenant: str, day: str) -> str:
+    """A day's usage shards (`day` is YYYY-MM-DD)."""
+    return f"ledger/{tenant}/usage/{day}/"
+
+
+def usage_shard(tenant: str, hour: str, writer: str) -> str:
+    """One writer's (one process's) counters for one hour (`hour` is YYYY-MM-DDTHH)."""
+    return f"ledger/{tenant}/usage/{hour[:10]}/{hour[11:13]}-{writer}.json"
+
+
+def audit_day_prefix(tenant: str, day: str) -> str:
+    return f"ledger/{tenant}/audit/{day}/"
+
+
+def audit_part(tenant: str, day: str, name: str) -> str:
+    """A part of a day's audit trail; names sort by time, so a listing reads the trail in order."""
+    return f"ledger/{tenant}/audit/{day}/{name}.jsonl"
+
+
+def upload_receipt(tenant: str, dataset_id: str, item_id: str) -> str:
+    """Written by an upload's first complete, which alone is metered."""
+    return f"ledger/{tenant}/uploads/{dataset_id}/{item_id}"
+
+
+def quotas_record(tenant: str) -> str:
+    return f"ledger/{tenant}/quotas.json"

@@ -43,13 +43,15 @@ class ApiBlueprint(Blueprint):
             @wraps(view)
             def wrapper(*args, **kwargs):
                 principal = authenticate()
+                g.principal = principal  # verified: metered and audited even when its role is too low
                 principal.require(role)
-                g.principal = principal
+                edna().quotas.admit_request(principal.tenant)
                 return view(*args, **kwargs)
 
             # The role is published in the OpenAPI document, so clients and tests can read it.
             wrapper = Blueprint.doc(security=BEARER, **{"x-required-role": role.name})(wrapper)
             wrapper = self.alt_response(401, response="UNAUTHORIZED")(wrapper)
+            wrapper = self.alt_response(429, response="TOO_MANY_REQUESTS")(wrapper)  # the tenant's quotas
             return self.alt_response(403, response="FORBIDDEN")(wrapper)
 
         return decorator

@@ -2,7 +2,19 @@
 
 import { all, api } from "../lib/api.js";
 import { ROLES } from "../lib/auth.js";
-import { html, mount } from "../lib/html.js";
+import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
+
+function usageTable(u) {
+  const rows = [
+    ["API requests", formatNumber(u.requests.total)],
+    ["refused (4xx) / failed (5xx)", `${formatNumber(u.requests["4xx"])} / ${formatNumber(u.requests["5xx"])}`],
+    ["uploads", `${formatNumber(u.uploads.items)} (${formatBytes(u.uploads.bytes)})`],
+    ["stored now", `${formatNumber(u.stored.items)} items (${formatBytes(u.stored.bytes)})`],
+    ["inference", `${formatNumber(u.inference.jobs)} jobs, ${formatNumber(u.inference.items)} items, ${u.inference.seconds} s`],
+  ];
+  return html`<h2>Usage from ${u.from.slice(0, 10)} to now</h2>
+    <table aria-label="Usage"><tbody>${rows.map(([k, v]) => html`<tr><th scope="row">${k}</th><td class="num">${v}</td></tr>`)}</tbody></table>`;
+}
 
 export async function render(root, params, ctx) {
   if (!ctx.can("admin")) {
@@ -10,8 +22,9 @@ export async function render(root, params, ctx) {
     return;
   }
   let members;
+  let usage = null;
   try {
-    members = await all("/members");
+    [members, usage] = await Promise.all([all("/members"), api("/usage").catch(() => null)]);
   } catch (error) {
     mount(root, html`<h1>Members</h1><p class="error" role="alert">${error.message}</p>`);
     return;
@@ -32,7 +45,8 @@ export async function render(root, params, ctx) {
             <td><label><span class="sr">${`Role of ${m.username}`}</span><select data-role="${m.username}">
               ${ROLES.map((r) => html`<option ${r === m.role ? "selected" : ""}>${r}</option>`)}</select></label></td>
             <td><button class="danger" type="button" data-remove="${m.username}">Remove</button></td></tr>`,
-        )}</tbody></table>`,
+        )}</tbody></table>
+      ${usage ? usageTable(usage) : ""}`,
   );
   root.querySelector("#invite").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -182,3 +182,20 @@ def test_the_keyboard_alone_signs_in(page, demo_credentials):
     page.keyboard.type("typed-only")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="typed-only")).to_be_visible()
+
+
+def test_an_admin_invites_a_member_and_reads_the_usage(page, demo_credentials):
+    sign_in(page, "alice", demo_credentials["alice"])
+    page.get_by_role("link", name="Admin").click()
+    expect(page.get_by_role("heading", name="Members of demo")).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("bob")
+    expect(page.locator("table").first).not_to_contain_text("mallory")  # another tenant's admin
+    expect(page.get_by_role("table", name="Usage")).to_contain_text("API requests")
+    who = f"carol{uuid.uuid4().hex[:4]}"
+    page.get_by_label("User name").fill(who)
+    page.get_by_label("E-mail").fill(f"{who}@example.com")
+    page.locator("#invite select[name=role]").select_option("labeler")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.locator("#invited")).to_contain_text(f"Invited {who}. One-time password")
+    expect(page.get_by_label(f"Role of {who}")).to_have_value("labeler")
+    shot(page, "admin")

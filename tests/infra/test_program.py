@@ -200,7 +200,7 @@ def test_lambda_roles_are_least_privilege(program):
                     ), s
                 for r in resources:
                     if r.startswith("arn:aws:s3:::") and "/" in r:
-                        assert "/tenants/" in r or r.startswith("arn:aws:s3:::airflow-"), r
+                        assert "/tenants/" in r or "/ledger/" in r or r.startswith("arn:aws:s3:::airflow-"), r
 
     return ALL(p.api.policy.policy, p.api.indexer_policy.policy, p.batch.policy.policy).apply(
         lambda args: check(wrap(args))

@@ -87,6 +87,10 @@ class SearchIndex(ABC):
         """Counts of a dataset's available items: total, bytes, per label."""
 
     @abstractmethod
+    def holdings(self, tenant: str) -> tuple[int, int]:
+        """(items, bytes) the tenant holds: available items and uploads still pending (quotas count both)."""
+
+    @abstractmethod
     def tenants(self) -> list[str]:
         """Every tenant the index holds entries of."""
 

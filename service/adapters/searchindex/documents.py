@@ -171,6 +171,22 @@ def stats_body(tenant: str, dataset_id: str) -> dict[str, Any]:
     }
 
 
+def holdings_body(tenant: str) -> dict[str, Any]:
+    """Count and bytes of a tenant's available and pending items."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [_term("tenant", tenant), {"terms": {"status": [AVAILABLE, PENDING]}}]}},
+        "aggs": {"bytes": {"sum": {"field": "size"}}},
+    }
+
+
+def parse_holdings(response: dict[str, Any]) -> tuple[int, int]:
+    total = response["hits"]["total"]
+    count = total["value"] if isinstance(total, dict) else total
+    return int(count), int(response["aggregations"]["bytes"]["value"] or 0)
+
+
 def parse_stats(response: dict[str, Any]) -> DatasetStats:
     """DatasetStats from the response to `stats_body`."""
     total = response["hits"]["total"]

@@ -144,6 +144,9 @@ class DocumentSearchIndex(SearchIndex):
         response = self.client.search(index=self.index, body=docs.stats_body(tenant, dataset_id))
         return docs.parse_stats(response)
 
+    def holdings(self, tenant: str) -> tuple[int, int]:
+        return docs.parse_holdings(self.client.search(index=self.index, body=docs.holdings_body(tenant)))
+
     def tenants(self) -> list[str]:
         """Every tenant with documents."""
         return docs.parse_tenants(self.client.search(index=self.index, body=docs.tenants_body()))

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_dataset ON items (tenant, dataset_id, item_id);
 CREATE INDEX IF NOT EXISTS items_by_label ON items (tenant, dataset_id, label, item_id);
 CREATE INDEX IF NOT EXISTS items_by_observation ON items (tenant, observed_at);
+CREATE INDEX IF NOT EXISTS items_pending ON items (tenant, size) WHERE status = 'pending';
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2');
 -- Per-label totals of available items, kept by triggers: dataset reads never scan items.
 CREATE TABLE IF NOT EXISTS label_counts (
@@ -218,6 +219,16 @@ class SqliteSearchIndex(SearchIndex):
             bytes=sum(r[2] for r in rows),
             label_counts={r[0]: r[1] for r in rows if r[0] != ""},
         )
+
+    def holdings(self, tenant: str) -> tuple[int, int]:
+        db = self._db()
+        items, size = db.execute(
+            "SELECT coalesce(sum(items), 0), coalesce(sum(bytes), 0) FROM label_counts WHERE tenant = ?", (tenant,)
+        ).fetchone()
+        pending, pending_size = db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM items WHERE tenant = ? AND status = 'pending'", (tenant,)
+        ).fetchone()
+        return items + pending, size + pending_size
 
     def tenants(self) -> list[str]:
         return [row[0] for row in self._db().execute("SELECT DISTINCT tenant FROM items ORDER BY tenant")]

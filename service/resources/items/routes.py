@@ -3,7 +3,10 @@
 from flask import redirect
 from flask.views import MethodView
 
-from service.domain import cursor
+from service.adapters.blobstore import BlobStore, PreconditionFailed
+from service.adapters.usage import UPLOAD_BYTES, UPLOAD_ITEMS
+from service.domain import cursor, layout
+from service.domain.items import check_size
 from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
 from service.resources.items.schemas import (
@@ -41,6 +44,8 @@ class Items(MethodView):
         """Request an upload: a pending item and a pre-signed URL to send the file to"""
         state = edna()
         dataset = state.datasets.get(caller().tenant, dataset_id)
+        check_size(state.items.limits, body["size"])  # a size refused anyway is no quota matter
+        state.quotas.check_upload(caller().tenant, body["size"])
         record, upload = state.items.request_upload(
             caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"]
         )
@@ -74,9 +79,23 @@ class Complete(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body, dataset_id, item_id):
         """Confirm an upload: the file must be in storage with the announced size"""
-        items = edna().items
+        state, tenant = edna(), caller().tenant
         parts = [(p["part_number"], p["etag"]) for p in body.get("parts") or []]
-        return items.describe(items.complete(caller().tenant, dataset_id, item_id, parts or None))
+        record = state.items.complete(tenant, dataset_id, item_id, parts or None)
+        if state.meter and _first_completion(state.blobs, layout.upload_receipt(tenant, dataset_id, item_id)):
+            state.meter.count(tenant, UPLOAD_ITEMS)
+            state.meter.count(tenant, UPLOAD_BYTES, record.size)
+        return state.items.describe(record)
+
+
+def _first_completion(blobs: BlobStore, receipt: str) -> bool:
+    """True for the first complete of an upload only: a repeated complete is not a second upload. The
+    item's status cannot tell, as the storage event may make it available before its first complete."""
+    try:
+        blobs.put_bytes_if(receipt, b"", "application/octet-stream", None)
+    except PreconditionFailed:
+        return False
+    return True
 
 
 @blp.route("/<item_id>/download")

@@ -28,8 +28,9 @@ class Jobs(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body):
         """Run a model over a dataset (streamed, resumable)"""
-        service = edna().jobs
-        return service.view(service.start(caller(), **body))
+        state = edna()
+        state.quotas.check_jobs(caller().tenant, state.jobs.in_flight(caller().tenant))
+        return state.jobs.view(state.jobs.start(caller(), **body))
 
 
 @blp.route("/<job_id>")

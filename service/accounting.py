@@ -1,0 +1,78 @@
+"""Around every API request: a request id, the tenant's usage counters and, for each mutation,
+one audit entry. Counting only touches memory; the audit entry is stored before the answer leaves."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, request
+
+from service.adapters.usage import REQUESTS
+from service.domain.ids import new_id
+
+MUTATIONS = {"POST", "PUT", "PATCH", "DELETE"}
+REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+ROUTE_ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")  # Flask's <converter:name>
+log = logging.getLogger("edna.audit")
+
+
+def action_of(method: str, rule: str) -> str:
+    """`PUT /api/datasets/{dataset_id}/items/{item_id}/label`: the route as the OpenAPI document names it."""
+    return method + " " + ROUTE_ARGUMENT.sub(r"{\1}", rule)
+
+
+def install(app: Flask) -> None:
+    edna = app.extensions["edna"]
+
+    @app.before_request
+    def start() -> None:
+        offered = request.headers.get("X-Request-Id", "")
+        g.request_id = offered if REQUEST_ID.fullmatch(offered) else new_id()
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        principal = g.get("principal")
+        if principal is None or edna.meter is None:
+            return response
+        status = response.status_code
+        edna.meter.count(principal.tenant, REQUESTS)
+        edna.meter.count(principal.tenant, f"{REQUESTS}_{status // 100}xx")
+        if request.method in MUTATIONS and request.url_rule is not None:
+            entry = {
+                "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "request_id": g.request_id,
+                "tenant": principal.tenant,
+                "actor": principal.user,
+                "action": action_of(request.method, request.url_rule.rule),
+                "target": dict(request.view_args or {}),
+                "status": status,
+                "outcome": "ok" if status < 400 else "refused" if status < 500 else "failed",
+                "ms": round((time.perf_counter() - g.started) * 1000, 1),
+            }
+            created = _created_id(response)
+            if created and created not in entry["target"].values():  # a 202 about an object in the path
+                entry["target"]["created"] = created
+            try:
+                edna.audit.append(entry)
+            except Exception:
+                # The change is made and cannot be undone here: the entry goes to the log instead.
+                log.exception("audit entry not stored: %s", json.dumps(entry))
+        edna.meter.after_request()
+        return response
+
+
+def _created_id(response: Response) -> str | None:
+    """The id of what a 201/202 answer created (an item, a dataset, a job...)."""
+    if response.status_code not in (201, 202) or response.is_streamed or not response.is_json:
+        return None
+    body = response.get_json(silent=True) or {}
+    for holder in (body, body.get("item") or {}, body.get("model") or {}):
+        if isinstance(holder, dict) and isinstance(holder.get("id"), str):
+            return holder["id"]
+    return None

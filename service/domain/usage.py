@@ -1,0 +1,67 @@
+"""A tenant's usage over a period, as `GET /api/usage` and the operators' `usage` command show it:
+metered requests and uploads, what the tenant holds now, and the inference its jobs did."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from service.adapters.searchindex import SearchIndex
+from service.adapters.usage import REQUESTS, UPLOAD_BYTES, UPLOAD_ITEMS, UsageMeter
+from service.domain.errors import BadRequest
+from service.domain.jobs import JobService
+
+
+def parse_moment(text: str, name: str) -> datetime:
+    """`2026-11-01` or `2026-11-01T12:00:00Z`; naive times are UTC."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be a date or an ISO 8601 time, like 2026-11-01 or 2026-11-01T12:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def period(start: str | None, end: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[from, to): by default from the first of this month to now."""
+    now = now or datetime.now(UTC)
+    begin = parse_moment(start, "from") if start else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    finish = parse_moment(end, "to") if end else now
+    if finish <= begin:
+        raise BadRequest("'to' must be later than 'from'")
+    return begin, finish
+
+
+class UsageReport:
+    def __init__(self, meter: UsageMeter | None, index: SearchIndex, jobs: JobService):
+        self.meter = meter
+        self.index = index
+        self.jobs = jobs
+
+    def report(self, tenant: str, start: datetime, end: datetime) -> dict:
+        counted = self.meter.totals(tenant, start, end) if self.meter else {}
+        items, held = self.index.holdings(tenant)
+        jobs = inferred = 0
+        seconds = 0.0
+        for job in self.jobs.every(tenant):
+            created = parse_moment(job.created_at, "created_at")
+            if not start <= created < end:
+                continue
+            status = self.jobs.status(job)
+            if status["status"] != "succeeded":
+                continue
+            jobs += 1
+            inferred += status["progress"]["done"]
+            seconds += (status.get("metrics") or {}).get("compute_seconds") or 0.0
+        return {
+            "tenant": tenant,
+            "from": start.isoformat().replace("+00:00", "Z"),
+            "to": end.isoformat().replace("+00:00", "Z"),
+            "requests": {
+                "total": int(counted.get(REQUESTS, 0)),
+                **{f"{c}xx": int(counted.get(f"{REQUESTS}_{c}xx", 0)) for c in (2, 3, 4, 5)},
+            },
+            "uploads": {"items": int(counted.get(UPLOAD_ITEMS, 0)), "bytes": int(counted.get(UPLOAD_BYTES, 0))},
+            "stored": {"items": items, "bytes": held},
+            "inference": {"jobs": jobs, "items": inferred, "seconds": round(seconds, 3)},
+        }
