@@ -37,6 +37,11 @@ _FIELDS = [
 _COLUMNS = ", ".join(_FIELDS)
 _UPDATABLE = [f for f in _FIELDS if f not in ("tenant", "item_id")]
 
+# Prefixes of 1-3 characters are indexed too, so searching as you type seeks instead of merging.
+_FULL_TEXT = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5("
+    "body, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')"
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     tenant TEXT NOT NULL, dataset_id TEXT NOT NULL, item_id TEXT NOT NULL,
@@ -51,7 +56,7 @@ CREATE INDEX IF NOT EXISTS items_by_dataset ON items (tenant, dataset_id, item_i
 CREATE INDEX IF NOT EXISTS items_by_label ON items (tenant, dataset_id, label, item_id);
 CREATE INDEX IF NOT EXISTS items_by_observation ON items (tenant, observed_at);
 CREATE INDEX IF NOT EXISTS items_pending ON items (tenant, size) WHERE status = 'pending';
-CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2');
+{fts}
 -- Per-label totals of available items, kept by triggers: dataset reads never scan items.
 CREATE TABLE IF NOT EXISTS label_counts (
     tenant TEXT NOT NULL, dataset_id TEXT NOT NULL, label TEXT NOT NULL,
@@ -83,7 +88,7 @@ CREATE TRIGGER IF NOT EXISTS uncount_delete AFTER DELETE ON items WHEN old.statu
     UPDATE label_counts SET items = items - 1, bytes = bytes - old.size
     WHERE tenant = old.tenant AND dataset_id = old.dataset_id AND label = coalesce(old.label, '');
 END;
-"""
+""".replace("{fts}", _FULL_TEXT + ";")
 
 _UPSERT = (
     f"INSERT INTO items ({_COLUMNS}, search_text) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
@@ -112,6 +117,13 @@ def match_expression(q: str) -> str | None:
     return " AND ".join(terms)
 
 
+# The full-text plan is chosen by how many rows match (SQLite cannot estimate an FTS5 MATCH):
+FEW = 2_000  # at most this many matches: read them by rowid and sort them, no walk at all
+MANY = 20_000  # more than this, and the last word a short prefix FTS5 indexes: walk in item_id order
+WINDOW = 1_000  # rows that walk probes before it falls back to the list of every match
+PREFIXES = (1, 2, 3)  # the prefix lengths items_fts indexes (prefix='1 2 3')
+
+
 class SqliteSearchIndex(SearchIndex):
     """One connection per thread; WAL lets readers run while a writer commits."""
 
@@ -121,7 +133,24 @@ class SqliteSearchIndex(SearchIndex):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._upgrade_full_text()
         self._db().executescript(_SCHEMA)
+
+    def _upgrade_full_text(self) -> None:
+        """Indexes made before the prefix index get it, rebuilt from the rows they hold (once)."""
+        db = self._db()
+        row = db.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()
+        if row is None or "prefix=" in row[0]:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DROP TABLE items_fts")
+            db.execute(_FULL_TEXT)
+            db.execute("INSERT INTO items_fts (rowid, body) SELECT rowid, search_text FROM items")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -190,20 +219,63 @@ class SqliteSearchIndex(SearchIndex):
                 params.append(value)
         if query.unlabeled:
             where.append("label IS NULL")
-        if query.q is not None:
-            expression = match_expression(query.q)
-            if expression is None:
-                return []
-            where.append("rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
-            params.append(expression)
         if after is not None:
             where.append("item_id > ?")
             params.append(after)
+        if query.q is not None:
+            return self._full_text(query.q, where, params, limit)
         rows = self._db().execute(
             f"SELECT {_COLUMNS} FROM items WHERE {' AND '.join(where)} ORDER BY item_id LIMIT ?",
             (*params, limit),
         )
         return [_record(row) for row in rows]
+
+    def _matches(self, expression: str, cap: int) -> int:
+        """How many rows match, counting no further than `cap`."""
+        sql = "SELECT count(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?)"
+        return self._db().execute(sql, (expression, cap)).fetchone()[0]
+
+    def _full_text(self, q: str, where: list[str], params: list, limit: int) -> list[ItemRecord]:
+        """Matches of `q` in item_id order, by the cheapest of three plans for how many rows match:
+        few -> read those rows by rowid and sort them; very many, with a last word short enough for
+        the prefix index -> walk the filtered rows in order, probing each; else the list of all matches.
+        Only column lists and `?` placeholders are interpolated into the SQL."""
+        expression = match_expression(q)
+        if expression is None:
+            return []
+        words = re.findall(r"\w+", q)
+        db = self._db()
+        cond = " AND ".join(where)
+        # Exact words first: cheap even when the last word is a long prefix with a costly doclist.
+        exact = " AND ".join(f'"{w}"' for w in words)
+        if self._matches(exact, FEW + 1) <= FEW and self._matches(expression, FEW + 1) <= FEW:
+            sql = (
+                f"SELECT {_COLUMNS} FROM (SELECT rowid AS r FROM items_fts WHERE items_fts MATCH ?) AS m "
+                f"CROSS JOIN items ON items.rowid = m.r WHERE {cond} ORDER BY item_id LIMIT ?"
+            )
+            return [_record(r) for r in db.execute(sql, (expression, *params, limit))]
+        last = words[-1]
+        found: list[tuple] = []
+        if last.isascii() and last.isalnum() and len(last) in PREFIXES and self._matches(expression, MANY + 1) > MANY:
+            bound = db.execute(
+                f"SELECT item_id FROM items WHERE {cond} ORDER BY item_id LIMIT 1 OFFSET ?", (*params, WINDOW - 1)
+            ).fetchone()
+            upto, upto_params = (" AND item_id <= ?", [bound[0]]) if bound else ("", [])
+            probe = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = items.rowid)"
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE {cond}{upto} AND {probe} ORDER BY item_id LIMIT ?",
+                (*params, *upto_params, expression, limit),
+            ).fetchall()
+            if len(found) == limit or bound is None:
+                return [_record(r) for r in found]
+            cond += " AND item_id > ?"  # sparse under these filters: the list of all matches for the rest
+            params = [*params, bound[0]]
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM items WHERE {cond} "
+            "AND rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?) ORDER BY item_id LIMIT ?",
+            (*params, expression, limit - len(found)),
+        )
+        return [_record(r) for r in [*found, *rows]]
 
     def stats(self, tenant: str, dataset_id: str) -> DatasetStats:
         rows = (
