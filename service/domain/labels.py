@@ -57,12 +57,17 @@ class Labeler:
 
     def _write(self, record: ItemRecord, change) -> ItemRecord:
         key = layout.item_object(record.tenant, record.dataset_id, record.item_id, record.filename)
-        tags = self.blobs.update_tags(key, change)
-        observed_at = time.time()  # the state just read back: newer than any event still in flight
-        label = tags.pop(LABEL_TAG, None)
-        updated = replace(record, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at)
-        self.index.upsert(updated)
-        return updated
+        written: list[ItemRecord] = []
+
+        def record_in_index(tags: dict[str, str]) -> None:
+            # Still under the key's lock: a later writer's state always gets a later observation.
+            observed_at = time.time()  # the state just read back: newer than any event still in flight
+            label = tags.pop(LABEL_TAG, None)
+            written.append(replace(record, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at))
+            self.index.upsert(written[0])
+
+        self.blobs.update_tags(key, change, then=record_in_index)
+        return written[0]
 
     def set_label(self, tenant: str, dataset: Dataset, item_id: str, label: str | None) -> ItemRecord:
         label = validate_label(dataset, label)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -179,3 +180,32 @@ def test_bulk_labeling_a_thousand_items_counts_right(stack):
     assert read["item_count"] == 1000
     assert read["label_counts"] == {"a": 333, "b": 333, "c": 332}
     assert len(list(editor.pages(f"/api/datasets/{dataset['id']}/items", unlabeled="true"))) == 2
+
+
+def test_racing_labelers_leave_the_index_as_storage_holds_it(labeled, monkeypatch):
+    """Two labelers write different labels at once: whatever storage ends with, the index (and
+    the dataset's counts) shows the same. The first writer is paused between its storage write
+    and its observation time, where a later writer used to overtake it in the index."""
+    from service.domain import labels
+
+    stack, labeler, dataset_id, item_id = labeled
+    paused = threading.Event()
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            if not paused.is_set():  # the first label write, bird's, is the one held up
+                paused.set()
+                time.sleep(0.3)
+            return time.time()
+
+    monkeypatch.setattr(labels, "time", Clock)
+    path = item_path(dataset_id, item_id) + "/label"
+    bird = threading.Thread(target=labeler.call, args=("PUT", path), kwargs={"json": {"label": "bird"}})
+    bird.start()
+    assert paused.wait(5)
+    labeler.call("PUT", path, json={"label": "dog"})
+    bird.join()
+    stored = stored_tags(stack, dataset_id, item_id)["label"]
+    assert labeler.call("GET", item_path(dataset_id, item_id))["label"] == stored
+    assert labeler.call("GET", f"/api/datasets/{dataset_id}")["label_counts"] == {stored: 1}

@@ -139,19 +139,27 @@ class BlobStore(ABC):
         with _KEY_LOCKS[zlib.crc32(key.encode()) % len(_KEY_LOCKS)]:
             yield
 
-    def update_tags(self, key: str, change: Callable[[dict[str, str]], dict[str, str]]) -> dict[str, str]:
+    def update_tags(
+        self,
+        key: str,
+        change: Callable[[dict[str, str]], dict[str, str]],
+        then: Callable[[dict[str, str]], None] | None = None,
+    ) -> dict[str, str]:
         """Read-modify-write of the tags with a check: the write is read back, and when another
         writer slipped in between, `change` is applied again on top of theirs. `change` may raise
-        to refuse (nothing is written then)."""
+        to refuse (nothing is written then). `then` gets the stored tags while the key is still
+        locked, so what it records (the index) follows the order of the writes."""
         with self.key_lock(key):
             for _ in range(TAG_WRITE_ATTEMPTS):
                 current = self.get_tags(key)
                 wanted = change(dict(current))
-                if wanted == current:
-                    return current
-                self.put_tags(key, wanted)
-                if self.get_tags(key) == wanted:
-                    return wanted
+                if wanted != current:
+                    self.put_tags(key, wanted)
+                    if self.get_tags(key) != wanted:
+                        continue
+                if then is not None:
+                    then(dict(wanted))
+                return wanted
         raise Conflict("the item's tags are changing too fast; try again")
 
     def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
