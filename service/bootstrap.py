@@ -11,6 +11,7 @@ from service.adapters.identity.local import LocalIssuer, LocalUserStore
 from service.adapters.jobrunner import JobRunner
 from service.adapters.searchindex import SearchIndex
 from service.adapters.usage import UsageMeter
+from service.domain.layout import TENANTS
 from service.settings import Config
 
 
@@ -51,11 +52,13 @@ def build_blob_store(config: Config) -> BlobStore:
     raise ValueError(f"EDNA_STORAGE must be 'local' or 's3', not {config.storage!r}")
 
 
-def build_search_index(config: Config) -> SearchIndex:
+def build_search_index(config: Config, blobs: BlobStore | None = None) -> SearchIndex:
     if config.search == "sqlite":
-        from service.adapters.searchindex.sqlite import SqliteSearchIndex
+        from service.adapters.searchindex.sqlite_recovery import RecoveringSqliteSearchIndex
 
-        return SqliteSearchIndex(config.data_dir / "index.db")
+        # A missing index over storage that holds tenants is reported (and rebuilt by `reindex`).
+        in_use = (lambda: bool(blobs.list_page(TENANTS, limit=1).objects)) if blobs else (lambda: False)
+        return RecoveringSqliteSearchIndex(config.data_dir / "index.db", in_use)
     if config.search in ("opensearch", "elasticsearch"):
         from service.adapters.searchindex import opensearch
 
@@ -84,7 +87,7 @@ def build_job_runner(config: Config) -> JobRunner:
 
 def build_adapters(config: Config) -> Adapters:
     blobs = build_blob_store(config)
-    index = build_search_index(config)
+    index = build_search_index(config, blobs)
     jobs = build_job_runner(config)
     if config.identity == "local":
         issuer, users = local_identity(config)

@@ -32,6 +32,8 @@ def sqs_s3_events(event: dict, context: object = None, indexer: Indexer | None =
             body = json.loads(message["body"])
             if body.get("Event") == "s3:TestEvent":  # sent once when notifications are configured
                 continue
+            if not isinstance(body.get("Records"), list):  # not an S3 notification: retried, then dead-lettered
+                raise ValueError(f"no S3 event records in {message['body'][:200]!r}")
             on_storage_event(body, indexer)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))

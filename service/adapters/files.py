@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from service.domain.errors import Unavailable
+
+T = TypeVar("T")
+
+
+def disk_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """A write the disk refused (full, read-only, I/O error) in the port's terms, as S3BlobStore
+    reports an outage: Unavailable (503, try again), not a 500 that reads like a bug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except OSError as exc:
+            raise Unavailable(f"storage could not write ({exc.strerror or exc}); try again") from exc
+
+    return wrapper
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644, tmp_dir: Path | None = None) -> None:

@@ -126,14 +126,15 @@ class DatasetCatalog:
     def delete(self, tenant: str, dataset_id: str) -> None:
         """Every object of the dataset goes: items, sidecars, thumbnails, then the record itself."""
         self.get(tenant, dataset_id)
-        for pending in self.index.delete_dataset(tenant, dataset_id):
-            if pending.upload_id:
-                key = layout.item_object(tenant, dataset_id, pending.item_id, pending.filename)
-                self.blobs.abort_multipart(key, pending.upload_id)
         self.blobs.delete_prefix(layout.thumbnails_prefix(tenant, dataset_id))
         record = layout.dataset_record(tenant, dataset_id)
         self.blobs.delete_keys(
             o.key for o in self.blobs.iter_objects(layout.dataset_prefix(tenant, dataset_id)) if o.key != record
         )
+        # The index forgets the items only once storage has: a storage failure above leaves them listed.
+        for pending in self.index.delete_dataset(tenant, dataset_id):
+            if pending.upload_id:
+                key = layout.item_object(tenant, dataset_id, pending.item_id, pending.filename)
+                self.blobs.abort_multipart(key, pending.upload_id)
         # The record goes last: a crash midway leaves a dataset that can be deleted again.
         self.blobs.delete_many([record])

@@ -57,6 +57,8 @@ def rebuild(indexer: Indexer, index: SearchIndex, tenant: str | None = None, ste
                 totals["items"] += 1
                 step()
         totals["forgotten"] += index.sweep(name, started)
+    if tenant is None:
+        index.rebuilt()  # every tenant is back: a lost or corrupt index is no longer worth reporting
     return totals
 
 

@@ -27,7 +27,7 @@ from service.adapters.blobstore import (
 )
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
-from service.adapters.files import write_atomic
+from service.adapters.files import disk_errors, write_atomic
 from service.domain.errors import BadRequest, Forbidden
 from service.domain.ids import new_id
 
@@ -127,6 +127,7 @@ class LocalBlobStore(LocalMultipart, BlobStore):
 
     # -- objects ------------------------------------------------------------------------------
 
+    @disk_errors
     def write_stream(
         self, key: str, stream: BinaryIO, content_type: str, max_size: int, metadata: dict | None = None
     ) -> ObjectInfo:
@@ -216,16 +217,19 @@ class LocalBlobStore(LocalMultipart, BlobStore):
             metadata=meta.get("metadata", {}),
         )
 
+    @disk_errors
     def delete_many(self, keys: list[str]) -> None:
         for key in keys:
             path = self._existing(key)
             if path is None:
                 continue  # deleting a missing key is not an error on S3 either
             path.unlink(missing_ok=True)
-            self._meta_path(key).unlink(missing_ok=True)
-            self._prune_empty_dirs(path.parent, self.objects)
-            self._prune_empty_dirs(self._meta_path(key).parent, self.meta)
-            self._notify(key)
+            try:
+                self._meta_path(key).unlink(missing_ok=True)
+                self._prune_empty_dirs(path.parent, self.objects)
+                self._prune_empty_dirs(self._meta_path(key).parent, self.meta)
+            finally:
+                self._notify(key)  # the object is gone: the index hears it even when its sidecar stays
 
     @staticmethod
     def _prune_empty_dirs(directory: Path, stop: Path) -> None:
@@ -306,6 +310,7 @@ class LocalBlobStore(LocalMultipart, BlobStore):
             raise ObjectMissing(f"no object {key}")
         return dict(self._read_meta(key).get("tags", {}))
 
+    @disk_errors
     def put_tags(self, key: str, tags: dict[str, str]) -> None:
         if self._existing(key) is None:
             raise ObjectMissing(f"no object {key}")

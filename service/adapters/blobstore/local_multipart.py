@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from service.adapters.blobstore import InvalidParts, ObjectMissing
 from service.adapters.blobstore.signed_urls import Grant
-from service.adapters.files import write_atomic
+from service.adapters.files import disk_errors, write_atomic
 from service.domain.ids import new_id
 
 CHUNK = 1024 * 1024
@@ -27,6 +27,7 @@ class LocalMultipart:
             raise ObjectMissing("no such multipart upload")
         return self.uploads / upload_id
 
+    @disk_errors
     def create_multipart(self, key: str, content_type: str, size: int, metadata: dict | None = None) -> str:
         self._path(key)  # validates the key before anything is written
         upload_id = new_id()
@@ -50,6 +51,7 @@ class LocalMultipart:
         grant = Grant("part", key, int(time.time()) + expires, "", part_size, upload_id, part_number)
         return self._url(grant)
 
+    @disk_errors
     def write_part(self, key: str, upload_id: str, part_number: int, stream: BinaryIO, max_size: int) -> str:
         """Store one part; returns its ETag (MD5, as S3 does)."""
         directory, _ = self._upload(key, upload_id)
@@ -62,6 +64,7 @@ class LocalMultipart:
         finally:
             tmp.unlink(missing_ok=True)
 
+    @disk_errors
     def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         directory, meta = self._upload(key, upload_id)
         numbers = [n for n, _ in parts]
@@ -92,6 +95,7 @@ class LocalMultipart:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)
 
+    @disk_errors
     def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
             directory, _ = self._upload(key, upload_id)

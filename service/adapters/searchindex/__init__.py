@@ -97,3 +97,10 @@ class SearchIndex(ABC):
     @abstractmethod
     def sweep(self, tenant: str, observed_before: float) -> int:
         """After a rebuild: forget available items and tombstones not observed since it began."""
+
+    def condition(self) -> dict:
+        """What /api/health says of the index: `{"status": "ok"}`, or why results may be missing and the fix."""
+        return {"status": "ok"}
+
+    def rebuilt(self) -> None:  # noqa: B027 (most indexes have nothing to clear)
+        """A full rebuild from storage has finished: whatever `condition()` reported is resolved."""

@@ -1,4 +1,4 @@
-"""GET /api/health: liveness and which adapters are wired."""
+"""GET /api/health: liveness, which adapters are wired, and whether the search index needs a rebuild."""
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -14,6 +14,9 @@ class HealthSchema(ma.Schema):
     status = ma.fields.Str()
     version = ma.fields.Str()
     adapters = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Str())
+    index = ma.fields.Dict(
+        metadata={"description": "status ok; or empty / corrupt (results are missing until a rebuild) and a hint"}
+    )
 
 
 @blp.route("")
@@ -22,8 +25,11 @@ class Health(MethodView):
     def get(self):
         """Service status and the adapters in use"""
         adapters = edna().adapters
+        index = adapters.index.condition()
+        # Still 200: the service answers and writes; only listings and search lack what storage holds.
         return {
-            "status": "ok",
+            "status": "ok" if index["status"] == "ok" else "degraded",
+            "index": index,
             "version": VERSION,
             "adapters": {
                 "storage": adapters.blobs.name,
