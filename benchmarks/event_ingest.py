@@ -14,7 +14,9 @@ produced, one call each, into a fresh index: what indexing costs beyond reading 
 making thumbnails. Also measured: the same events replayed (the indexer re-reads storage; the
 thumbnails of these versions already exist). The goal printed: >= 2,000 items/s (embedded).
 
-    .venv/bin/python benchmarks/event_ingest.py [--items 5000] [--s3-items 500]
+With `--json`, stdout is one JSON object (each phase's items, seconds and items/s; the goal).
+
+    .venv/bin/python benchmarks/event_ingest.py [--items 5000] [--s3-items 500] [--json]
 """
 
 from __future__ import annotations
@@ -285,6 +287,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop early (with a warning) past this")
     parser.add_argument("--no-candidate", action="store_true", help="skip the deferred-thumbnail candidate")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, no table")
     args = parser.parse_args()
     deadline = Deadline(args.max_seconds)
     rows: dict[str, Run] = {}
@@ -337,6 +340,11 @@ def main() -> None:
             finally:
                 stop()
 
+    if args.json:
+        runs = {"raw index.upsert of the same records (baseline)": base, **rows}
+        figures = {name: {"items": r.items, "seconds": r.seconds, "items_per_s": r.rate} for name, r in runs.items()}
+        print(json.dumps({"goal_items_per_s": GOAL, "runs": figures, "checks": checks}))
+        return
     print(
         f"on_storage_event -> Indexer -> SqliteSearchIndex; one S3 record per event; {args.items} local objects "
         f"(half PNG {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} of ~{png_kb:.0f} KB, half CSV/JSON of ~{other_kb:.0f} KB), "

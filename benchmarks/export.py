@@ -15,7 +15,10 @@ on Linux a child's ru_maxrss starts from the RSS of the process that spawned it,
 would inflate it. VmHWM (/proc/self/status) is printed beside it as a cross-check. The goal
 printed: peak RSS <= 100 MB.
 
-    .venv/bin/python benchmarks/export.py [--items 100000]
+With `--json`, stdout is one JSON object: each child's result (seconds, bytes, maxrss_kib,
+vmhwm_kib) and the goal.
+
+    .venv/bin/python benchmarks/export.py [--items 100000] [--json]
 """
 
 from __future__ import annotations
@@ -197,6 +200,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, no table")
     args = parser.parse_args()
     if args.child == "fill":
         started = time.perf_counter()
@@ -234,6 +238,9 @@ def main() -> None:
             else:
                 contents[fmt] = check(fmt, Path(tmp) / f"export.{fmt}")
 
+    if args.json:
+        print(json.dumps({"goal_mb": GOAL_MB, "available": available, "boxes": boxes, "runs": results}))
+        return
     base_mb = results["baseline"]["maxrss_kib"] / 1024
     print(
         f"Exporter.stream of one dataset: {available:,} available items (+ pending and tombstoned ones it skips), "

@@ -15,13 +15,17 @@ Each run happens in a fresh subprocess so that its peak RSS (ru_maxrss) is its o
 Goals (issue 4): streamed peak RSS <= 400 MB and within +15 % from the smallest to the largest
 dataset; streamed throughput >= 0.9x the in-memory baseline.
 
-    .venv/bin/python benchmarks/inference.py [--sizes 1000,10000,100000] [--max-seconds 1800]
+With `--json`, progress goes to stderr and stdout is one JSON object (worst streamed peak RSS, its
+growth, the streamed/in-memory ratio per size, the goals).
+
+    .venv/bin/python benchmarks/inference.py [--sizes 1000,10000,100000] [--max-seconds 1800] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import io
 import itertools
 import json
@@ -298,13 +302,24 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(default_dir), help="generated datasets, kept for the next run")
     parser.add_argument("--worker", choices=list(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="progress to stderr; stdout is one JSON object")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.root)
         return
 
-    deadline = time.monotonic() + args.max_seconds
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            runs = run_all(args, sizes)
+        print(json.dumps(figures(sizes, runs)))
+    else:
+        report(sizes, run_all(args, sizes))
+
+
+def run_all(args, sizes: list[int]) -> dict[tuple[int, str], list[dict]]:
+    """Every mode at every size, `--repeat` times interleaved, each in a fresh interpreter."""
+    deadline = time.monotonic() + args.max_seconds
     print(f"Streamed inference: {SIDE}x{SIDE} RGB PNG on local disk, conv ONNX model, batch {BATCH}, "
           f"max_memory_mb {MAX_MEMORY_MB}, {os.cpu_count()} CPUs")  # fmt: skip
     runs: dict[tuple[int, str], list[dict]] = {}
@@ -323,7 +338,31 @@ def main() -> None:
                 runs.setdefault((n, mode), []).append(result)
                 print(f"  {n:>7,} {mode:<9}  {result['seconds']:7.2f} s  {result['rate']:8,.0f} items/s  "
                       f"peak RSS {result['peak_rss_mb']:6.0f} MB", flush=True)  # fmt: skip
-    report(sizes, runs)
+    return runs
+
+
+def figures(sizes: list[int], runs: dict) -> dict:
+    """What the goals are about: streamed peak RSS (worst, growth) and the streamed/in-memory ratio."""
+    done = [n for n in sizes if runs.get((n, "streamed"))]
+    rss = [max(r["peak_rss_mb"] for r in runs[n, "streamed"]) for n in done]
+    ratios = {n: paired(runs, n, "streamed", "in-memory") for n in done}
+    return {
+        "goals": {"rss_mb": GOAL_RSS_MB, "rss_growth": GOAL_RSS_GROWTH, "ratio": GOAL_RATIO},
+        "sizes": done,
+        "streamed_peak_rss_mb": max(rss, default=None),
+        "streamed_rss_growth": rss[-1] / rss[0] - 1 if len(rss) >= 2 else None,
+        "ratios": {str(n): r for n, r in ratios.items()},
+        "worst_ratio": min((r for r in ratios.values() if r is not None), default=None),
+        "medians": {
+            f"{n} {mode}": {
+                "items_per_s": statistics.median(r["rate"] for r in runs[n, mode]),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[n, mode]),
+            }
+            for n in sizes
+            for mode in MODES
+            if runs.get((n, mode))
+        },
+    }
 
 
 def paired(runs: dict, n: int, top: str, bottom: str) -> float | None:

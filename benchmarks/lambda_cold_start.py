@@ -7,13 +7,17 @@ tests/package runs (embedded search, local jobs) and the deployed one (OpenSearc
 same without the zip's bytecode, to show what shipping it saves. The baseline, measured in the same
 run, is `python -I -c pass`: the interpreter's own start. Each figure is the best of --runs.
 
-    .venv/bin/python benchmarks/lambda_cold_start.py [--runs 5]
+With `--json`, stdout is one JSON object: per case, total/import/first-call ms (best of --runs).
+
+    .venv/bin/python benchmarks/lambda_cold_start.py [--runs 5] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +96,12 @@ def cold_start(task: Path, runtime: Path, scratch: Path, deployed: bool) -> Call
     return measure
 
 
+def cause(failure: str) -> str:
+    """The last `module.Exception: message` line of a handler's traceback (its log lines follow it)."""
+    found = re.findall(r"^[A-Za-z_][\w.]*: .+$", failure, flags=re.MULTILINE)
+    return found[-1] if found else failure.strip().splitlines()[0]
+
+
 def interpreter_start(_: int) -> tuple[float, ...]:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
@@ -101,7 +111,10 @@ def interpreter_start(_: int) -> tuple[float, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object (ms), no lines")
     args = parser.parse_args()
+    say = (lambda line: None) if args.json else print
+    figures: dict[str, dict[str, float]] = {}
 
     built = subprocess.run([sys.executable, build.__file__], capture_output=True, text=True)  # incremental
     if built.returncode:
@@ -114,18 +127,28 @@ def main() -> None:
         shutil.copytree(task, no_bytecode, ignore=shutil.ignore_patterns("__pycache__"))
 
         (baseline,) = best(args.runs, interpreter_start)
-        print(f"baseline  python -I -c pass: {baseline * 1000:7.0f} ms")
+        figures["baseline"] = {"total_ms": baseline * 1000}
+        say(f"baseline  python -I -c pass: {baseline * 1000:7.0f} ms")
         cases = [
             ("as tested (sqlite, local jobs)", task, False),
             ("as deployed (opensearch, mwaa)", task, True),
             ("as deployed, without the zip's bytecode", no_bytecode, True),
         ]
         for label, task_dir, deployed in cases:
-            total, imported, called = best(args.runs, cold_start(task_dir, runtime, scratch, deployed))
-            print(
+            try:
+                total, imported, called = best(args.runs, cold_start(task_dir, runtime, scratch, deployed))
+            except RuntimeError as exc:  # the handler raised: say why, and measure the other cases
+                figures[label] = {"error": cause(str(exc))}
+                say(f"{label:40} FAILED: {figures[label]['error']}")
+                continue
+            figures[label] = {"total_ms": total * 1000, "import_ms": imported * 1000, "first_call_ms": called * 1000}
+            say(
                 f"{label:40} {total * 1000:7.0f} ms to the first answer ({total / baseline:4.1f}x baseline): "
                 f"import handler {imported * 1000:.0f} ms, first call (app import + request) {called * 1000:.0f} ms"
             )
+
+    if args.json:
+        print(json.dumps({"runs": args.runs, "cases": figures}))
 
 
 if __name__ == "__main__":

@@ -8,20 +8,18 @@ a listing or search costs over the cheapest read the index has. The goal printed
 figures: p95 < 100 ms at 1M items. Listings and searches ask for 51 rows, as ItemService.list
 does for a page of 50.
 
-Unless `--no-candidate`, a second index is filled with the same records: CandidateIndex below, a
-benchmark-local copy of the adapter with a proposed full-text plan (FTS5 prefix index and a plan
-chosen by the number of matches; see its docstring). Its full-text figures are printed beside the
-current ones, with a check that both return the same pages. service/ is not changed by this.
+With `--json`, stdout is one JSON object instead of the tables: the p95 of every query at the
+largest size reached, the worst listing and the worst full-text p95, and the goal (benchmarks/
+report.py reads it).
 
-    .venv/bin/python benchmarks/search_index.py [--sizes 10000,100000,1000000] [--runs 200]
+    .venv/bin/python benchmarks/search_index.py [--sizes 10000,100000,1000000] [--runs 200] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
-import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -34,13 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bounds import Deadline
 
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord
-from service.adapters.searchindex.sqlite import (
-    _COLUMNS,
-    DELETED,
-    SqliteSearchIndex,
-    _record,
-    match_expression,
-)
+from service.adapters.searchindex.sqlite import DELETED, SqliteSearchIndex
 
 TENANT = "bench"
 PAGE = 51  # ItemService.list asks for limit + 1 to know whether a next page exists
@@ -138,122 +130,21 @@ def generate(corpus: Corpus, seed: int) -> Iterator[ItemRecord]:
         yield record
 
 
-# -- the candidate plan (benchmark-local; service/ is not changed) ------------------------------
-
-FEW = 2_000  # at most this many matches: fetch them by rowid and sort them (no walk at all)
-MANY = 20_000  # more matches than this, with probes that can seek: walk in item_id order
-WINDOW = 1_000  # rows the walk probes before it falls back to the list of all matches
-PREFIXES = (1, 2, 3)  # prefix lengths FTS5 indexes (`prefix='1 2 3'`): such prefix probes seek
-
-
-class CandidateIndex(SqliteSearchIndex):
-    """The current adapter with a full-text plan chosen by how many rows match.
-
-    Current plan (EXPLAIN QUERY PLAN): `SEARCH items USING INDEX items_by_dataset (tenant=? AND
-    dataset_id=?)` (or the (tenant, item_id) autoindex) then `LIST SUBQUERY 1` / `SCAN items_fts
-    VIRTUAL TABLE INDEX 0:M1`: SQLite cannot know how many rows an FTS5 MATCH returns, so it always
-    walks the whole filtered range in item_id order and checks each row against a list of every
-    match built first. A rare term walks the whole dataset (O(dataset)); a common one builds a
-    list of all its matches (O(matches)); both are ~100 ms at 1M items.
-
-    Candidate: (1) FTS5 `prefix='1 2 3'`, so a 1-3 character last word (search as you type) is
-    an index lookup, not a merge of every term's doclist; (2) count the matches up to a cap first:
-    at most FEW -> read those rows by rowid and sort them (`(SELECT rowid ... MATCH ?) CROSS JOIN items`);
-    more than MANY with seekable probes -> walk in item_id order with a per-row probe (`EXISTS
-    ... MATCH ? AND rowid = items.rowid`), at most WINDOW rows, then the list plan for the rest;
-    otherwise the current list plan.
-    """
-
-    def __init__(self, path: Path):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path)
-        db.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, "
-            f"tokenize='unicode61 remove_diacritics 2', prefix='{' '.join(map(str, PREFIXES))}')"
-        )
-        db.close()
-        super().__init__(path)  # the rest of the schema; items_fts already exists
-
-    def _matches(self, expression: str, cap: int) -> int:
-        """How many rows match, counting no further than `cap` (cheap when the terms' probes seek)."""
-        sql = "SELECT count(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?)"
-        return self._db().execute(sql, (expression, cap)).fetchone()[0]
-
-    def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
-        if query.q is None:
-            return super().search(tenant, query, limit, after)
-        words = re.findall(r"\w+", query.q)
-        expression = match_expression(query.q)
-        if expression is None:
-            return []
-        where, params = ["tenant = ?", "status != ?"], [tenant, DELETED]
-        for column, value in (
-            ("dataset_id", query.dataset_id),
-            ("label", query.label),
-            ("status", query.status),
-            ("content_type", query.content_type),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.unlabeled:
-            where.append("label IS NULL")
-        if after is not None:
-            where.append("item_id > ?")
-            params.append(after)
-        db = self._db()  # only column lists and `?` placeholders are interpolated into SQL below
-        # Few matches? Exact words first: cheap even when the last word is a long, costly prefix.
-        few = self._matches(" AND ".join(f'"{w}"' for w in words), FEW + 1) <= FEW
-        if few and self._matches(expression, FEW + 1) <= FEW:
-            sql = (
-                f"SELECT {_COLUMNS} FROM (SELECT rowid AS r FROM items_fts WHERE items_fts MATCH ?) AS m "  # noqa: S608
-                f"CROSS JOIN items ON items.rowid = m.r WHERE {' AND '.join(where)} ORDER BY item_id LIMIT ?"
-            )
-            return [_record(r) for r in db.execute(sql, (expression, *params, limit))]
-        last = words[-1]
-        seekable = last.isascii() and last.isalnum() and len(last) in PREFIXES
-        found: list[tuple] = []
-        if seekable and self._matches(expression, MANY + 1) > MANY:
-            cond = " AND ".join(where)
-            bound = db.execute(
-                f"SELECT item_id FROM items WHERE {cond} ORDER BY item_id LIMIT 1 OFFSET ?",  # noqa: S608
-                (*params, WINDOW - 1),
-            ).fetchone()
-            upto, upto_params = (" AND item_id <= ?", [bound[0]]) if bound else ("", [])
-            probe = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = items.rowid)"
-            found = db.execute(
-                f"SELECT {_COLUMNS} FROM items WHERE {cond}{upto} AND {probe} ORDER BY item_id LIMIT ?",  # noqa: S608
-                (*params, *upto_params, expression, limit),
-            ).fetchall()
-            if len(found) == limit or bound is None:
-                return [_record(r) for r in found]
-            where.append("item_id > ?")  # sparse under these filters: the list plan for the rest
-            params.append(bound[0])
-        rows = db.execute(
-            f"SELECT {_COLUMNS} FROM items WHERE {' AND '.join(where)} "  # noqa: S608
-            "AND rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?) ORDER BY item_id LIMIT ?",
-            (*params, expression, limit - len(found)),
-        )
-        return [_record(r) for r in [*found, *rows]]
-
-
 # -- measuring ----------------------------------------------------------------------------------
 
 
 def fill(
-    indexes: list[SqliteSearchIndex], stream: Iterator[ItemRecord], corpus: Corpus, size: int, deadline: Deadline
-) -> list[float]:
-    """Grow every index to `size` items with the same chunks; returns each one's insert rate (items/s)."""
-    spent, added = [0.0] * len(indexes), 0
+    index: SqliteSearchIndex, stream: Iterator[ItemRecord], corpus: Corpus, size: int, deadline: Deadline
+) -> float:
+    """Grow the index to `size` items, a chunk per transaction; returns the insert rate (items/s)."""
+    spent, added = 0.0, 0
     while corpus.count < size and not deadline.passed():
         chunk = [next(stream) for _ in range(min(CHUNK, size - corpus.count))]
-        for n, index in enumerate(indexes):
-            started = time.perf_counter()
-            index.upsert_many(chunk)
-            spent[n] += time.perf_counter() - started
+        started = time.perf_counter()
+        index.upsert_many(chunk)
+        spent += time.perf_counter() - started
         added += len(chunk)
-    return [added / s if s else 0.0 for s in spent]
+    return added / spent if spent else 0.0
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -278,8 +169,8 @@ def timed(index: SqliteSearchIndex, call: Query, runs: int, cap: float, seed: in
     return latencies
 
 
-def queries(corpus: Corpus) -> dict[str, tuple[bool, Query]]:
-    """The reads the API makes: name -> (is full text, call picking a random position or term)."""
+def queries(corpus: Corpus) -> dict[str, tuple[str, Query]]:
+    """The reads the API makes: name -> (kind: baseline, list, text or stats; a call at a random position)."""
     big = corpus.dataset_ids[0]
     big_ids, live, numbers = corpus.ids_by_dataset[big], corpus.live_ids, corpus.numbers_by_dataset[big]
 
@@ -311,37 +202,27 @@ def queries(corpus: Corpus) -> dict[str, tuple[bool, Query]]:
         return ItemQuery(dataset_id=big, unlabeled=True)
 
     return {
-        BASELINE: (False, lambda index, rng: index.get(TENANT, *rng.choice(live))),
-        "dataset page, first": (False, listing(dataset, False)),
-        "dataset page, deep (after)": (False, listing(dataset, True)),
-        "label filter, first": (False, listing(by_label, False)),
-        "label filter, deep": (False, listing(by_label, True)),
-        "unlabeled, first": (False, listing(unlabeled, False)),
-        "unlabeled, deep": (False, listing(unlabeled, True)),
-        "q=rare filename, dataset": (True, full_text(rare, big)),
-        "q=rare filename, all": (True, full_text(rare, None)),
-        "q=img (prefix), dataset": (True, full_text(common, big)),
-        "q=img (prefix), all": (True, full_text(common, None)),
-        "q=tag value, dataset": (True, full_text(camera, big)),
-        "q=tag value, all": (True, full_text(camera, None)),
-        "q=label word, dataset": (True, full_text(label_word, big)),
-        "q=label word, all": (True, full_text(label_word, None)),
-        "stats (dataset read)": (False, lambda index, rng: index.stats(TENANT, big)),
+        BASELINE: ("baseline", lambda index, rng: index.get(TENANT, *rng.choice(live))),
+        "dataset page, first": ("list", listing(dataset, False)),
+        "dataset page, deep (after)": ("list", listing(dataset, True)),
+        "label filter, first": ("list", listing(by_label, False)),
+        "label filter, deep": ("list", listing(by_label, True)),
+        "unlabeled, first": ("list", listing(unlabeled, False)),
+        "unlabeled, deep": ("list", listing(unlabeled, True)),
+        "q=rare filename, dataset": ("text", full_text(rare, big)),
+        "q=rare filename, all": ("text", full_text(rare, None)),
+        "q=img (prefix), dataset": ("text", full_text(common, big)),
+        "q=img (prefix), all": ("text", full_text(common, None)),
+        "q=tag value, dataset": ("text", full_text(camera, big)),
+        "q=tag value, all": ("text", full_text(camera, None)),
+        "q=label word, dataset": ("text", full_text(label_word, big)),
+        "q=label word, all": ("text", full_text(label_word, None)),
+        "stats (dataset read)": ("stats", lambda index, rng: index.stats(TENANT, big)),
     }
 
 
-def same_pages(current: SqliteSearchIndex, candidate: SqliteSearchIndex, call: Query, seed: int, n: int) -> int:
-    """How many of `n` calls with the same random arguments return the same page from both."""
-    same = 0
-    for k in range(n):
-        a = call(current, random.Random(seed * 1000 + k))
-        b = call(candidate, random.Random(seed * 1000 + k))
-        same += [r.item_id for r in a] == [r.item_id for r in b]
-    return same
-
-
 def explain(index: SqliteSearchIndex, query: ItemQuery) -> list[str]:
-    """EXPLAIN QUERY PLAN of the statement `search` runs, captured with a trace callback."""
+    """EXPLAIN QUERY PLAN of the statements `search` ran to read rows (the plan it chose), via a trace callback."""
     db = index._db()
     statements: list[str] = []
     db.set_trace_callback(statements.append)
@@ -349,8 +230,78 @@ def explain(index: SqliteSearchIndex, query: ItemQuery) -> list[str]:
         index.search(TENANT, query, PAGE, None)
     finally:
         db.set_trace_callback(None)
-    sql = next(s for s in statements if s.startswith("SELECT tenant"))
-    return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)]
+    return [
+        " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+        for sql in statements
+        if sql.startswith("SELECT tenant")
+    ]
+
+
+@dataclass
+class Measured:
+    """Everything one run measured."""
+
+    corpus: Corpus
+    results: dict[int, dict[str, list[float]]]  # size -> query -> latencies (ms)
+    rates: dict[int, float]  # size -> insert rate while filling up to it
+    db_bytes: int
+    plans: dict[str, list[str]]
+    kinds: dict[str, str]  # query name -> baseline, list, text or stats
+
+
+def measure(sizes: list[int], runs: int, query_seconds: float, max_seconds: float, seed: int) -> Measured:
+    """Fill one index size by size and time every query at each size."""
+    deadline = Deadline(max_seconds)
+    id_rng = random.Random(seed + 1)
+    epoch_ms = int(time.time() * 1000) - 500 * 24 * 3600 * 1000
+    corpus = Corpus(dataset_ids=[ulid(epoch_ms + n, id_rng) for n in range(len(DATASETS))])
+    results: dict[int, dict[str, list[float]]] = {}
+    rates: dict[int, float] = {}
+    plans: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        index = SqliteSearchIndex(Path(tmp) / "index.db")
+        stream = generate(corpus, seed)
+        for size in sorted(sizes):
+            rates[size] = fill(index, stream, corpus, size, deadline)
+            if corpus.count < size:
+                break
+            results[size] = {}
+            for n, (name, (_, call)) in enumerate(queries(corpus).items()):
+                if deadline.passed():
+                    break
+                results[size][name] = timed(index, call, runs, query_seconds, seed * 100 + n)
+        if results:
+            big = corpus.dataset_ids[0]
+            for name, query in (
+                ("rare filename, dataset", ItemQuery(dataset_id=big, q="img-000123.png")),
+                ("img (prefix), all", ItemQuery(q="img")),
+            ):
+                plans[name] = explain(index, query)
+        db_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir())
+    kinds = {name: kind for name, (kind, _) in queries(corpus).items()}
+    return Measured(corpus, results, rates, db_bytes, plans, kinds)
+
+
+def figures(measured: Measured) -> dict:
+    """The p95 of every query at the largest size reached, and the worst listing and full-text p95."""
+    if not measured.results:
+        return {"items": 0, "goal_ms": GOAL_MS}
+    size = max(measured.results)
+    p95 = {name: percentile(lat, 0.95) for name, lat in measured.results[size].items() if lat}
+    listings = [v for name, v in p95.items() if measured.kinds[name] == "list"]
+    texts = [v for name, v in p95.items() if measured.kinds[name] == "text"]
+    return {
+        "items": size,
+        "goal_ms": GOAL_MS,
+        "p95_ms": p95,
+        "list_p95_ms": max(listings, default=None),
+        "list_worst": max((n for n in p95 if measured.kinds[n] == "list"), key=p95.get, default=None),
+        "list_queries": len(listings),
+        "full_text_p95_ms": max(texts, default=None),
+        "full_text_worst": max((n for n in p95 if measured.kinds[n] == "text"), key=p95.get, default=None),
+        "full_text_queries": len(texts),
+        "complete": len(p95) == len(measured.kinds),
+    }
 
 
 def main() -> None:
@@ -359,64 +310,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="timed calls per query and size")
     parser.add_argument("--query-seconds", type=float, default=30.0, help="time cap per query and size")
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="stop early (with a warning) past this")
-    parser.add_argument("--no-candidate", action="store_true", help="skip the candidate full-text plan")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, no tables")
     args = parser.parse_args()
-    sizes = sorted(int(s) for s in args.sizes.split(","))
-    deadline = Deadline(args.max_seconds)
-    id_rng = random.Random(args.seed + 1)
-    epoch_ms = int(time.time() * 1000) - 500 * 24 * 3600 * 1000
-    corpus = Corpus(dataset_ids=[ulid(epoch_ms + n, id_rng) for n in range(len(DATASETS))])
-    results: dict[int, dict[str, list[float]]] = {}  # size -> query -> latencies
-    after: dict[int, dict[str, tuple[list[float], int, int]]] = {}  # candidate: latencies, same, compared
-    rates: dict[int, list[float]] = {}
-    plans: dict[str, list[str]] = {}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        current = SqliteSearchIndex(Path(tmp) / "current" / "index.db")
-        indexes: list[SqliteSearchIndex] = [current]
-        if not args.no_candidate:
-            indexes.append(CandidateIndex(Path(tmp) / "candidate" / "index.db"))
-        stream = generate(corpus, args.seed)
-        for size in sizes:
-            rates[size] = fill(indexes, stream, corpus, size, deadline)
-            if corpus.count < size:
-                break
-            results[size], after[size] = {}, {}
-            for n, (name, (text, call)) in enumerate(queries(corpus).items()):
-                if deadline.passed():
-                    break
-                seed = args.seed * 100 + n  # the same positions and terms for both indexes
-                results[size][name] = timed(current, call, args.runs, args.query_seconds, seed)
-                if text and len(indexes) > 1:
-                    lat = timed(indexes[1], call, args.runs, args.query_seconds, seed)
-                    after[size][name] = (lat, same_pages(current, indexes[1], call, seed, 20), 20)
-        if results:
-            big = corpus.dataset_ids[0]
-            for name, query in (
-                ("rare filename, dataset", ItemQuery(dataset_id=big, q="img-000123.png")),
-                ("img (prefix), all", ItemQuery(q="img")),
-            ):
-                plans[name] = explain(current, query)
-        db_bytes = [sum(p.stat().st_size for p in i.path.parent.iterdir()) for i in indexes]
-
-    report(args, corpus, results, after, rates, db_bytes, plans)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    measured = measure(sizes, args.runs, args.query_seconds, args.max_seconds, args.seed)
+    if args.json:
+        print(json.dumps(figures(measured)))
+    else:
+        report(args, measured)
 
 
-def report(args, corpus: Corpus, results, after, rates, db_bytes: list[int], plans) -> None:
+def report(args, measured: Measured) -> None:
+    corpus, results = measured.corpus, measured.results
     big = corpus.dataset_ids[0]
     print(
         f"SqliteSearchIndex, one tenant, {len(DATASETS)} datasets (largest {DATASETS[0][1]:.0%}), "
         f"{len(LABELS)} labels + {UNLABELED_SHARE:.0%} unlabeled, 2-3 tags/item; "
         f"page = {PAGE} rows; up to {args.runs} runs per query at random positions"
     )
-    for size, (rate, *cand) in rates.items():
-        extra = f"; candidate {cand[0]:,.0f} items/s" if cand else ""
-        print(f"  filled to {size:>9,} items at {rate:,.0f} items/s (upsert_many, {CHUNK:,} per transaction){extra}")
-    files = f"index file at {corpus.count:,} items: {db_bytes[0] / 1e6:.0f} MB"
-    if len(db_bytes) > 1:
-        files += f" (candidate with prefix index: {db_bytes[1] / 1e6:.0f} MB)"
-    print(f"  {files}; largest dataset {len(corpus.ids_by_dataset[big]):,} items")
+    for size, rate in measured.rates.items():
+        print(f"  filled to {size:>9,} items at {rate:,.0f} items/s (upsert_many, {CHUNK:,} per transaction)")
+    print(
+        f"  index file at {corpus.count:,} items: {measured.db_bytes / 1e6:.0f} MB; "
+        f"largest dataset {len(corpus.ids_by_dataset[big]):,} items"
+    )
     sizes = list(results)
     if not sizes:
         return
@@ -426,34 +344,17 @@ def report(args, corpus: Corpus, results, after, rates, db_bytes: list[int], pla
     for name in results[sizes[0]]:
         print(row(name, sizes, results, args.runs))
     print(f"goal: p95 < {GOAL_MS:.0f} ms at the largest size; ratio = p95 / p95 of `get by id` at the same size")
-    if plans:
+    if measured.plans:
         print()
-        print("EXPLAIN QUERY PLAN of the current full-text statement:")
-        for name, plan in plans.items():
-            print(f"  {name}: " + " | ".join(plan))
-    if any(after.values()):
-        print()
-        print("candidate full-text plan (CandidateIndex in this file; service/ unchanged), same data and positions:")
-        print(f"{'query':28}" + "".join(f" {f'{s:,} p95 before/after':>26}" for s in sizes) + "  same pages  goal")
-        for name in after[sizes[0]]:
-            line = f"{name:28}"
-            for size in sizes:
-                if name not in after.get(size, {}) or name not in results[size]:
-                    line += f" {'-':>26}"
-                    continue
-                before_p95 = percentile(results[size][name], 0.95)
-                after_p95 = percentile(after[size][name][0], 0.95)
-                line += f" {before_p95:8.2f} -> {after_p95:7.2f} {times(before_p95 / after_p95):>6}"
-            last = after.get(sizes[-1], {}).get(name)
-            if last:
-                verdict = "ok" if percentile(last[0], 0.95) < GOAL_MS else "MISS"
-                line += f"  {last[1]:>4}/{last[2]:<5} {verdict}"
-            print(line)
+        print("EXPLAIN QUERY PLAN of the statements the full-text search chose (one line per statement):")
+        for name, plan in measured.plans.items():
+            for n, statement in enumerate(plan):
+                print(f"  {name if n == 0 else '':24}  {statement}")
     print()
     print(
         "reproduce: .venv/bin/python benchmarks/search_index.py "
         f"--sizes {args.sizes} --runs {args.runs} --query-seconds {args.query_seconds:g} "
-        f"--max-seconds {args.max_seconds:g} --seed {args.seed}" + (" --no-candidate" if args.no_candidate else "")
+        f"--max-seconds {args.max_seconds:g} --seed {args.seed}"
     )
 
 

@@ -56,8 +56,10 @@ def build_search_index(config: Config, blobs: BlobStore | None = None) -> Search
     if config.search == "sqlite":
         from service.adapters.searchindex.sqlite_recovery import RecoveringSqliteSearchIndex
 
-        # A missing index over storage that holds tenants is reported (and rebuilt by `reindex`).
-        in_use = (lambda: bool(blobs.list_page(TENANTS, limit=1).objects)) if blobs else (lambda: False)
+        # A missing index over a local store that holds tenants is reported (and rebuilt by `reindex`);
+        # over S3 (tests, a Lambda's fresh /tmp) the check would cost every start a network call.
+        local = blobs is not None and config.storage == "local"
+        in_use = (lambda: bool(blobs.list_page(TENANTS, limit=1).objects)) if local else (lambda: False)
         return RecoveringSqliteSearchIndex(config.data_dir / "index.db", in_use)
     if config.search in ("opensearch", "elasticsearch"):
         from service.adapters.searchindex import opensearch

@@ -107,12 +107,12 @@ class Indexer:
 
     def _preview(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int | None, int | None, bool]:
         """(width, height, has thumbnail): reuse a thumbnail of this very version, else make one."""
+        if not (info.content_type or "").startswith("image/") or info.size > MAX_SOURCE_BYTES:
+            return None, None, False  # no preview: not even a look for one (most events of non-images)
         key = layout.thumbnail(item.tenant, item.dataset_id, item.item_id)
         made = self.blobs.head(key)
         if made and made.metadata.get("source-etag") == info.etag:
             return int(made.metadata["width"]), int(made.metadata["height"]), True
-        if not (info.content_type or "").startswith("image/") or info.size > MAX_SOURCE_BYTES:
-            return None, None, False
         try:
             thumb = make_thumbnail(self.blobs.get_bytes(item.object_key))
         except ObjectMissing:

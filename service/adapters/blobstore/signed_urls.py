@@ -29,6 +29,9 @@ class Grant:
     metadata: dict = field(default_factory=dict)  # user metadata the upload must carry
 
 
+_FIELDS = [f.name for f in dataclasses.fields(Grant)]
+
+
 class UrlSigner:
     """Turns grants into URL tokens and back; the secret lives in the data dir (0600)."""
 
@@ -38,7 +41,9 @@ class UrlSigner:
         )
 
     def sign(self, grant: Grant) -> str:
-        return self._serializer.dumps(list(dataclasses.astuple(grant)))
+        # The fields in order, read directly: dataclasses.astuple deep-copies and cost a third of a
+        # listing page's time (every item signs a download and a thumbnail URL).
+        return self._serializer.dumps([getattr(grant, name) for name in _FIELDS])
 
     def verify(self, token: str, ops: set[str]) -> Grant:
         """The grant a token carries; Forbidden (403) when tampered, expired or for another op."""
