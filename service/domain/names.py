@@ -22,8 +22,9 @@ MAX_TAG_VALUE = 256
 
 
 def _has_control(value: str) -> bool:
-    # Control, format (bidi overrides, zero-width), surrogate, private and unassigned code points.
-    return any(unicodedata.category(ch).startswith("C") for ch in value)
+    # Control, format (bidi overrides, zero-width), surrogate, private and unassigned code points, and the
+    # line and paragraph separators (U+2028, U+2029), which break a line in exports, logs and editors.
+    return any(unicodedata.category(ch) in ("Zl", "Zp") or unicodedata.category(ch).startswith("C") for ch in value)
 
 
 def filename(value: str) -> str:
@@ -31,12 +32,12 @@ def filename(value: str) -> str:
     name = unicodedata.normalize("NFC", value)
     if not name.strip():
         raise BadRequest("filename must not be empty")
+    if _has_control(name):  # before encoding: a lone surrogate cannot be encoded
+        raise BadRequest("filename must not contain control or invisible characters")
     if len(name.encode()) > MAX_FILENAME_BYTES:
         raise BadRequest(f"filename is longer than {MAX_FILENAME_BYTES} bytes")
     if name in {".", ".."} or "/" in name or "\\" in name:
         raise BadRequest("filename must be a plain file name, without '/', '\\' or '..'")
-    if _has_control(name):
-        raise BadRequest("filename must not contain control or invisible characters")
     if name != name.strip():
         raise BadRequest("filename must not start or end with white space")
     return name

@@ -3,12 +3,18 @@ metered requests and uploads, what the tenant holds now, and the inference its j
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from service.adapters.searchindex import SearchIndex
 from service.adapters.usage import REQUESTS, UPLOAD_BYTES, UPLOAD_ITEMS, UsageMeter
 from service.domain.errors import BadRequest
 from service.domain.jobs import JobService
+
+# Readers walk a period a day (audit) or an hour (usage) at a time, each a listing in storage: a
+# period of centuries took minutes on S3, and moments near year 1 or 9999 overflowed into a 500.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+MAX_PERIOD = timedelta(days=366)
 
 
 def parse_moment(text: str, name: str) -> datetime:
@@ -19,7 +25,22 @@ def parse_moment(text: str, name: str) -> datetime:
         raise BadRequest(
             f"{name} must be a date or an ISO 8601 time, like 2026-11-01 or 2026-11-01T12:00:00Z"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        in_range = EARLIEST <= moment.astimezone(UTC) < LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise BadRequest(f"{name} must lie between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
+
+def check_period(start: datetime, end: datetime) -> None:
+    """[start, end) is not empty and spans at most MAX_PERIOD."""
+    if end <= start:
+        raise BadRequest("'to' must be later than 'from'")
+    if end - start > MAX_PERIOD:
+        raise BadRequest(f"a period spans at most {MAX_PERIOD.days} days: ask for a longer one in parts")
 
 
 def period(start: str | None, end: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -27,8 +48,7 @@ def period(start: str | None, end: str | None, now: datetime | None = None) -> t
     now = now or datetime.now(UTC)
     begin = parse_moment(start, "from") if start else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     finish = parse_moment(end, "to") if end else now
-    if finish <= begin:
-        raise BadRequest("'to' must be later than 'from'")
+    check_period(begin, finish)
     return begin, finish
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from functools import wraps
 
 import marshmallow as ma
 from flask import current_app, g, request
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from service.adapters.identity import InvalidToken
 from service.domain import cursor
@@ -33,6 +35,22 @@ def authenticate() -> Principal:
     return edna().adapters.verifier.verify(token.strip())
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def refuse_lone_surrogates() -> None:
+    """400 for a JSON body with half a UTF-16 pair (`"\\udcff"`): Python decodes it into a str that no codec
+    encodes, so the first `.encode()` of a description, a password or a model spec would answer 500."""
+    if not request.is_json or not _SURROGATE_ESCAPE.search(request.get_data(cache=True)):
+        return
+    try:
+        json.dumps(json.loads(request.get_data(cache=True)), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        abort(400, message="the JSON body holds half of a UTF-16 surrogate pair (\\udXXX), which is not text")
+    except ValueError:
+        return  # not JSON at all: the arguments' parser answers that
+
+
 class ApiBlueprint(Blueprint):
     """A flask-smorest Blueprint whose views declare the least role they need."""
 
@@ -46,12 +64,15 @@ class ApiBlueprint(Blueprint):
                 g.principal = principal  # verified: metered and audited even when its role is too low
                 principal.require(role)
                 edna().quotas.admit_request(principal.tenant)
+                refuse_lone_surrogates()
                 return view(*args, **kwargs)
 
             # The role is published in the OpenAPI document, so clients and tests can read it.
             wrapper = Blueprint.doc(security=BEARER, **{"x-required-role": role.name})(wrapper)
             wrapper = self.alt_response(401, response="UNAUTHORIZED")(wrapper)
             wrapper = self.alt_response(429, response="TOO_MANY_REQUESTS")(wrapper)  # the tenant's quotas
+            # The domain's own checks (names, cursors, periods, tag limits) answer 400 where the schema's answer 422.
+            wrapper = self.alt_response(400, response="BAD_REQUEST")(wrapper)
             return self.alt_response(403, response="FORBIDDEN")(wrapper)
 
         return decorator

@@ -32,6 +32,7 @@ from service.domain.errors import BadRequest, Forbidden
 from service.domain.ids import new_id
 
 LOCK_STRIPES = 64
+MAX_NAME_BYTES = 255  # a file name on Linux and macOS file systems
 
 
 class LocalBlobStore(LocalMultipart, BlobStore):
@@ -114,7 +115,11 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         return path if path.is_file() else None
 
     def _meta_path(self, key: str) -> Path:
-        return self.meta / (key + ".json")
+        parent, _, name = key.rpartition("/")
+        sidecar = name + ".json"
+        if len(sidecar.encode()) > MAX_NAME_BYTES:  # a 255-byte file name leaves no room for ".json"
+            sidecar = hashlib.sha256(name.encode()).hexdigest() + ".long.json"
+        return self.meta / parent / sidecar
 
     def _read_meta(self, key: str) -> dict:
         try:

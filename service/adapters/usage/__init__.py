@@ -4,6 +4,7 @@ storage in the background, summed by hour for `GET /api/usage` and the operators
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ class UsageMeter(ABC):
         self._pending: dict[tuple[str, str, str], float] = defaultdict(float)
 
     def count(self, tenant: str, metric: str, amount: float = 1) -> None:
-        key = (tenant, hour_of(datetime.now(UTC)), metric)
+        key = (tenant, _current_hour(), metric)
         with self._lock:
             self._pending[key] += amount
 
@@ -55,6 +56,18 @@ class UsageMeter(ABC):
 
     def close(self) -> None:
         self.flush()
+
+
+_hour_cache: tuple[int, str] = (-1, "")
+
+
+def _current_hour() -> str:
+    """hour_of(now), made once an hour: counting is on every request's path."""
+    global _hour_cache
+    number = int(time.time() // 3600)
+    if _hour_cache[0] != number:
+        _hour_cache = (number, hour_of(datetime.fromtimestamp(number * 3600, UTC)))
+    return _hour_cache[1]
 
 
 def hour_span(start: datetime, end: datetime) -> tuple[str, str]:

@@ -6,9 +6,8 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from service.domain import cursor
-from service.domain.errors import BadRequest
 from service.domain.roles import Role
-from service.domain.usage import parse_moment
+from service.domain.usage import check_period, parse_moment
 from service.resources.audit.schemas import AuditArgs, AuditEntrySchema
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
 
@@ -28,8 +27,7 @@ class Audit(MethodView):
             abort(404, message="the audit trail is off on this server (EDNA_METERING=false)")
         end = parse_moment(args["end"], "to") if args.get("end") else datetime.now(UTC)
         start = parse_moment(args["start"], "from") if args.get("start") else end - timedelta(days=DEFAULT_DAYS)
-        if end <= start:
-            raise BadRequest("'to' must be later than 'from'")
+        check_period(start, end)
         entries, last = log.read(
             caller().tenant,
             start,

@@ -6,7 +6,7 @@ from flask_smorest import abort
 from service.domain.errors import Unauthorized
 from service.domain.roles import Role
 from service.resources.auth.schemas import MeSchema, TokenRequestSchema, TokenSchema
-from service.resources.common import ApiBlueprint, caller, edna
+from service.resources.common import ApiBlueprint, caller, edna, refuse_lone_surrogates
 
 blp = ApiBlueprint("auth", __name__, url_prefix="/api", description="Identity")
 
@@ -22,11 +22,13 @@ def _local_identity():
 class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")  # a body that is not JSON
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, body):
         """Sign in with a local user's password (local identity only)"""
         issuer, users = _local_identity()
+        refuse_lone_surrogates()
         user = users.authenticate(body["username"], body["password"])
         if user is None:
             raise Unauthorized("wrong username or password")

@@ -73,7 +73,7 @@ class ItemById(MethodView):
 @blp.route("/<item_id>/complete")
 class Complete(MethodView):
     @blp.requires(Role.editor)
-    @blp.arguments(CompleteSchema)
+    @blp.arguments(CompleteSchema, required=False)  # a single PUT has no parts to send
     @blp.response(200, ItemSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")

@@ -57,7 +57,7 @@ class ModelById(MethodView):
 @blp.route("/<model_id>/complete")
 class CompleteModel(MethodView):
     @blp.requires(Role.editor)
-    @blp.arguments(CompleteSchema)
+    @blp.arguments(CompleteSchema, required=False)  # a single PUT has no parts to send
     @blp.response(200, ModelSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
