@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from service.adapters.audit import AuditLog
 from service.adapters.audit.blobs import BlobAuditLog
 from service.adapters.audit.local import LocalAuditLog
+from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.blobstore.s3 import S3BlobStore
 
 START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
@@ -109,7 +111,22 @@ def test_entries_are_stored_as_the_adapter_says(log, tmp_path):
         assert files == ["2026-03-01.jsonl", "2026-03-02.jsonl"]
     else:
         keys = sorted(o.key for o in log.blobs.iter_objects("ledger/demo/audit/"))
-        assert keys == [
-            "ledger/demo/audit/2026-03-01/220000000000-req-000001.jsonl",
-            "ledger/demo/audit/2026-03-02/010000000000-req-000002.jsonl",
+        hints = "-".join(f"{zlib.crc32(v.encode()):08x}" for v in (entry(1, START)["actor"], entry(1, START)["action"]))
+        assert keys == [  # time, request id, then hashes of actor and action for filtered reads
+            f"ledger/demo/audit/2026-03-01/220000000000-req-000001-{hints}.jsonl",
+            f"ledger/demo/audit/2026-03-02/010000000000-req-000002-{hints}.jsonl",
         ]
+
+
+def test_a_filtered_read_opens_only_the_parts_that_can_match(tmp_path):
+    """On S3 each entry is an object: an actor or action filter must not read every one of them."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    log = BlobAuditLog(store)
+    for n in range(30):
+        log.append({**entry(n + 1, START + timedelta(seconds=n)), "actor": "ann" if n % 10 == 0 else "bob"})
+    opened: list[str] = []
+    real = store.get_bytes
+    store.get_bytes = lambda key: opened.append(key) or real(key)
+    found, _ = log.read("demo", *EVER, "ann", None, 50, None)
+    assert [e["actor"] for e in found] == ["ann"] * 3
+    assert len(opened) == 3

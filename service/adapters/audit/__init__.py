@@ -49,8 +49,11 @@ class AuditLog(ABC):
         """Record one entry (its `tenant` and `time` place it); durable when this returns."""
 
     @abstractmethod
-    def entries(self, tenant: str, day: str, after: str | None) -> Iterator[tuple[str, dict]]:
-        """(position, entry) of one day in order, after the position `after`."""
+    def entries(
+        self, tenant: str, day: str, after: str | None, actor: str | None = None, action: str | None = None
+    ) -> Iterator[tuple[str, dict]]:
+        """(position, entry) of one day in order, after the position `after`. `actor` and `action`
+        are hints: an adapter may skip entries that cannot match them (the caller still filters)."""
 
     def read(
         self,
@@ -69,7 +72,7 @@ class AuditLog(ABC):
         for day in days(start, end):
             if resume_day and day < resume_day:
                 continue
-            for position, entry in self.entries(tenant, day, resume_at if day == resume_day else None):
+            for position, entry in self.entries(tenant, day, resume_at if day == resume_day else None, actor, action):
                 if not matches(entry, start, end, actor, action):
                     continue
                 if len(found) == limit:

@@ -45,7 +45,9 @@ class LocalAuditLog(AuditLog):
             os.close(fd)
         self._open.clear()
 
-    def entries(self, tenant: str, day: str, after: str | None) -> Iterator[tuple[str, dict]]:
+    def entries(
+        self, tenant: str, day: str, after: str | None, actor: str | None = None, action: str | None = None
+    ) -> Iterator[tuple[str, dict]]:
         path = self._file(tenant, day)
         if not path.exists():
             return
