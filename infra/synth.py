@@ -184,9 +184,6 @@ class Synthesis:
     resources: list[Declared]
     outputs: dict[str, Any]
 
-    def of_type(self, kind: str) -> list[Declared]:
-        return [r for r in self.resources if r.type == kind]
-
 
 def synthesize(stack: str) -> Synthesis:
     """Every resource the program declares for this stack, run to completion (preview=False)."""
