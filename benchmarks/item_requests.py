@@ -71,6 +71,27 @@ def load(base: str, path: str, body: dict | None, token: str | None, count: int,
     }
 
 
+def serve_bench_tenant(data_dir: Path) -> tuple[subprocess.Popen, str, str, str]:
+    """A server on `data_dir` with one editor and one dataset: (process, base URL, token, dataset id)."""
+    user = ["bench", "--tenant", "bench", "--role", "editor", "--password", "bench-password"]
+    subprocess.run(
+        [sys.executable, "-m", "service", "users", "add", *user, "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    proc, base = start_server(data_dir)
+    try:
+        login = {"username": "bench", "password": "bench-password"}
+        token = requests.post(base + "/api/auth/token", json=login, timeout=10).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        dataset = requests.post(base + "/api/datasets", json={"name": "bench"}, headers=auth, timeout=10).json()
+    except BaseException:
+        proc.terminate()
+        raise
+    return proc, base, token, dataset["id"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -79,21 +100,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        user = ["bench", "--tenant", "bench", "--role", "editor", "--password", "bench-password"]
-        subprocess.run(
-            [sys.executable, "-m", "service", "users", "add", *user, "--data-dir", str(data_dir)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        proc, base = start_server(data_dir)
+        proc, base, token, dataset_id = serve_bench_tenant(Path(tmp))
         try:
-            token = requests.post(
-                base + "/api/auth/token", json={"username": "bench", "password": "bench-password"}, timeout=10
-            ).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            dataset = requests.post(base + "/api/datasets", json={"name": "bench"}, headers=auth, timeout=10).json()
             upload = {"content_type": "image/png", "size": 1234}
             runs = {
                 "GET /api/health (baseline)": load(
@@ -101,7 +109,7 @@ def main() -> None:
                 ),
                 "POST /api/datasets/{d}/items": load(
                     base,
-                    f"/api/datasets/{dataset['id']}/items",
+                    f"/api/datasets/{dataset_id}/items",
                     upload,
                     token,
                     args.requests,

@@ -14,14 +14,11 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import requests
-from item_requests import ROOT, load, start_server
+from item_requests import load, serve_bench_tenant
 
 GOAL = 0.05  # at most 5 % fewer requests per second with metering on
 WARM_UP = 200  # requests on each fresh server before it is measured (threads, imports, SQLite pages)
@@ -52,20 +49,9 @@ def one_run(metering: bool, count: int, clients: int, cap: float) -> dict:
     }
     with tempfile.TemporaryDirectory() as tmp, environment(**settings):
         data_dir = Path(tmp)
-        user = ["bench", "--tenant", "bench", "--role", "editor", "--password", "bench-password"]
-        subprocess.run(
-            [sys.executable, "-m", "service", "users", "add", *user, "--data-dir", str(data_dir)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        proc, base = start_server(data_dir)
+        proc, base, token, dataset_id = serve_bench_tenant(data_dir)
         try:
-            login = {"username": "bench", "password": "bench-password"}
-            token = requests.post(base + "/api/auth/token", json=login, timeout=10).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            dataset = requests.post(base + "/api/datasets", json={"name": "bench"}, headers=auth, timeout=10).json()
-            path = f"/api/datasets/{dataset['id']}/items"
+            path = f"/api/datasets/{dataset_id}/items"
             load(base, path, UPLOAD, token, WARM_UP, clients, cap)
             result = load(base, path, UPLOAD, token, count, clients, cap)
             if metering:  # the trail holds every request: the cost measured is the real one
