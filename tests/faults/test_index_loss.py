@@ -11,8 +11,8 @@ import io
 import os
 
 import pytest
-from fault_servers import Server, add_user, cli
 from PIL import Image
+from real_server import Server, add_user, cli
 
 from service.client import EdnaClient
 

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import requests
-from fault_servers import Server, add_user
 from PIL import Image
+from real_server import Server, add_user
 
 from service.client import ApiError, EdnaClient
 

@@ -1,4 +1,4 @@
-"""Real Edna servers for the fault tests: `python -m service run` in its own process group, killed for real."""
+"""Real Edna servers: `python -m service run` in its own process group, over either blob store, killed for real."""
 
 from __future__ import annotations
 
@@ -15,26 +15,29 @@ import requests
 
 from service.client import EdnaClient
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30  # seconds for a server to print its address (a bound, not a measurement)
 
 
-def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def cli(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """One operator command (`users add`, `reindex`, ...) over the data dir, as a subprocess."""
     command = [sys.executable, "-m", "service", args[0], *args[1:], "--data-dir", str(data_dir)]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=check, env=_env())
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=check, env=_env(env))
 
 
-def _env() -> dict[str, str]:
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDNA_")}
-    return {**env, "EDNA_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    return {**env, "EDNA_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **(extra or {})}
 
 
 class Server:
     """`python -m service run --no-demo` as a session leader: SIGKILL of its group takes the job workers too."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
         self.data_dir = data_dir
+        self.env = env or {}
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
         self.proc: subprocess.Popen | None = None
         self.base_url = ""
@@ -46,7 +49,7 @@ class Server:
         command = [sys.executable, "-m", "service", "run", "--port", "0", "--data-dir", str(self.data_dir), "--no-demo"]
         out = open(self.log, "a")  # noqa: SIM115 (the child keeps writing to it)
         self.proc = subprocess.Popen(
-            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=_env(self.env), start_new_session=True
         )
         out.close()
         deadline = time.monotonic() + START_TIMEOUT
