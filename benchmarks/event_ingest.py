@@ -214,7 +214,7 @@ class DeferredPreviewIndexer(Indexer):
         super().__init__(blobs, index)
         self.queued: list[layout.ItemKey] = []
 
-    def _preview(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int | None, int | None, bool]:
+    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool) -> tuple[int | None, int | None, bool]:
         made = self.blobs.head(layout.thumbnail(item.tenant, item.dataset_id, item.item_id))
         if made and made.metadata.get("source-etag") == info.etag:
             return int(made.metadata["width"]), int(made.metadata["height"]), True
@@ -230,7 +230,7 @@ class DeferredPreviewIndexer(Indexer):
             record = self.index.get(item.tenant, item.dataset_id, item.item_id)
             if info is None or record is None:
                 return 0
-            width, height, thumbnail = Indexer._preview(self, item, info)
+            width, height, thumbnail = Indexer._preview(self, item, info, queue=True)  # no queue: made here
             now = time.time()
             return self.index.upsert(
                 replace(record, width=width, height=height, thumbnail=thumbnail, updated_at=now, observed_at=now)

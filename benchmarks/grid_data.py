@@ -63,7 +63,7 @@ def pictures(count: int = 10) -> list[Picture]:
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         png = buf.getvalue()
-        thumb = make_thumbnail(png)
+        thumb = make_thumbnail(png, Config.max_image_pixels)
         if thumb is None:
             raise RuntimeError("make_thumbnail refused a PNG made by Pillow")
         out.append(Picture(png, hashlib.md5(png, usedforsecurity=False).hexdigest(), thumb))

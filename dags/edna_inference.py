@@ -50,7 +50,7 @@ def _fail_fast(storage, params, error: ValueError):
     """A job that cannot succeed (bad model.json, wrong sharding...): record why, and skip the retries."""
     from edna_engine import pipeline
 
-    pipeline.fail(storage, params, str(error))
+    pipeline.fail(storage, params, error)  # users see the reason; the task log keeps the full message
     return AirflowFailException(str(error))
 
 
@@ -73,8 +73,10 @@ def _task_failed(context) -> None:
     where = f"task {getattr(ti, 'task_id', '?')}"
     if getattr(ti, "map_index", -1) >= 0:
         where += f" (shard {ti.map_index})"
+    from edna_engine.errors import public_error
+
     error = context.get("exception")  # real workers pass it; dag.test() does not
-    _record_failure(context, f"{where} failed: {error}" if error else f"{where} failed")
+    _record_failure(context, f"{where} failed: {public_error(error)}" if error else f"{where} failed")
 
 
 def _run_failed(context) -> None:
@@ -96,6 +98,9 @@ def _run_failed(context) -> None:
         "batch_size": Param(64, type="integer", minimum=1, maximum=4096, description="Items per mini-batch."),
         "max_memory_mb": Param(256, type="integer", minimum=16, maximum=4096, description="Cap on batch x item."),
         "shards": Param(1, type="integer", minimum=1, maximum=64, description="Parallel infer tasks."),
+        "model_sha256": Param(
+            "", type="string", pattern="^([0-9a-f]{64})?$", description="sha256 of the model file the service checked."
+        ),
     },
     default_args={
         "retries": 2,

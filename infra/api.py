@@ -1,5 +1,6 @@
-"""The API: an HTTP API with a Cognito JWT authorizer in front of the service's Lambda, and the
-indexer Lambda draining the data bucket's events. One Zappa zip serves both functions."""
+"""The API: an HTTP API with a Cognito JWT authorizer in front of the service's Lambda, the
+indexer Lambda draining the data bucket's events, and the thumbnailer Lambda draining the
+thumbnails queue. One Zappa zip serves the three functions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import LAMBDA_RUNTIME, StackConfig
-from infra.data import INDEXER_TIMEOUT_SECONDS, Data
+from infra.data import INDEXER_TIMEOUT_SECONDS, THUMBNAILER_TIMEOUT_SECONDS, Data
 from infra.documents import assume_role, document, statement
 from infra.identity import Identity
 from infra.search import Search
@@ -17,6 +18,11 @@ from infra.search import Search
 HEALTH_ROUTE = "GET /api/health"  # the one route without the JWT authorizer
 API_HANDLER = "handler.lambda_handler"  # Zappa's handler around service.wsgi.app
 INDEXER_HANDLER = "service.handlers.sqs_s3_events"
+THUMBNAILER_HANDLER = "service.handlers.sqs_thumbnails"
+# Model `complete` spools the file (up to 1 GiB) to /tmp to check it without holding it in memory.
+API_TMP_MB = 2048
+SEARCH_WRITES = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
+QUEUE_CONSUMER = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
 GRANT_SEARCH_ACCESS = "service.handlers.grant_search_access"
 COGNITO_MEMBER_ACTIONS = [
     f"cognito-idp:{action}"
@@ -29,6 +35,7 @@ COGNITO_MEMBER_ACTIONS = [
         "AdminRemoveUserFromGroup",
         "AdminDisableUser",
         "AdminDeleteUser",
+        "AdminUserGlobalSignOut",  # a removed member's refresh tokens stop at once
     )
 ]
 ALIAS = "live"
@@ -83,6 +90,9 @@ class Api(pulumi.ComponentResource):
         self.indexer_role = aws.iam.Role(
             "indexer-role", assume_role_policy=assume_role("lambda.amazonaws.com"), opts=child
         )
+        self.thumbnailer_role = aws.iam.Role(
+            "thumbnailer-role", assume_role_policy=assume_role("lambda.amazonaws.com"), opts=child
+        )
         self.endpoint = self.gateway.api_endpoint
 
     def serve(self, identity: Identity, data: Data, search: Search) -> None:
@@ -100,10 +110,11 @@ class Api(pulumi.ComponentResource):
             "EDNA_SEARCH_INDEX": SEARCH_INDEX,
             "EDNA_JOBS": "mwaa",
             "EDNA_MWAA_ENVIRONMENT": config.mwaa_environment,
+            "EDNA_THUMBNAIL_QUEUE_URL": data.thumbnails.url,
             "EDNA_DATA_DIR": "/tmp/edna",  # noqa: S108 - the only writable path in Lambda
             "EDNA_LOG_LEVEL": "INFO",
         }
-        logs = {name: self._log_group(name) for name in ("api", "indexer")}
+        self.logs = logs = {name: self._log_group(name) for name in ("api", "indexer", "thumbnailer")}
         tenants = pulumi.Output.concat(data.bucket.arn, "/tenants/*")
         search_paths = pulumi.Output.concat(search.domain.arn, "/*")
         self.policy = aws.iam.RolePolicy(
@@ -131,10 +142,8 @@ class Api(pulumi.ComponentResource):
                 statement(["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/ledger/*")]),
                 # Members: the service manages the users of the caller's tenant (service/adapters/identity).
                 statement(COGNITO_MEMBER_ACTIONS, [identity.pool.arn]),
-                statement(
-                    ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"],
-                    [search_paths],
-                ),
+                statement(SEARCH_WRITES, [search_paths]),
+                statement(["sqs:SendMessage"], [data.thumbnails.arn]),  # `complete` queues a new image's thumbnail
                 statement(
                     ["airflow:InvokeRestApi"],
                     [
@@ -153,21 +162,29 @@ class Api(pulumi.ComponentResource):
             policy=document(
                 statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging"], [tenants]),
                 statement(["s3:ListBucket"], [data.bucket.arn], Condition={"StringLike": {"s3:prefix": ["tenants/*"]}}),
-                statement(
-                    ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"],
-                    [search_paths],
-                ),
-                statement(
-                    [
-                        "sqs:ReceiveMessage",
-                        "sqs:DeleteMessage",
-                        "sqs:GetQueueAttributes",
-                        "sqs:ChangeMessageVisibility",
-                    ],
-                    [data.events.arn],
-                ),
+                statement(SEARCH_WRITES, [search_paths]),
+                statement(QUEUE_CONSUMER, [data.events.arn]),
+                statement(["sqs:SendMessage"], [data.thumbnails.arn]),
                 statement(
                     ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["indexer"].arn, ":*")]
+                ),
+            ),
+            opts=child,
+        )
+        # Reads items (and the records an index refresh reads), writes thumbnails only: it parses hostile bytes.
+        self.thumbnailer_policy = aws.iam.RolePolicy(
+            "thumbnailer-policy",
+            role=self.thumbnailer_role.id,
+            policy=document(
+                statement(["s3:GetObject", "s3:GetObjectTagging"], [tenants]),
+                statement(["s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/tenants/*/thumbnails/*")]),
+                # A HEAD of a missing key answers 404 (not 403) only with ListBucket.
+                statement(["s3:ListBucket"], [data.bucket.arn], Condition={"StringLike": {"s3:prefix": ["tenants/*"]}}),
+                statement(SEARCH_WRITES, [search_paths]),
+                statement(QUEUE_CONSUMER, [data.thumbnails.arn]),
+                statement(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [pulumi.Output.concat(logs["thumbnailer"].arn, ":*")],
                 ),
             ),
             opts=child,
@@ -185,6 +202,7 @@ class Api(pulumi.ComponentResource):
             config.api_timeout_seconds,
             config.api_reserved_concurrency,
             config.api_version,
+            API_TMP_MB,
         )
         self.indexer, self.indexer_alias = self._function(
             "indexer",
@@ -198,6 +216,28 @@ class Api(pulumi.ComponentResource):
             INDEXER_TIMEOUT_SECONDS,
             config.indexer_reserved_concurrency,
             "",
+        )
+        self.thumbnailer, self.thumbnailer_alias = self._function(
+            "thumbnailer",
+            logs["thumbnailer"],
+            self.thumbnailer_role,
+            self.thumbnailer_policy,
+            code,
+            THUMBNAILER_HANDLER,
+            environment,
+            config.thumbnailer_memory_mb,
+            THUMBNAILER_TIMEOUT_SECONDS,
+            config.thumbnailer_reserved_concurrency,
+            "",
+        )
+        self.thumbnail_events = aws.lambda_.EventSourceMapping(
+            "thumbnailer-events",
+            event_source_arn=data.thumbnails.arn,
+            function_name=self.thumbnailer_alias.arn,
+            batch_size=5,  # decoded one at a time; a batch must finish well within the timeout
+            maximum_batching_window_in_seconds=1,
+            function_response_types=["ReportBatchItemFailures"],
+            opts=child,
         )
         self.events = aws.lambda_.EventSourceMapping(
             "indexer-events",
@@ -248,13 +288,15 @@ class Api(pulumi.ComponentResource):
             source_arn=pulumi.Output.concat(self.gateway.execution_arn, "/*/*"),
             opts=child,
         )
-        # Fine-grained access trusts only the master (this API's role): it maps the indexer's role
-        # to Edna's index at deploy time, through Zappa's `command` event (service/handlers.py).
+        # Fine-grained access trusts only the master (this API's role): it maps the indexer's and the
+        # thumbnailer's roles to Edna's index at deploy time, through Zappa's `command` event (service/handlers.py).
         self.search_access = aws.lambda_.Invocation(
             "grant-indexer-search",
             function_name=self.function.name,
             qualifier=self.alias.name,
-            input=pulumi.Output.json_dumps({"command": GRANT_SEARCH_ACCESS, "roles": [self.indexer_role.arn]}),
+            input=pulumi.Output.json_dumps(
+                {"command": GRANT_SEARCH_ACCESS, "roles": [self.indexer_role.arn, self.thumbnailer_role.arn]}
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[search.domain]),
         )
         self.register_outputs({"url": self.endpoint, "function": self.function.name})
@@ -267,7 +309,9 @@ class Api(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _function(self, name, group, role, policy, code, handler, environment, memory, timeout, reserved, pinned):
+    def _function(
+        self, name, group, role, policy, code, handler, environment, memory, timeout, reserved, pinned, tmp_mb=512
+    ):
         """A function publishing a version per deploy, and the alias callers use: repointing the alias
         switches all traffic at once, and pointing it back (edna:apiVersion) is the rollback."""
         function = aws.lambda_.Function(
@@ -279,6 +323,7 @@ class Api(pulumi.ComponentResource):
             code=code,
             role=role.arn,
             memory_size=memory,
+            ephemeral_storage={"size": tmp_mb},
             timeout=timeout,
             reserved_concurrent_executions=reserved,
             publish=True,

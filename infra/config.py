@@ -24,6 +24,8 @@ class StackConfig:
     api_version: str  # empty: the newest published version; a number pins the alias (one-step rollback)
     indexer_memory_mb: int
     indexer_reserved_concurrency: int
+    thumbnailer_memory_mb: int
+    thumbnailer_reserved_concurrency: int
     throttle_rate: int
     throttle_burst: int
     lambda_package: Path
@@ -80,6 +82,8 @@ def load() -> StackConfig:
         api_version=c.get("apiVersion") or "",
         indexer_memory_mb=c.require_int("indexerMemoryMb"),
         indexer_reserved_concurrency=c.require_int("indexerReservedConcurrency"),
+        thumbnailer_memory_mb=c.require_int("thumbnailerMemoryMb"),
+        thumbnailer_reserved_concurrency=c.require_int("thumbnailerReservedConcurrency"),
         throttle_rate=c.require_int("throttleRate"),
         throttle_burst=c.require_int("throttleBurst"),
         lambda_package=REPO / c.require("lambdaPackage"),

@@ -12,6 +12,7 @@ from infra.documents import document, statement
 TENANTS_PREFIX = "tenants/"  # service/domain/layout.py: every tenant's data lives under it
 # SQS keeps a message invisible while a Lambda works on it: AWS advises 6x the function timeout.
 INDEXER_TIMEOUT_SECONDS = 60
+THUMBNAILER_TIMEOUT_SECONDS = 60
 
 
 class Data(pulumi.ComponentResource):
@@ -53,6 +54,21 @@ class Data(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Thumbnails to make: the indexer (and `complete`) send one message per new image version, the
+        # thumbnailer Lambda drains them; decoding never happens in a request or in the indexer.
+        self.thumbnail_dead_letters = aws.sqs.Queue(
+            "thumbnails-dlq", message_retention_seconds=14 * 24 * 3600, sqs_managed_sse_enabled=True, opts=child
+        )
+        self.thumbnails = aws.sqs.Queue(
+            "thumbnails",
+            visibility_timeout_seconds=6 * THUMBNAILER_TIMEOUT_SECONDS,
+            message_retention_seconds=4 * 24 * 3600,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": self.thumbnail_dead_letters.arn, "maxReceiveCount": 3}
+            ),
+            opts=child,
+        )
         self.events_policy = aws.sqs.QueuePolicy(
             "events-from-s3",
             queue_url=self.events.url,
@@ -78,7 +94,9 @@ class Data(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.events_policy]),
         )
-        self.register_outputs({"bucket": self.bucket.id, "events_queue": self.events.arn})
+        self.register_outputs(
+            {"bucket": self.bucket.id, "events_queue": self.events.arn, "thumbnails_queue": self.thumbnails.arn}
+        )
 
     def allow_browser_uploads(self, site_origin: pulumi.Input[str]) -> aws.s3.BucketCorsConfiguration:
         """Browsers PUT (or POST) items to pre-signed URLs from the site's origin, and read the ETag of each part."""

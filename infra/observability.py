@@ -39,7 +39,7 @@ class Observability(pulumi.ComponentResource):
                 )
             )
 
-        for fn, label in ((api.function, "api"), (api.indexer, "indexer")):
+        for fn, label in ((api.function, "api"), (api.indexer, "indexer"), (api.thumbnailer, "thumbnailer")):
             for metric, what in (("Errors", "errors"), ("Throttles", "throttles")):
                 alarm(
                     f"{label}-{what}",
@@ -67,6 +67,15 @@ class Observability(pulumi.ComponentResource):
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": data.dead_letters.name},
+            statistic="Maximum",
+            period=PERIOD,
+        )
+        alarm(
+            "thumbnails-dead-letters",
+            "Thumbnails failed three times and wait in the dead-letter queue",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": data.thumbnail_dead_letters.name},
             statistic="Maximum",
             period=PERIOD,
         )
@@ -114,17 +123,17 @@ class Observability(pulumi.ComponentResource):
                             0,
                             [
                                 ["AWS/Lambda", m, "FunctionName", fn.name]
-                                for fn in (api.function, api.indexer)
+                                for fn in (api.function, api.indexer, api.thumbnailer)
                                 for m in ("Errors", "Throttles")
                             ],
                         ),
                         _widget(
-                            "Storage events waiting",
+                            "Storage events and thumbnails waiting",
                             config.region,
                             12,
                             [
                                 ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q.name]
-                                for q in (data.events, data.dead_letters)
+                                for q in (data.events, data.dead_letters, data.thumbnails, data.thumbnail_dead_letters)
                             ],
                         ),
                     ]

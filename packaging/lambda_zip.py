@@ -3,8 +3,8 @@
 The zip holds `service/` and `plugins/edna_engine/` in the checkout's layout (create_app puts the
 `plugins/` beside `service/` on sys.path), the service's run-time requirements as manylinux2014
 wheels for CPython 3.11, and Zappa's `handler.py` with the few zappa modules it imports. One zip,
-two functions: the API (`handler.lambda_handler`, over `service.wsgi.app`) and the indexer
-(`service.handlers.sqs_s3_events`).
+three functions: the API (`handler.lambda_handler`, over `service.wsgi.app`), the indexer
+(`service.handlers.sqs_s3_events`) and the thumbnailer (`service.handlers.sqs_thumbnails`).
 
     python3.11 packaging/lambda_zip.py
 

@@ -131,6 +131,8 @@ def _domain_error(exc: DomainError):
     response.status_code = exc.status
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="edna"'
+    if getattr(exc, "retry_after", None):
+        response.headers["Retry-After"] = str(exc.retry_after)
     if exc.status >= 500:
         log.warning("storage or dependency unavailable: %s", exc.message)
     return response

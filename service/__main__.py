@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -13,6 +14,8 @@ from werkzeug.serving import make_server
 
 from service.domain.errors import DomainError
 from service.settings import Config
+
+THUMBNAIL_WAIT_SECONDS = 600  # a CLI command waits this long for the thumbnails it queued before it exits
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -81,6 +84,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         seed(f"http://127.0.0.1:{server.server_port}", app.extensions["edna"].adapters.users, config.data_dir)
+        app.extensions["edna"].wait_for_thumbnails(THUMBNAIL_WAIT_SECONDS)
     finally:
         server.shutdown()
     return 0
@@ -94,6 +98,13 @@ def _workbench(args: argparse.Namespace):
     return Edna.build(config, build_adapters(config))
 
 
+def _finish_thumbnails(state) -> None:
+    """Let the local thumbnail workers make what the command queued before the process exits."""
+    if not state.wait_for_thumbnails(THUMBNAIL_WAIT_SECONDS):
+        print("thumbnails still queued; run reindex again to make them", file=sys.stderr)
+    state.close()
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from service.domain.rebuild import rebuild
     from service.progress import Progress
@@ -101,6 +112,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     state = _workbench(args)
     progress = Progress("reindex")
     totals = rebuild(state.indexer, state.adapters.index, args.tenant, progress.step)
+    _finish_thumbnails(state)
     progress.done()
     print(
         f"{totals['tenants']} tenant(s), {totals['items']} items indexed, {totals['forgotten']} stale entries forgotten"
@@ -120,6 +132,7 @@ def cmd_import_prefix(args: argparse.Namespace) -> int:
         raise ValueError(f"no dataset {args.dataset}" + (f" in tenant {args.tenant}" if args.tenant else ""))
     progress = Progress("import")
     totals = import_source(state.indexer, tenant, args.dataset, args.source, progress.step)
+    _finish_thumbnails(state)
     progress.done()
     for reason in totals["skipped"]:
         print(f"skipped {reason}", file=sys.stderr)
@@ -202,6 +215,7 @@ def _usage_rows(report: dict) -> list[tuple[str, object]]:
 def cmd_usage(args: argparse.Namespace) -> int:
     import csv
 
+    from service.domain import csv_cells
     from service.domain.usage import period
 
     state = _workbench(args)
@@ -214,7 +228,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["tenant", "from", "to", *(name.replace(" ", "_") for name, _ in rows)])
-        writer.writerow([report["tenant"], report["from"], report["to"], *(value for _, value in rows)])
+        writer.writerow([csv_cells.cell(report["tenant"]), report["from"], report["to"], *(v for _, v in rows)])
         return 0
     print(f"usage of tenant {report['tenant']} from {report['from']} to {report['to']}")
     for name, value in rows:
@@ -248,6 +262,7 @@ def cmd_quota(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    os.umask(0o077)  # every file the server or a command creates in the data dir is the owner's alone
     logging.basicConfig(level=Config.from_env().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:

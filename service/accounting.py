@@ -33,8 +33,10 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def start() -> None:
+        # The id is the server's own, so no two entries share one; a client's id is kept beside it.
+        g.request_id = secrets.token_hex(12)
         offered = request.headers.get("X-Request-Id", "")
-        g.request_id = offered if REQUEST_ID.fullmatch(offered) else secrets.token_hex(12)
+        g.client_request_id = offered if REQUEST_ID.fullmatch(offered) else ""
         g.started = time.perf_counter()
 
     @app.after_request
@@ -50,6 +52,7 @@ def install(app: Flask) -> None:
             entry = {
                 "time": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "request_id": g.request_id,
+                **({"client_request_id": g.client_request_id} if g.client_request_id else {}),
                 "tenant": principal.tenant,
                 "actor": principal.user,
                 "action": action_of(request.method, request.url_rule.rule),

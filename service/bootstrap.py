@@ -6,10 +6,15 @@ from dataclasses import dataclass
 
 from service.adapters.audit import AuditLog
 from service.adapters.blobstore import BlobStore
+from service.adapters.files import make_private
 from service.adapters.identity import MemberDirectory, TokenVerifier
+from service.adapters.identity.current import CurrentMemberVerifier
 from service.adapters.identity.local import LocalIssuer, LocalUserStore
+from service.adapters.identity.throttle import SignInThrottle, ThrottleLimits
 from service.adapters.jobrunner import JobRunner
+from service.adapters.jobrunner.engine_storage import StoreAddress
 from service.adapters.searchindex import SearchIndex
+from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.adapters.usage import UsageMeter
 from service.domain.layout import TENANTS
 from service.settings import Config
@@ -17,7 +22,7 @@ from service.settings import Config
 
 @dataclass
 class Adapters:
-    """One instance of each port; `issuer` and `users` exist only with local identity."""
+    """One instance of each port; `issuer`, `users` and `throttle` exist only with local identity."""
 
     blobs: BlobStore
     index: SearchIndex
@@ -26,6 +31,7 @@ class Adapters:
     members: MemberDirectory | None = None
     issuer: LocalIssuer | None = None
     users: LocalUserStore | None = None
+    throttle: SignInThrottle | None = None
 
 
 def local_identity(config: Config) -> tuple[LocalIssuer, LocalUserStore]:
@@ -38,18 +44,30 @@ def local_identity(config: Config) -> tuple[LocalIssuer, LocalUserStore]:
     return issuer, LocalUserStore(config.data_dir / "identity.db")
 
 
-def build_blob_store(config: Config) -> BlobStore:
+def store_address(config: Config) -> StoreAddress:
     if config.storage == "s3":
-        from service.adapters.blobstore.s3 import S3BlobStore
-
         if not config.s3_bucket:
             raise ValueError("EDNA_S3_BUCKET is required when EDNA_STORAGE=s3")
-        return S3BlobStore(config.s3_bucket, endpoint_url=config.s3_endpoint_url or None)
+        return StoreAddress("s3", bucket=config.s3_bucket, endpoint_url=config.s3_endpoint_url)
     if config.storage == "local":
-        from service.adapters.blobstore.local import LocalBlobStore
-
-        return LocalBlobStore(config.data_dir / "blobs")
+        # Absolute: job processes open it from their own working directory.
+        return StoreAddress("local", root=str((config.data_dir / "blobs").resolve()))
     raise ValueError(f"EDNA_STORAGE must be 'local' or 's3', not {config.storage!r}")
+
+
+def signin_throttle(config: Config) -> SignInThrottle:
+    limits = ThrottleLimits(
+        window=config.signin_window_seconds,
+        per_name=config.signin_max_failures_per_user,
+        per_address=config.signin_max_failures_per_address,
+        lockout=config.signin_lockout_seconds,
+        max_lockout=config.signin_max_lockout_seconds,
+    )
+    return SignInThrottle(limits)
+
+
+def build_blob_store(config: Config) -> BlobStore:
+    return store_address(config).open()
 
 
 def build_search_index(config: Config, blobs: BlobStore | None = None) -> SearchIndex:
@@ -77,7 +95,7 @@ def build_job_runner(config: Config) -> JobRunner:
     if config.jobs == "local":
         from service.adapters.jobrunner.local import LocalJobRunner
 
-        return LocalJobRunner(config, config.job_workers)
+        return LocalJobRunner(store_address(config), config.job_workers)
     if config.jobs == "mwaa":
         from service.adapters.jobrunner.mwaa import MwaaJobRunner
 
@@ -87,13 +105,27 @@ def build_job_runner(config: Config) -> JobRunner:
     raise ValueError(f"EDNA_JOBS must be 'local' or 'mwaa', not {config.jobs!r}")
 
 
+def build_thumbnail_queue(config: Config) -> ThumbnailQueue:
+    """SQS when a queue URL is set (the thumbnailer Lambda drains it), else threads in this process."""
+    if config.thumbnail_queue_url:
+        from service.adapters.thumbnailqueue.sqs import SqsThumbnailQueue
+
+        return SqsThumbnailQueue(config.thumbnail_queue_url)
+    from service.adapters.thumbnailqueue.local import LocalThumbnailQueue
+
+    return LocalThumbnailQueue(config.thumbnail_workers, config.thumbnail_backlog)
+
+
 def build_adapters(config: Config) -> Adapters:
+    make_private(config.data_dir)  # keys, databases and objects: the server's user only
     blobs = build_blob_store(config)
     index = build_search_index(config, blobs)
     jobs = build_job_runner(config)
     if config.identity == "local":
         issuer, users = local_identity(config)
-        return Adapters(blobs, index, issuer.verifier(), jobs, members=users, issuer=issuer, users=users)
+        verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds)
+        throttle = signin_throttle(config)
+        return Adapters(blobs, index, verifier, jobs, members=users, issuer=issuer, users=users, throttle=throttle)
     if config.identity == "cognito":
         from service.adapters.identity.cognito import cognito_verifier
         from service.adapters.identity.cognito_members import cognito_member_directory
@@ -104,6 +136,7 @@ def build_adapters(config: Config) -> Adapters:
         verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
         # pool and region from the issuer; boto3's AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER points it elsewhere
         members = cognito_member_directory(config.cognito_issuer)
+        verifier = CurrentMemberVerifier(verifier, members, config.member_check_seconds)
         return Adapters(blobs, index, verifier, jobs, members=members)
     raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")
 

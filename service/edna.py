@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from service.adapters.audit import AuditLog
 from service.adapters.usage import UsageMeter
-from service.bootstrap import Adapters, build_audit_log, build_usage_meter
+from service.bootstrap import Adapters, build_audit_log, build_thumbnail_queue, build_usage_meter
 from service.domain.annotations import Annotations
 from service.domain.comparisons import ComparisonService
 from service.domain.datasets import DatasetCatalog
@@ -49,7 +49,9 @@ class Edna:
             download_ttl=config.download_url_ttl_seconds,
         )
         blobs, index = adapters.blobs, adapters.index
-        indexer = Indexer(blobs, index)
+        thumbnails = build_thumbnail_queue(config)
+        indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels)
+        thumbnails.serve(indexer.make_thumbnail)
         items = ItemService(blobs, index, indexer, limits)
         # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
         listeners = getattr(blobs, "listeners", None)
@@ -57,14 +59,15 @@ class Edna:
             listeners.append(indexer.refresh_key)
         datasets = DatasetCatalog(blobs, index)
         models = ModelCatalog(blobs, limits)
-        jobs = JobService(blobs, adapters.jobs, datasets, models)
-        meter = build_usage_meter(config, blobs)
         defaults = Quotas(
             max_items=config.quota_max_items,
             max_bytes=config.quota_max_bytes,
             max_concurrent_jobs=config.quota_max_concurrent_jobs,
             requests_per_minute=config.quota_requests_per_minute,
         )
+        quotas = QuotaBook(blobs, index, defaults)
+        jobs = JobService(blobs, adapters.jobs, datasets, models, lambda t: quotas.limits(t).max_concurrent_jobs)
+        meter = build_usage_meter(config, blobs)
         return cls(
             config=config,
             adapters=adapters,
@@ -77,15 +80,20 @@ class Edna:
             models=models,
             jobs=jobs,
             comparisons=ComparisonService(blobs, jobs, items),
-            quotas=QuotaBook(blobs, index, defaults),
-            usage=UsageReport(meter, index, jobs),
+            quotas=quotas,
+            usage=UsageReport(meter, quotas, jobs),
             meter=meter,
             audit=build_audit_log(config, blobs),
         )
 
+    def wait_for_thumbnails(self, timeout: float) -> bool:
+        """Block until the thumbnails queued in this process are made (tests, `seed-demo`, CLI commands)."""
+        return self.indexer.thumbnails.wait(timeout)
+
     def close(self) -> None:
-        """Stop the job workers and write what the meter still holds (the app is going away)."""
+        """Stop the job and thumbnail workers and write what the meter still holds (the app is going away)."""
         self.adapters.jobs.close()
+        self.indexer.thumbnails.close()
         if self.meter:
             self.meter.close()
         if self.audit:

@@ -1,4 +1,4 @@
-"""Lambda entry points that are not the WSGI app: S3 events delivered through SQS."""
+"""Lambda entry points that are not the WSGI app: S3 events and thumbnails to make, delivered through SQS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 
+from service.adapters.thumbnailqueue import THUMBNAIL_MESSAGE
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
 
@@ -14,12 +15,16 @@ log = logging.getLogger("edna.handlers")
 
 @functools.cache
 def _indexer() -> Indexer:
-    """Built once per Lambda container, from the same config and adapters as the API."""
-    from service.bootstrap import build_blob_store, build_search_index
+    """Built once per Lambda container, from the same config and adapters as the API.
+
+    Thumbnails go to their own queue and Lambda when the stack declares one; without it this
+    function makes them itself (it is off the request path either way)."""
+    from service.bootstrap import build_blob_store, build_search_index, build_thumbnail_queue
     from service.settings import Config
 
     config = Config.from_env()
-    return Indexer(build_blob_store(config), build_search_index(config))
+    thumbnails = build_thumbnail_queue(config) if config.thumbnail_queue_url else None
+    return Indexer(build_blob_store(config), build_search_index(config), thumbnails, config.max_image_pixels)
 
 
 def sqs_s3_events(event: dict, context: object = None, indexer: Indexer | None = None) -> dict:
@@ -37,6 +42,23 @@ def sqs_s3_events(event: dict, context: object = None, indexer: Indexer | None =
             on_storage_event(body, indexer)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
+            failures.append({"itemIdentifier": message.get("messageId")})
+    return {"batchItemFailures": failures}
+
+
+def sqs_thumbnails(event: dict, context: object = None, indexer: Indexer | None = None) -> dict:
+    """SQS batch of `{"key": item object}` messages: each thumbnail is made (or refused: too large, not
+    an image) and its item re-indexed; a failed message alone is retried, then dead-lettered."""
+    indexer = indexer or _indexer()
+    failures = []
+    for message in event.get("Records", []):
+        try:
+            key = json.loads(message["body"])[THUMBNAIL_MESSAGE]
+            if not isinstance(key, str):
+                raise ValueError(f"no item key in {message['body'][:200]!r}")
+            indexer.make_thumbnail(key)
+        except Exception:
+            log.exception("thumbnail message %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}
 

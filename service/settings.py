@@ -29,6 +29,19 @@ class Config:
     local_issuer: str = _setting("edna-local", "`iss` of tokens the local issuer signs.")
     token_audience: str = _setting("edna", "`aud` of tokens the local issuer signs and accepts.")
     token_ttl_seconds: int = _setting(3600, "Lifetime of tokens the local issuer signs.")
+    member_check_seconds: int = _setting(
+        5, "How long the verifier trusts its look-up of a token's member: a removal or role change takes this long."
+    )
+    signin_window_seconds: int = _setting(900, "Window in which failed local sign-ins are counted.")
+    signin_max_failures_per_user: int = _setting(5, "Failed sign-ins for one name within the window before a lockout.")
+    signin_max_failures_per_address: int = _setting(
+        30, "Failed sign-ins from one client address within the window before a lockout."
+    )
+    signin_lockout_seconds: int = _setting(30, "First lockout after too many failed sign-ins; each next one doubles.")
+    signin_max_lockout_seconds: int = _setting(3600, "Longest lockout after repeated failed sign-ins.")
+    trusted_proxies: str = _setting(
+        "", "Comma-separated proxy addresses whose `X-Forwarded-For` names the client (empty: trust none)."
+    )
     cognito_issuer: str = _setting("", "Cognito issuer, `https://cognito-idp.<region>.amazonaws.com/<pool>`.")
     cognito_jwks_url: str = _setting("", "Cognito JWKS URL (empty: `<issuer>/.well-known/jwks.json`).")
     cognito_client_id: str = _setting("", "App client id a Cognito token must carry (`aud` or `client_id`).")
@@ -45,6 +58,18 @@ class Config:
     multipart_threshold: int = _setting(64 * MiB, "Uploads larger than this many bytes go multipart.")
     multipart_part_size: int = _setting(16 * MiB, "Smallest part size of a multipart upload (S3: >= 5 MiB).")
     max_upload_bytes: int = _setting(5 * GiB, "Largest object an upload request may announce.")
+    max_image_pixels: int = _setting(
+        50_000_000,
+        "Largest image (width x height, read from its header) that gets a thumbnail: a 50-megapixel camera"
+        " frame, at most 200 MB decoded in one thumbnail worker; larger ones are available without a preview.",
+    )
+    thumbnail_workers: int = _setting(1, "Threads that make thumbnails in the service process (local, no queue URL).")
+    thumbnail_backlog: int = _setting(
+        1000, "Thumbnails waiting for those threads at most; beyond it they are dropped until `reindex` makes them."
+    )
+    thumbnail_queue_url: str = _setting(
+        "", "SQS queue of thumbnails to make (AWS: the thumbnailer Lambda drains it); empty: local threads."
+    )
     log_level: str = _setting("INFO", "Python log level of the service.")
     metering: bool = _setting(
         True, "Meter requests and uploads per tenant and keep the audit trail (`GET /api/usage`)."

@@ -13,6 +13,7 @@ const ROUTES = [
   [/^#\/jobs$/, () => import("./views/jobs.js"), []],
   [/^#\/comparisons\/([^/]+)$/, () => import("./views/comparison.js"), ["comparisonId"]],
   [/^#\/admin$/, () => import("./views/admin.js"), []],
+  [/^#\/account$/, () => import("./views/account.js"), []],
 ];
 
 const view = document.getElementById("view");
@@ -61,6 +62,7 @@ function renderShell() {
       who,
       html`<span><strong>${ctx.me.user}</strong> · tenant <strong>${ctx.me.tenant}</strong> · role
           <strong id="my-role">${ctx.me.role}</strong></span>
+        <a href="#/account">Account</a>
         <button type="button" id="sign-out">Sign out</button>`,
     );
     who.querySelector("#sign-out").addEventListener("click", () => {
@@ -89,7 +91,8 @@ function renderSignIn(error = "") {
     view,
     html`<section class="signin card"><h1>Sign in to Edna</h1>
       <form id="signin-form">
-        <label>User name <input name="username" autocomplete="username" required></label>
+        <label>User name <input name="username" autocomplete="username" required aria-describedby="username-hint"></label>
+        <p class="muted" id="username-hint">Invited members sign in as <em>workspace/name</em>, e.g. acme/alice.</p>
         <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
         <button class="primary" type="submit">Sign in</button>
         <p class="error" role="alert" id="signin-error">${error}</p>
@@ -101,13 +104,51 @@ function renderSignIn(error = "") {
     event.preventDefault();
     const button = form.querySelector("button");
     button.disabled = true;
+    const username = form.username.value.trim();
     try {
-      const session = await auth.signInLocal(form.username.value.trim(), form.password.value);
+      const session = await auth.signInLocal(username, form.password.value);
       await start(session);
     } catch (e) {
       button.disabled = false;
+      if (e.status === 403) return renderNewPassword(username, form.password.value);
       form.querySelector("#signin-error").textContent =
         e.status === 401 ? "That user name and password do not match." : e.message;
+    }
+  });
+}
+
+// The API refused a one-time password: it only sets the member's own password, then signs in.
+function renderNewPassword(username, oneTime) {
+  mount(
+    view,
+    html`<section class="signin card"><h1>Choose a new password</h1>
+      <p id="new-password-why">The password you were given works once: choose your own to finish signing in as
+        <strong>${username}</strong>.</p>
+      <form id="new-password-form" aria-describedby="new-password-why">
+        <label>New password <input name="password" type="password" autocomplete="new-password" required
+          minlength="${auth.MIN_PASSWORD}" aria-describedby="new-password-rule"></label>
+        <p class="muted" id="new-password-rule">At least ${auth.MIN_PASSWORD} characters.</p>
+        <label>Repeat it <input name="again" type="password" autocomplete="new-password" required></label>
+        <button class="primary" type="submit">Set password and sign in</button>
+        <p class="error" role="alert" id="new-password-error"></p>
+      </form></section>`,
+  );
+  const form = view.querySelector("form");
+  form.password.focus();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const problem = form.querySelector("#new-password-error");
+    if (form.password.value !== form.again.value) {
+      problem.textContent = "The two passwords differ.";
+      return;
+    }
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      await start(await auth.changePassword(username, oneTime, form.password.value));
+    } catch (e) {
+      button.disabled = false;
+      problem.textContent = e.message;
     }
   });
 }

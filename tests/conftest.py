@@ -89,6 +89,7 @@ def make_config(store: str, data_dir: Path, moto_endpoint: str | None = None, bu
         s3_endpoint_url=moto_endpoint or "",
         multipart_threshold=6 * MiB,
         multipart_part_size=5 * MiB,
+        member_check_seconds=0,  # a role change shows on the very next request; tests that time the cache set it
     )
     return base.replace(**overrides)
 
@@ -107,7 +108,10 @@ class Stack:
         return self.app.extensions["edna"]
 
     def token(self, user: str = "alice", tenant: str = "demo", role: str = "admin") -> str:
-        return self.edna.adapters.issuer.issue(Member(user, tenant, role))["access_token"]
+        """A token for this member, made a member first: the verifier checks the member directory."""
+        member = Member(user, tenant, role)
+        self.edna.adapters.users.admit(member)
+        return self.edna.adapters.issuer.issue(member)["access_token"]
 
     def client(self, role: str = "admin", tenant: str = "demo", user: str | None = None) -> EdnaClient:
         return EdnaClient(self.base_url, self.token(user or f"{role}-{tenant}", tenant, role))

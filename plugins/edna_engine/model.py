@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
+
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 from edna_engine.model_check import input_errors, pick_output
+from edna_engine.onnx_signature import refuse_external_data
 from edna_engine.spec import Spec
 
 # Every error onnxruntime raises (Fail, InvalidArgument, InvalidProtobuf, RuntimeException, ...).
@@ -21,13 +25,29 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, ORT_ERRORS) and ("alloc" in text or "out of memory" in text)
 
 
+class ModelChanged(ValueError):
+    """The model's bytes are not the ones the service checked at `complete`."""
+
+
+def verify_model(model_bytes: bytes, sha256: str) -> None:
+    """Raise ModelChanged unless the bytes hash to `sha256` (empty: a record from before checksums)."""
+    if sha256 and hashlib.sha256(model_bytes).hexdigest() != sha256:
+        raise ModelChanged("the model file changed after it was checked; register it again")
+
+
 def new_session(model_bytes: bytes) -> ort.InferenceSession:
-    """An onnxruntime session on the CPU, quiet unless something is wrong."""
+    """An onnxruntime session on the CPU, quiet unless something is wrong; models with external data are refused."""
+    # Checked again here, not only at `complete`: workers (MWAA) load whatever bytes storage holds now.
+    refuse_external_data(model_bytes)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # Idle onnxruntime threads spin by default, taking the CPU that the decoding threads need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+    options.add_session_config_entry("session.load_model_format", "ONNX")
+    with tempfile.TemporaryDirectory(prefix="edna-no-external-data-") as empty:
+        # A second lock: external data, if any got past the reader, resolves in an empty directory.
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", empty)
+        return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 class Model:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edna_engine.onnx_signature import Arg, NotOnnx, read_signature
+from edna_engine.onnx_signature import Arg, Buffer, ExternalData, NotOnnx, read_signature, refuse_external_data
 from edna_engine.spec import Spec, parse_spec, spec_errors
 
 
@@ -63,7 +63,7 @@ def pick_output(outputs: Sequence[Arg], spec: Spec) -> tuple[str | None, list[st
     return None, [f"{wanted}; outputs: {described}"]
 
 
-def validate_model(model_bytes: bytes, spec: dict) -> list[str]:
+def validate_model(model_bytes: Buffer, spec: dict) -> list[str]:
     """Everything that keeps this model and model.json from running together; empty when they fit.
 
     What the declared shapes do not say (a dimension fixed inside the graph, an operator the
@@ -71,7 +71,10 @@ def validate_model(model_bytes: bytes, spec: dict) -> list[str]:
     """
     errors = spec_errors(spec)
     try:
+        refuse_external_data(model_bytes)
         signature = read_signature(model_bytes)
+    except ExternalData as e:
+        return [*errors, str(e)]
     except NotOnnx as e:
         return [*errors, f"this is not a readable ONNX model: {e}"]
     if errors:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 
 LIMITS = {"batch_size": (1, 4096), "max_memory_mb": (16, 4096), "shards": (1, 64)}
+SHA256 = re.compile(r"([0-9a-f]{64})?")
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class JobParams:
     batch_size: int = 64
     max_memory_mb: int = 256
     shards: int = 1
+    model_sha256: str = ""  # what `complete` checked; empty for models registered before checksums
 
     def __post_init__(self):
         problems = _problems(self)
@@ -63,6 +66,8 @@ def _problems(p: JobParams) -> list[str]:
     strings = isinstance(items, str) and isinstance(output, str) and items and output
     if strings and (items.startswith(output) or output.startswith(items)):
         out.append("items_prefix and output_prefix must not contain one another")
+    if not isinstance(p.model_sha256, str) or not SHA256.fullmatch(p.model_sha256):
+        out.append(f"model_sha256 must be 64 lowercase hex digits or empty (got {p.model_sha256!r})")
     for name, (low, high) in LIMITS.items():
         value = getattr(p, name)
         if isinstance(value, bool) or not isinstance(value, int):

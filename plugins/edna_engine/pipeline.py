@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 from edna_engine import outputs as o
+from edna_engine.errors import public_error
 from edna_engine.params import JobParams
 from edna_engine.prefetch import iter_keys, shard_of
 from edna_engine.spec import parse_spec
@@ -125,13 +126,13 @@ def finalize(storage: Storage, params: JobParams) -> dict:
     return _set_status(storage, params, status, progress=_progress(storage, out), metrics=metrics, finished_at=o.now())
 
 
-def fail(storage: Storage, params: JobParams, error: str) -> None:
-    """Mark the job failed with `error` (a cancelled job stays cancelled)."""
+def fail(storage: Storage, params: JobParams, error: BaseException | str) -> None:
+    """Mark the job failed with `error` (a cancelled job stays cancelled); an exception shows as public_error says."""
     out = params.output_prefix
     status = "cancelled" if storage.exists(o.cancel_key(out)) else "failed"
     fields = {"progress": _progress(storage, out), "finished_at": o.now()}
     if status == "failed":
-        fields["error"] = str(error)[:MAX_ERROR]
+        fields["error"] = public_error(error) if isinstance(error, BaseException) else str(error)[:MAX_ERROR]
     _set_status(storage, params, status, **fields)
 
 

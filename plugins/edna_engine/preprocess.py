@@ -7,6 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from edna_engine.image_formats import IMAGE_FORMATS
 from edna_engine.spec import Spec
 
 FILTERS = {
@@ -16,24 +17,32 @@ FILTERS = {
 }
 
 # What Pillow raises on bytes that are not a (whole, sane) image; storage errors are not among them.
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError)
+
+# The service's default thumbnail cap too (EDNA_MAX_IMAGE_PIXELS): a 50-megapixel camera frame. A job's
+# memory budget may set a lower one; Pillow's own guard (it raises at twice its limit) stays as a backstop.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 class DecodeError(ValueError):
     """The item's bytes are not an image the engine can use."""
 
 
-def preprocess(data: bytes, spec: Spec, max_pixels: int | None = None) -> np.ndarray:
+def preprocess(data: bytes, spec: Spec, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """One item as a float32 array of shape (height, width, channels), scaled and normalised."""
+    cap = f"the {max_pixels / 1e6:.3g}-megapixel cap"
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
             # Opening reads only the header: refuse huge images before decoding blows the memory budget.
+            # Only the first frame of an animated image is ever decoded.
             w, h = img.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise DecodeError(f"image is {w}x{h}, more than the {max_pixels} pixels allowed per item")
+            if w * h > max_pixels:
+                raise DecodeError(f"image is {w}x{h}, above {cap}")
             img = img.convert("L" if spec.channels == 1 else "RGB")
     except DecodeError:
         raise
+    except Image.DecompressionBombError as e:  # beyond twice Pillow's own limit it refuses at open, sooner
+        raise DecodeError(f"image is above {cap}: {e}") from e
     except DECODE_ERRORS as e:
         raise DecodeError(f"cannot decode image: {e}") from e
     if img.size != (spec.width, spec.height):

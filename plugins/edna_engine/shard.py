@@ -13,10 +13,10 @@ import numpy as np
 
 from edna_engine import outputs as o
 from edna_engine.metrics import new_confusion
-from edna_engine.model import ORT_ERRORS, Model, is_out_of_memory
+from edna_engine.model import ORT_ERRORS, Model, is_out_of_memory, verify_model
 from edna_engine.params import JobParams
 from edna_engine.prefetch import CHUNK, Item, Prefetcher, iter_keys, shard_keys
-from edna_engine.preprocess import BatchBuffer, DecodeError, as_item, preprocess
+from edna_engine.preprocess import MAX_IMAGE_PIXELS, BatchBuffer, DecodeError, as_item, preprocess
 from edna_engine.spec import parse_spec
 from edna_engine.storage import Storage
 from edna_engine.writer import PartWriter
@@ -40,9 +40,11 @@ class _Progress:
 
 
 def load_model(storage: Storage, params: JobParams) -> Model:
-    """The job's model and its model.json, from storage."""
+    """The job's model and its model.json, from storage: the very bytes the service checked."""
     spec = parse_spec(json.loads(storage.get(params.model_spec_key)))
-    return Model(storage.get(params.model_key), spec)
+    model_bytes = storage.get(params.model_key)
+    verify_model(model_bytes, params.model_sha256)
+    return Model(model_bytes, spec)
 
 
 def _tally(confusion: np.ndarray, index: dict[str, int], prediction: dict) -> None:
@@ -86,7 +88,8 @@ class ShardRun:
         self.chunk = CHUNK if fits >= 2 * CHUNK * (FETCH_WORKERS + 2) else 1
         self.workers = max(1, min(FETCH_WORKERS, fits // (2 * self.chunk) - 2))
         self.depth = max(1, min(max(self.batch, MIN_QUEUE), fits - (self.workers + 2) * self.chunk))
-        self.max_pixels = max(1 << 20, budget // (self.workers * 4))  # decoded RGBA pixels per fetch worker
+        per_worker = max(1 << 20, budget // (self.workers * 4))  # decoded RGBA pixels per fetch worker
+        self.max_pixels = min(MAX_IMAGE_PIXELS, per_worker)
         self.halvings = 0
         self.buffer = BatchBuffer(self.spec.item_shape)
         self.state = replay_parts(storage, params, shard, self.index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -28,7 +29,7 @@ def disk_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644, tmp_dir: Path | None = None) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, tmp_dir: Path | None = None) -> None:
     """Readers see the old file or the new one, never half of it (rename is atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = (tmp_dir or path.parent) / f".tmp-{secrets.token_hex(8)}"
@@ -58,3 +59,22 @@ def create_once(path: Path, make: Callable[[], bytes], mode: int = 0o600) -> byt
         finally:
             tmp.unlink()
     return path.read_bytes()
+
+
+PRIVATE_MARK = ".private"  # present once every file of a data dir was made owner-only
+
+
+def make_private(root: Path) -> None:
+    """The data dir 0700; once (upgrading a data dir made before), every file 0600 and dir 0700."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    if (root / PRIVATE_MARK).exists():
+        return
+    for directory, dirs, files in os.walk(root):
+        for names, mode in ((dirs, 0o700), (files, 0o600)):
+            for name in names:
+                path = os.path.join(directory, name)
+                with contextlib.suppress(FileNotFoundError):  # a temp file renamed meanwhile
+                    if not os.path.islink(path):
+                        os.chmod(path, mode)
+    (root / PRIVATE_MARK).touch(mode=0o600)

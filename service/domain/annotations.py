@@ -67,5 +67,6 @@ class Annotations:
         document = {"version": version + 1, "boxes": boxes, "updated_by": principal.user, "updated_at": now_iso()}
         self.blobs.put_bytes_if(key, json.dumps(document).encode(), "application/json", etag)
         now = time.time()
-        self.index.upsert(replace(record, annotations=len(boxes), updated_at=now, observed_at=now))
+        current = self.items.indexer.with_thumbnail(record)  # made off the request path since `record` was read
+        self.index.upsert(replace(current, annotations=len(boxes), updated_at=now, observed_at=now))
         return document

@@ -63,12 +63,14 @@ class ComparisonService:
     def start(self, principal: Principal, dataset_id: str, model_ids: list[str], **job_options) -> Comparison:
         if len(set(model_ids)) != len(model_ids) or not 2 <= len(model_ids) <= MAX_MODELS:
             raise BadRequest(f"compare 2 to {MAX_MODELS} different models")
-        for model_id in model_ids:  # all checked before any job starts
-            self.jobs.models.get(principal.tenant, model_id)
-        self.jobs.datasets.get(principal.tenant, dataset_id)
+        for model_id in model_ids:  # all checked before any slot is taken or job starts
+            self.jobs.startable(principal.tenant, dataset_id, model_id)
+        job_ids = self.jobs.reserve(principal.tenant, len(model_ids))
         comparison = Comparison(new_id(), dataset_id, model_ids, [], principal.user, now_iso())
-        for model_id in model_ids:
-            job = self.jobs.start(principal, dataset_id, model_id, comparison_id=comparison.id, **job_options)
+        for model_id, job_id in zip(model_ids, job_ids, strict=True):
+            job = self.jobs.start(
+                principal, dataset_id, model_id, comparison_id=comparison.id, job_id=job_id, **job_options
+            )
             comparison.job_ids.append(job.id)
         self._save(principal.tenant, comparison)
         return comparison

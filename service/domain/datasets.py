@@ -12,6 +12,7 @@ from service.domain.errors import BadRequest, Conflict, NotFound
 from service.domain.ids import is_id, new_id
 from service.domain.records import records_page
 from service.domain.roles import Principal
+from service.domain.tenant_locks import TenantLocks
 from service.domain.timestamps import now_iso
 
 MAX_LABEL_CLASSES = 1000
@@ -58,6 +59,7 @@ class DatasetCatalog:
     def __init__(self, blobs: BlobStore, index: SearchIndex):
         self.blobs = blobs
         self.index = index
+        self._tenants = TenantLocks()  # two simultaneous creates of one name: the second sees the first
 
     def get(self, tenant: str, dataset_id: str) -> Dataset:
         if not is_id(dataset_id):
@@ -106,21 +108,25 @@ class DatasetCatalog:
             created_at=now_iso(),
             updated_at=now_iso(),
         )
-        self._ensure_unique(principal.tenant, name)
-        self.blobs.put_bytes(layout.dataset_record(principal.tenant, dataset.id), dataset.record(), "application/json")
+        with self._tenants.hold(principal.tenant):
+            self._ensure_unique(principal.tenant, name)
+            self.blobs.put_bytes(
+                layout.dataset_record(principal.tenant, dataset.id), dataset.record(), "application/json"
+            )
         return dataset
 
     def update(self, tenant: str, dataset_id: str, changes: dict) -> Dataset:
-        dataset = self.get(tenant, dataset_id)
-        if "name" in changes:
-            dataset.name = names.dataset_name(changes["name"])
-            self._ensure_unique(tenant, dataset.name, except_id=dataset.id)
-        if "description" in changes:
-            dataset.description = description(changes["description"])
-        if "label_classes" in changes:
-            dataset.label_classes = label_classes(changes["label_classes"])
-        dataset.updated_at = now_iso()
-        self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
+        with self._tenants.hold(tenant):
+            dataset = self.get(tenant, dataset_id)
+            if "name" in changes:
+                dataset.name = names.dataset_name(changes["name"])
+                self._ensure_unique(tenant, dataset.name, except_id=dataset.id)
+            if "description" in changes:
+                dataset.description = description(changes["description"])
+            if "label_classes" in changes:
+                dataset.label_classes = label_classes(changes["label_classes"])
+            dataset.updated_at = now_iso()
+            self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
         return dataset
 
     def delete(self, tenant: str, dataset_id: str) -> None:

@@ -22,6 +22,9 @@ def on_storage_event(event: dict, indexer: Indexer) -> int:
         if record.get("eventSource") != "aws:s3":
             continue
         key = unquote_plus(record["s3"]["object"]["key"])  # S3 URL-encodes keys in events
+        if layout.parse_model_file(key):
+            indexer.refresh_key(key)  # discarded if its model was deleted
+            continue
         if layout.parse_item(key) is None:
             continue  # thumbnails, records, job files: not items
         indexer.refresh_key(key)

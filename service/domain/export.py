@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, ItemQuery, ItemRecord, SearchIndex
-from service.domain import layout
+from service.domain import csv_cells, layout
 from service.domain.datasets import Dataset
 from service.domain.items import ItemService
 
@@ -69,7 +69,7 @@ class Exporter:
             row["tags"] = json.dumps(row["tags"], ensure_ascii=False) if row["tags"] else ""
             row["boxes"] = json.dumps(row["boxes"]) if row["boxes"] else ""
             row["label"] = row["label"] or ""
-            writer.writerow(row)
+            writer.writerow(csv_cells.row(row))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -3,6 +3,10 @@
 The one path from storage to index, used by storage events, `complete`, labeling and rebuilds.
 It reads the current state instead of trusting an event's content, so a replayed or late event
 converges; `observed_at` keeps a slower reader from overwriting a newer observation.
+
+Thumbnails are never made on that path: a new version of an image is indexed at once without one
+and queued; the thumbnail worker (`make_thumbnail`) writes the thumbnail object, then refreshes the
+item like any event would, so its observation is the newest and includes the thumbnail.
 """
 
 from __future__ import annotations
@@ -14,34 +18,56 @@ from urllib.parse import unquote
 
 from service.adapters.blobstore import BlobStore, ObjectInfo, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemRecord, SearchIndex
+from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.domain import layout
 from service.domain.thumbnails import MAX_SOURCE_BYTES, make_thumbnail
+from service.settings import Config
 
 LABEL_TAG = "label"
 STORAGE_USER = "storage"  # created_by of items that reached storage without an upload request
 
 
 class Indexer:
-    def __init__(self, blobs: BlobStore, index: SearchIndex):
+    """`thumbnails` None makes them in the caller's thread: for tools, tests and an indexer Lambda
+    without a thumbnails queue, never for a server answering requests."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        index: SearchIndex,
+        thumbnails: ThumbnailQueue | None = None,
+        max_pixels: int = Config.max_image_pixels,
+    ):
         self.blobs = blobs
         self.index = index
+        self.thumbnails = thumbnails
+        self.max_pixels = max_pixels
 
-    def refresh_key(self, key: str) -> ItemRecord | None:
-        """Index whatever item `key` belongs to (object or annotations); other keys are ignored."""
+    def refresh_key(self, key: str, retry_thumbnail: bool = False) -> ItemRecord | None:
+        """Index whatever item `key` belongs to (object or annotations); other keys are ignored,
+        but for a model file that arrived for a deleted model (a replayed upload URL): it goes."""
         item = layout.parse_item(key)
         if item is None:
+            self._discard_orphan_model(key)
             return None
         if not item.filename:  # an annotation sidecar: refresh the item it annotates
             record = self.index.get(item.tenant, item.dataset_id, item.item_id)
             if record is None:
                 return None
             return self.refresh(replace(item, filename=record.filename), recount_annotations=True)
-        return self.refresh(item)
+        return self.refresh(item, retry_thumbnail=retry_thumbnail)
 
     def refresh(
-        self, item: layout.ItemKey, created_by: str | None = None, recount_annotations: bool = False
+        self,
+        item: layout.ItemKey,
+        created_by: str | None = None,
+        recount_annotations: bool = False,
+        retry_thumbnail: bool = False,
     ) -> ItemRecord | None:
-        """The item's current state in storage, now in the index (a tombstone if it is gone)."""
+        """The item's current state in storage, now in the index (a tombstone if it is gone).
+
+        Only a version new to the index queues its thumbnail; `retry_thumbnail` (rebuilds) queues a missing one.
+        """
         observed_at = time.time()
         info = self.blobs.head(item.object_key)
         try:
@@ -54,11 +80,28 @@ class Indexer:
                 self.index.delete(item.tenant, item.dataset_id, item.item_id, observed_at)
             return None
         existing = self.index.get(item.tenant, item.dataset_id, item.item_id)
-        record = self._record(item, info, tags, existing, observed_at, created_by)
+        arriving = existing is None or existing.status != AVAILABLE or existing.etag != info.etag
+        if arriving and self.gone(item):
+            # A replayed grant (or a late copy) for a deleted item or dataset: the object goes, never the index.
+            self.blobs.delete_many([item.object_key, layout.thumbnail(item.tenant, item.dataset_id, item.item_id)])
+            self.index.delete(item.tenant, item.dataset_id, item.item_id, observed_at)
+            return None
+        record = self._record(item, info, tags, existing, observed_at, created_by, retry_thumbnail)
         if recount_annotations or existing is None:
             record = replace(record, annotations=self._annotation_count(item))
         self.index.upsert(record)
         return record
+
+    def _discard_orphan_model(self, key: str) -> None:
+        model = layout.parse_model_file(key)
+        if model and self.blobs.head(layout.model_spec(*model)) is None and self.blobs.head(key) is not None:
+            self.blobs.delete_many([key])
+
+    def gone(self, item: layout.ItemKey) -> bool:
+        """Storage says the item was deleted (its tombstone) or its dataset is (no record)."""
+        if self.blobs.head(layout.item_tombstone(item.tenant, item.dataset_id, item.item_id)) is not None:
+            return True
+        return self.blobs.head(layout.dataset_record(item.tenant, item.dataset_id)) is None
 
     def _record(
         self,
@@ -68,15 +111,17 @@ class Indexer:
         existing: ItemRecord | None,
         observed_at: float,
         created_by: str | None,
+        retry_thumbnail: bool,
     ) -> ItemRecord:
         label = tags.pop(LABEL_TAG, None)
         status = AVAILABLE
         if existing and existing.status == PENDING and existing.size != info.size:
             status = PENDING  # not what was announced: `complete` will say so
-        if existing and existing.etag == info.etag and existing.status == AVAILABLE:
+        known = existing is not None and existing.etag == info.etag and existing.status == AVAILABLE
+        if known and (existing.thumbnail or not _is_image(info)):
             width, height, thumbnail = existing.width, existing.height, existing.thumbnail
-        else:
-            width, height, thumbnail = self._preview(item, info)
+        else:  # one HEAD finds a thumbnail made since; only a version new to the index queues one
+            width, height, thumbnail = self._preview(item, info, queue=retry_thumbnail or not known)
         base = existing or ItemRecord(
             tenant=item.tenant,
             dataset_id=item.dataset_id,
@@ -105,21 +150,57 @@ class Indexer:
             observed_at=observed_at,
         )
 
-    def _preview(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int | None, int | None, bool]:
-        """(width, height, has thumbnail): reuse a thumbnail of this very version, else make one."""
-        if not (info.content_type or "").startswith("image/") or info.size > MAX_SOURCE_BYTES:
+    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool) -> tuple[int | None, int | None, bool]:
+        """(width, height, has thumbnail): a thumbnail of this very version, else none yet (queued if `queue`)."""
+        if not _is_image(info):
             return None, None, False  # no preview: not even a look for one (most events of non-images)
-        key = layout.thumbnail(item.tenant, item.dataset_id, item.item_id)
-        made = self.blobs.head(key)
-        if made and made.metadata.get("source-etag") == info.etag:
+        made = self._made(item, info)
+        if made or not queue:
+            return made or (None, None, False)
+        if self.thumbnails is None:
+            return self._make(item, info) or (None, None, False)
+        self.thumbnails.submit(item.object_key)
+        return None, None, False
+
+    def make_thumbnail(self, key: str) -> None:
+        """The thumbnail worker: make the item's thumbnail if it has none for its version, then re-index it."""
+        item = layout.parse_item(key)
+        if item is None or not item.filename:
+            return
+        info = self.blobs.head(item.object_key)
+        if info is None or not _is_image(info) or self.gone(item):
+            return  # deleted since it was queued (the indexer removes what arrives for a deleted item)
+        if self._made(item, info) is None and self._make(item, info) is None:
+            return  # not an image Pillow reads, or above the pixel cap: the item stays without a preview
+        self.refresh(item)  # observed after the thumbnail was written: no earlier reader can hide it
+
+    def with_thumbnail(self, record: ItemRecord) -> ItemRecord:
+        """`record` plus a thumbnail made for its version since it was read: for writers that upsert a
+        record they read earlier (labels, annotations), so they never hide what the worker just added.
+        Call it after taking the new `observed_at`: a thumbnail written later is indexed by a later refresh."""
+        if record.thumbnail or not record.content_type.startswith("image/"):
+            return record
+        made = self._thumbnail_of(record.tenant, record.dataset_id, record.item_id, record.etag)
+        return replace(record, width=made[0], height=made[1], thumbnail=True) if made else record
+
+    def _made(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int, int, bool] | None:
+        return self._thumbnail_of(item.tenant, item.dataset_id, item.item_id, info.etag)
+
+    def _thumbnail_of(self, tenant: str, dataset_id: str, item_id: str, etag: str) -> tuple[int, int, bool] | None:
+        made = self.blobs.head(layout.thumbnail(tenant, dataset_id, item_id))
+        if made and made.metadata.get("source-etag") == etag:
             return int(made.metadata["width"]), int(made.metadata["height"]), True
+        return None
+
+    def _make(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int, int, bool] | None:
         try:
-            thumb = make_thumbnail(self.blobs.get_bytes(item.object_key))
+            thumb = make_thumbnail(self.blobs.get_bytes(item.object_key), self.max_pixels)
         except ObjectMissing:
-            return None, None, False
+            return None
         if thumb is None:
-            return None, None, False
+            return None
         metadata = {"width": str(thumb.width), "height": str(thumb.height), "source-etag": info.etag}
+        key = layout.thumbnail(item.tenant, item.dataset_id, item.item_id)
         self.blobs.put_bytes(key, thumb.webp, "image/webp", metadata)
         return thumb.width, thumb.height, True
 
@@ -129,3 +210,8 @@ class Indexer:
         except ObjectMissing:
             return 0
         return len(json.loads(data).get("boxes", []))
+
+
+def _is_image(info: ObjectInfo) -> bool:
+    """Worth a thumbnail: an image type, small enough to fetch (its pixels are checked when decoded)."""
+    return (info.content_type or "").startswith("image/") and info.size <= MAX_SOURCE_BYTES

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
-from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.blobstore import BlobStore, ObjectMissing, PreconditionFailed
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord, SearchIndex
 from service.domain import layout, names
 from service.domain.datasets import Dataset
@@ -134,7 +135,7 @@ class ItemService:
                 raise BadRequest("a multipart upload needs its parts: [{part_number, etag}, ...]")
             try:
                 self.blobs.complete_multipart(key, record.upload_id, parts)
-            except ObjectMissing:
+            except (ObjectMissing, PreconditionFailed):
                 # Completed by an earlier attempt whose confirmation was lost, or aborted/expired.
                 if self.blobs.head(key) is None:
                     raise Conflict("the multipart upload is gone (aborted or expired); request a new upload") from None
@@ -148,7 +149,10 @@ class ItemService:
         if info.content_type and info.content_type != record.content_type:
             raise Unprocessable(f"the stored file is {info.content_type}, but {record.content_type} was announced")
         # Indexed now, not only when the storage event arrives: the API reads its own writes.
-        refreshed = self.indexer.refresh(layout.ItemKey(tenant, dataset_id, item_id, record.filename))
+        item = layout.ItemKey(tenant, dataset_id, item_id, record.filename)
+        refreshed = self.indexer.refresh(item)
+        if refreshed is None and self.indexer.gone(item):
+            raise NotFound("item not found")
         if refreshed is None or refreshed.status != AVAILABLE:
             raise Conflict("the file changed while it was being confirmed; complete again")
         return refreshed
@@ -156,6 +160,9 @@ class ItemService:
     def delete(self, tenant: str, dataset_id: str, item_id: str) -> None:
         record = self.get(tenant, dataset_id, item_id)
         key = self._key(record)
+        # The tombstone first: an upload URL replayed from now on brings nothing back (Indexer.gone).
+        tombstone = json.dumps({"deleted_at": time.time()}).encode()
+        self.blobs.put_bytes(layout.item_tombstone(tenant, dataset_id, item_id), tombstone, "application/json")
         if record.upload_id:
             self.blobs.abort_multipart(key, record.upload_id)
         self.blobs.delete_prefix(layout.item_prefix(tenant, dataset_id, item_id))

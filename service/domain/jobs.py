@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
@@ -13,7 +13,8 @@ from service.domain import layout
 from service.domain.datasets import DatasetCatalog
 from service.domain.errors import Conflict, DomainError, NotFound
 from service.domain.ids import is_id, new_id
-from service.domain.models import AVAILABLE, ModelCatalog
+from service.domain.job_slots import JobSlots
+from service.domain.models import AVAILABLE, Model, ModelCatalog
 from service.domain.records import records_page
 from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
@@ -39,11 +40,21 @@ class Job:
 
 
 class JobService:
-    def __init__(self, blobs: BlobStore, runner: JobRunner, datasets: DatasetCatalog, models: ModelCatalog):
+    def __init__(
+        self,
+        blobs: BlobStore,
+        runner: JobRunner,
+        datasets: DatasetCatalog,
+        models: ModelCatalog,
+        allowed: Callable[[str], int],
+    ):
+        """`allowed(tenant)`: the tenant's concurrent-job quota."""
         self.blobs = blobs
         self.runner = runner
         self.datasets = datasets
         self.models = models
+        self.allowed = allowed
+        self.slots = JobSlots(blobs, self.active)
         self.storage = BlobStoreStorage(blobs)
 
     def _save(self, tenant: str, job: Job) -> None:
@@ -57,6 +68,20 @@ class JobService:
         except ObjectMissing:
             raise NotFound("job not found") from None
 
+    def startable(self, tenant: str, dataset_id: str, model_id: str) -> Model:
+        """The model, if a job of it over the dataset can start (checked before any slot is taken)."""
+        self.datasets.get(tenant, dataset_id)
+        model = self.models.get(tenant, model_id)
+        if model.status != AVAILABLE:
+            raise Conflict(f"model {model.name!r} is {model.status}: complete its upload first")
+        return model
+
+    def reserve(self, tenant: str, count: int) -> list[str]:
+        """Ids for `count` new jobs, each holding a concurrent-job slot (429 when they are not free)."""
+        job_ids = [new_id() for _ in range(count)]
+        self.slots.reserve(tenant, job_ids, self.allowed(tenant))
+        return job_ids
+
     def start(
         self,
         principal: Principal,
@@ -66,16 +91,14 @@ class JobService:
         max_memory_mb: int = 256,
         shards: int = 1,
         comparison_id: str | None = None,
+        job_id: str | None = None,
     ) -> Job:
-        """Write job.json, then hand the runner explicit keys computed from the layout."""
+        """Take a slot (unless `job_id` holds one), write job.json, then hand the runner explicit keys."""
         from edna_engine.params import JobParams
 
         tenant = principal.tenant
-        self.datasets.get(tenant, dataset_id)
-        model = self.models.get(tenant, model_id)
-        if model.status != AVAILABLE:
-            raise Conflict(f"model {model.name!r} is {model.status}: complete its upload first")
-        job_id = new_id()
+        model = self.startable(tenant, dataset_id, model_id)
+        job_id = job_id or self.reserve(tenant, 1)[0]
         params = JobParams(
             job_id=job_id,
             items_prefix=layout.items_prefix(tenant, dataset_id),
@@ -84,6 +107,7 @@ class JobService:
             batch_size=batch_size,
             max_memory_mb=max_memory_mb,
             shards=shards,
+            model_sha256=model.sha256,
         ).to_dict()
         job = Job(job_id, dataset_id, model_id, model.name, params, self.runner.name, "", principal.user, now_iso())
         job.comparison_id = comparison_id
@@ -91,6 +115,13 @@ class JobService:
         job.run_id = self._submit(job)
         self._save(tenant, job)
         return job
+
+    def active(self, tenant: str, job_id: str) -> bool | None:
+        """Whether the job is queued or running; None when it has no record (yet)."""
+        try:
+            return self.status(self.get(tenant, job_id))["status"] not in FINAL
+        except NotFound:
+            return None
 
     def _submit(self, job: Job) -> str:
         from edna_engine import pipeline
@@ -138,10 +169,6 @@ class JobService:
             yield from jobs
             if after is None:
                 return
-
-    def in_flight(self, tenant: str) -> int:
-        """Jobs queued or running now (what the concurrent-job quota counts)."""
-        return sum(1 for job in self.every(tenant) if self.status(job)["status"] not in FINAL)
 
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
         return records_page(self.blobs, layout.jobs_prefix(tenant), after, limit, lambda j: self.get(tenant, j))

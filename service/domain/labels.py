@@ -63,7 +63,8 @@ class Labeler:
             # Still under the key's lock: a later writer's state always gets a later observation.
             observed_at = time.time()  # the state just read back: newer than any event still in flight
             label = tags.pop(LABEL_TAG, None)
-            written.append(replace(record, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at))
+            current = self.items.indexer.with_thumbnail(record)  # made off the request path since `record` was read
+            written.append(replace(current, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at))
             self.index.upsert(written[0])
 
         self.blobs.update_tags(key, change, then=record_in_index)

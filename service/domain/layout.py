@@ -35,6 +35,11 @@ def item_object(tenant: str, dataset_id: str, item_id: str, filename: str) -> st
     return f"tenants/{tenant}/datasets/{dataset_id}/items/{item_id}/{filename}"
 
 
+def item_tombstone(tenant: str, dataset_id: str, item_id: str) -> str:
+    """Left by a delete, under the dataset (which takes it along): an object arriving later is discarded."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/deleted/{item_id}"
+
+
 def annotations_record(tenant: str, dataset_id: str, item_id: str) -> str:
     return f"tenants/{tenant}/datasets/{dataset_id}/annotations/{item_id}.json"
 
@@ -87,6 +92,14 @@ def model_prefix(tenant: str, model_id: str) -> str:
 
 def model_file(tenant: str, model_id: str) -> str:
     return f"tenants/{tenant}/models/{model_id}/model.onnx"
+
+
+def parse_model_file(key: str) -> tuple[str, str] | None:
+    """(tenant, model id) of a model file's key; None for every other key."""
+    parts = key.split("/")
+    if len(parts) == 5 and parts[0] == "tenants" and parts[2] == "models" and parts[4] == "model.onnx":
+        return parts[1], parts[3]
+    return None
 
 
 def model_spec(tenant: str, model_id: str) -> str:
@@ -142,6 +155,11 @@ def audit_part(tenant: str, day: str, name: str) -> str:
 def upload_receipt(tenant: str, dataset_id: str, item_id: str) -> str:
     """Written by an upload's first complete, which alone is metered."""
     return f"ledger/{tenant}/uploads/{dataset_id}/{item_id}"
+
+
+def job_slot(tenant: str, number: int) -> str:
+    """One of the tenant's concurrent-job slots: which job holds it, taken by a conditional write."""
+    return f"{LEDGER}{tenant}/job-slots/{number:04d}.json"
 
 
 def quotas_record(tenant: str) -> str:

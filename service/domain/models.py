@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import mmap
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from typing import BinaryIO
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.domain import layout, names
@@ -18,7 +22,7 @@ from service.domain.timestamps import now_iso
 
 PENDING, AVAILABLE, INVALID = "pending", "available", "invalid"
 ONNX_TYPE = "application/octet-stream"
-MAX_CHECKED_BYTES = 1024**3  # larger models are not loaded into the API process to be checked
+MAX_CHECKED_BYTES = 1024**3  # larger models are not spooled to the API's temp dir to be checked
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Model:
     updated_at: str
     errors: list[str] = field(default_factory=list)
     upload_id: str = ""
+    sha256: str = ""  # of the bytes `complete` checked: jobs load only those
 
     def record(self) -> bytes:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False).encode()
@@ -43,6 +48,33 @@ class Model:
     def spec(self) -> dict:
         """What the engine reads of model.json."""
         return {"format": self.format, "class_names": self.class_names, "input": self.input, "output": self.output}
+
+
+class _HashingWriter:
+    """Writes to `out` and feeds the same bytes to `digest`."""
+
+    def __init__(self, out: BinaryIO, digest):
+        self.out, self.digest = out, digest
+
+    def write(self, chunk: bytes) -> int:
+        self.digest.update(chunk)
+        return self.out.write(chunk)
+
+
+def check_stored(blobs: BlobStore, key: str, spec: dict) -> tuple[int, str, list[str]]:
+    """(size, sha256, errors) of the stored model: spooled to a private, unlinked temp file and read
+    through an mmap, so the API holds a few pages of it whatever its size."""
+    from edna_engine.model_check import validate_model
+
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile(prefix="edna-model-") as spool:
+        blobs.read_into(key, _HashingWriter(spool, digest))
+        spool.flush()
+        size = spool.tell()
+        if size == 0:
+            return 0, digest.hexdigest(), validate_model(b"", spec)
+        with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return size, digest.hexdigest(), validate_model(mapped, spec)
 
 
 class ModelCatalog:
@@ -92,11 +124,13 @@ class ModelCatalog:
         return model, upload
 
     def complete(self, tenant: str, model_id: str, parts: list[tuple[int, str]] | None) -> Model:
-        """The file must be in storage with the announced size, and its graph must fit the spec."""
-        from edna_engine.model_check import validate_model
+        """The file must be in storage with the announced size, and its graph must fit the spec.
 
+        An invalid file is deleted (the record keeps its errors). A model made available before
+        checksums were recorded is checked again, so that its jobs, too, load only checked bytes.
+        """
         model = self.get(tenant, model_id)
-        if model.status == AVAILABLE:
+        if model.status == AVAILABLE and model.sha256:
             return model
         key = layout.model_file(tenant, model_id)
         if model.upload_id:
@@ -111,11 +145,14 @@ class ModelCatalog:
             raise Unprocessable(f"the stored file has {info.size} bytes, but {model.size} were announced")
         if info.size > MAX_CHECKED_BYTES:
             raise Unprocessable(f"models up to {MAX_CHECKED_BYTES} bytes can be checked and used")
-        model.errors = validate_model(self.blobs.get_bytes(key), model.spec())
+        size, model.sha256, model.errors = check_stored(self.blobs, key, model.spec())
+        if size != model.size:
+            model.errors = [f"the stored file changed while it was checked ({size} bytes, not {model.size})"]
         model.status = INVALID if model.errors else AVAILABLE
         model.updated_at = now_iso()
         self._save(tenant, model)
         if model.errors:
+            self.blobs.delete_many([key])
             raise Unprocessable("the model does not match its spec: " + "; ".join(model.errors))
         return model
 

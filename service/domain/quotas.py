@@ -1,20 +1,25 @@
 """Per-tenant quotas: defaults from the config, overrides an operator sets per tenant in the ledger.
-Each check runs before anything is written and refuses with 429 naming the quota and the figure."""
+Each check runs before anything is written and refuses with 429 naming the quota and the figure.
+Stored bytes are items and models alike."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
 from service.domain import layout
 from service.domain.errors import BadRequest, TooManyRequests
+from service.domain.tenant_locks import TenantLocks
 
 CACHE_SECONDS = 30.0  # an operator's change reaches every server process within this
+MODEL_BYTES_SECONDS = 10.0  # item uploads see a model registered by another process within this
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class QuotaBook:
         self._cache: dict[str, tuple[float, Quotas]] = {}
         self._lock = threading.Lock()
         self._window: dict[str, tuple[int, int]] = {}  # tenant -> (minute, requests in it)
+        self._tenants = TenantLocks()
+        self._model_bytes: dict[str, tuple[float, int]] = {}
 
     def overrides(self, tenant: str) -> dict[str, int]:
         try:
@@ -67,9 +74,25 @@ class QuotaBook:
         self._cache.pop(tenant, None)
         return self.limits(tenant)
 
-    def check_upload(self, tenant: str, size: int) -> None:
+    @contextlib.contextmanager
+    def admitting(self, tenant: str, size: int, fresh: bool = False) -> Iterator[None]:
+        """Check an upload of `size` bytes, then hold the tenant's lock while the caller records it as
+        pending: simultaneous requests are checked one after another, each seeing the ones before it.
+        `fresh` recounts the models' bytes (a model registration) instead of using the last count."""
+        with self._tenants.hold(tenant):
+            self.check_upload(tenant, size, fresh)
+            yield
+        if fresh:
+            self._model_bytes.pop(tenant, None)
+
+    def held(self, tenant: str, fresh: bool = False) -> tuple[int, int]:
+        """(items, bytes) the tenant holds: items and pending uploads from the index, plus its models."""
+        items, size = self.index.holdings(tenant)
+        return items, size + self.model_bytes(tenant, fresh)
+
+    def check_upload(self, tenant: str, size: int, fresh: bool = False) -> None:
         quotas = self.limits(tenant)
-        items, held = self.index.holdings(tenant)
+        items, held = self.held(tenant, fresh)
         if items + 1 > quotas.max_items:
             raise TooManyRequests(f"the tenant's item quota is reached: {items} of {quotas.max_items} items")
         if held + size > quotas.max_bytes:
@@ -78,13 +101,27 @@ class QuotaBook:
                 f"{held} of {quotas.max_bytes} bytes are used"
             )
 
-    def check_jobs(self, tenant: str, active: int, wanted: int = 1) -> None:
-        allowed = self.limits(tenant).max_concurrent_jobs
-        if active + wanted > allowed:
-            raise TooManyRequests(
-                f"the tenant's concurrent job quota is reached: {active} of {allowed} jobs are queued or running"
-                + (f", and this needs {wanted}" if wanted > 1 else "")
-            )
+    def model_bytes(self, tenant: str, fresh: bool = False) -> int:
+        """Bytes of the tenant's model files, and the announced size of those still uploading."""
+        cached = self._model_bytes.get(tenant)
+        if cached and not fresh and time.monotonic() - cached[0] < MODEL_BYTES_SECONDS:
+            return cached[1]
+        files: dict[str, int] = {}
+        records: set[str] = set()
+        prefix = layout.models_prefix(tenant)
+        for info in self.blobs.iter_objects(prefix):
+            model_id = layout.name_after(prefix, info.key)
+            if info.key == layout.model_file(tenant, model_id):
+                files[model_id] = info.size
+            elif info.key == layout.model_spec(tenant, model_id):
+                records.add(model_id)
+        total = sum(files.values())
+        for model_id in records - set(files):
+            with contextlib.suppress(ObjectMissing, ValueError, KeyError):
+                record = json.loads(self.blobs.get_bytes(layout.model_spec(tenant, model_id)))
+                total += int(record["size"]) if record.get("status") == "pending" else 0
+        self._model_bytes[tenant] = (time.monotonic(), total)
+        return total
 
     def admit_request(self, tenant: str) -> None:
         """A fixed one-minute window per tenant in this process (API Gateway throttles the whole stage)."""

@@ -53,7 +53,8 @@ def rebuild(indexer: Indexer, index: SearchIndex, tenant: str | None = None, ste
     for name in tenants:
         for dataset_id in child_names(blobs, layout.datasets_prefix(name)):
             keys = (o.key for o in blobs.iter_objects(layout.items_prefix(name, dataset_id)))
-            for _ in bounded_map(indexer.refresh_key, keys):
+            # Thumbnails dropped by a full backlog, or lost, are queued again (the worker makes them).
+            for _ in bounded_map(lambda key: indexer.refresh_key(key, retry_thumbnail=True), keys):
                 totals["items"] += 1
                 step()
         totals["forgotten"] += index.sweep(name, started)

@@ -31,6 +31,7 @@ class Principal:
     user: str
     tenant: str
     roles: tuple[str, ...]
+    issued_at: float = 0  # the token's `iat`: a member directory may void tokens older than a change
 
     @property
     def highest_role(self) -> Role | None:

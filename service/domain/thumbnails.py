@@ -1,12 +1,15 @@
-"""WebP thumbnails (longest side 256 px) of uploaded images; anything else gets none."""
+"""WebP thumbnails (longest side 256 px) of uploaded images; anything else, or anything too large, gets none."""
 
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 
 THUMBNAIL_SIDE = 256
-MAX_SOURCE_BYTES = 64 * 1024 * 1024  # larger images are not decoded in the request or event path
+MAX_SOURCE_BYTES = 64 * 1024 * 1024  # larger images are not even fetched by the thumbnailer
+
+log = logging.getLogger("edna.thumbnails")
 
 
 @dataclass(frozen=True)
@@ -16,20 +19,33 @@ class Thumbnail:
     height: int
 
 
-def make_thumbnail(data: bytes) -> Thumbnail | None:
-    """A thumbnail of an image, or None when the bytes are not an image Pillow can read."""
+def make_thumbnail(data: bytes, max_pixels: int) -> Thumbnail | None:
+    """A thumbnail of an image, or None when the bytes are not an image Pillow can read, or one too large.
+
+    `Image.open` reads only the header: the size it declares is checked against `max_pixels` before
+    a single pixel is decoded. Only the first frame of an animated image is ever decoded.
+    """
+    from edna_engine.image_formats import IMAGE_FORMATS
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow's own guard, set to the same cap: it refuses at open beyond twice the cap, warns below.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             width, height = image.size
+            if width * height > max_pixels:
+                log.info("no thumbnail: image is %dx%d, above the %d-pixel cap", width, height, max_pixels)
+                return None
             image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG decodes at a fraction of its size
             image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             if image.mode not in ("RGB", "RGBA", "L", "LA"):
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")
             out = io.BytesIO()
             image.save(out, format="WEBP", quality=80, method=4)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
-        # Corrupt, truncated, unsupported or absurdly large: no preview, never an error.
+    except Image.DecompressionBombError:  # Pillow's guard, beyond twice the cap: refused at open
+        log.info("no thumbnail: image above twice the %d-pixel cap", max_pixels)
+        return None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        # Corrupt, truncated or unsupported: no preview, never an error.
         return None
     return Thumbnail(out.getvalue(), width, height)

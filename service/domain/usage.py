@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from service.adapters.searchindex import SearchIndex
 from service.adapters.usage import REQUESTS, UPLOAD_BYTES, UPLOAD_ITEMS, UsageMeter
 from service.domain.errors import BadRequest
 from service.domain.jobs import JobService
+from service.domain.quotas import QuotaBook
 
 # Readers walk a period a day (audit) or an hour (usage) at a time, each a listing in storage: a
 # period of centuries took minutes on S3, and moments near year 1 or 9999 overflowed into a 500.
@@ -53,14 +53,14 @@ def period(start: str | None, end: str | None, now: datetime | None = None) -> t
 
 
 class UsageReport:
-    def __init__(self, meter: UsageMeter | None, index: SearchIndex, jobs: JobService):
+    def __init__(self, meter: UsageMeter | None, quotas: QuotaBook, jobs: JobService):
         self.meter = meter
-        self.index = index
+        self.quotas = quotas
         self.jobs = jobs
 
     def report(self, tenant: str, start: datetime, end: datetime) -> dict:
         counted = self.meter.totals(tenant, start, end) if self.meter else {}
-        items, held = self.index.holdings(tenant)
+        items, held = self.quotas.held(tenant, fresh=True)  # model files count as stored bytes
         jobs = inferred = 0
         seconds = 0.0
         for job in self.jobs.every(tenant):

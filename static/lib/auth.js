@@ -50,6 +50,15 @@ export async function signInLocal(username, password) {
   return remember(answer.access_token, answer.expires_in);
 }
 
+// A new password given the current (or one-time) one; the answer is a fresh session.
+export async function changePassword(username, password, newPassword) {
+  const body = { username, password, new_password: newPassword };
+  const answer = await api("/auth/password", { method: "POST", body });
+  return remember(answer.access_token, answer.expires_in);
+}
+
+export const MIN_PASSWORD = 12;
+
 function base64url(bytes) {
   return btoa(String.fromCharCode(...new Uint8Array(bytes)))
     .replace(/\+/g, "-")

@@ -59,8 +59,10 @@ export async function render(root, params, ctx) {
       const secret = answer.temporary_password || answer.password;
       await render(root, params, ctx);
       root.querySelector("#invited").textContent = secret
-        ? `Invited ${answer.username ?? form.username.value}. One-time password (shown once): ${secret}`
-        : `Invited ${answer.username ?? form.username.value}.`;
+        ? `Invited ${answer.username ?? form.username.value}. One-time password (shown once): ${secret}. ` +
+          `They sign in as ${answer.sign_in_name} with it, then choose their own.`
+        : `Invited ${answer.username ?? form.username.value}. They sign in as ${answer.sign_in_name} with the ` +
+          `password e-mailed to them.`;
     } catch (error) {
       ctx.toast(error.message, "error");
     }

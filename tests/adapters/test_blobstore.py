@@ -17,7 +17,7 @@ import pytest
 import requests
 
 import service.adapters.blobstore as blobstore
-from service.adapters.blobstore import BlobStore, InvalidParts, ObjectMissing
+from service.adapters.blobstore import BlobStore, InvalidParts, ObjectMissing, PreconditionFailed
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.blobstore.s3 import S3BlobStore
 
@@ -133,6 +133,24 @@ def test_put_get_head(store, key, data, content_type):
     assert etag == info.etag
     assert info.last_modified.tzinfo is not None
     assert store.get_bytes(key) == data
+
+
+@pytest.mark.parametrize("size", [0, 5, 3 * 1024 * 1024 + 7])
+def test_read_into_streams_the_whole_object(store, size):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    store.put_bytes("p/big", data, "application/octet-stream")
+    chunks: list[bytes] = []
+
+    class Sink:
+        def write(self, chunk: bytes) -> int:
+            chunks.append(bytes(chunk))
+            return len(chunk)
+
+    store.read_into("p/big", Sink())
+    assert b"".join(chunks) == data
+    assert all(len(c) <= 1024 * 1024 for c in chunks)  # a chunk at a time, never the whole object
+    with pytest.raises(ObjectMissing):
+        store.read_into("p/missing", Sink())
 
 
 def test_overwrite_replaces_bytes_type_and_tags(store):
@@ -462,3 +480,78 @@ def test_local_multipart_refuses_small_parts_like_s3(tmp_path):
     parts = [(n, upload_part(store, key, upload_id, n, b"tiny")) for n in (1, 2)]
     with pytest.raises(InvalidParts):
         store.complete_multipart(key, upload_id, parts)
+
+
+# -- write-once uploads: a signed upload never replaces an object ------------------------------
+
+
+def signed_put(store: BlobStore, upload: dict, data: bytes) -> None:
+    """Send `data` to a pre-signed PUT as a client does; PreconditionFailed when storage refuses it."""
+    if isinstance(store, LocalBlobStore):  # its URLs are served by the app: the route's own call
+        token = upload["url"].rsplit("/", 1)[1]
+        store.accept_upload(store.signer.verify(token, {"put"}), token, io.BytesIO(data))
+        return
+    response = requests.put(upload["url"], data=data, headers=upload["headers"], timeout=10)
+    if response.status_code == 412:
+        raise PreconditionFailed(response.text)
+    assert response.status_code == 200, response.text
+
+
+def test_a_signed_put_never_replaces_an_object(store):
+    key = "p/model.onnx"
+    signed_put(store, store.presign_put(key, "application/octet-stream", 10, 60), b"validated!")
+
+    with pytest.raises(PreconditionFailed):  # a second URL for the same key
+        signed_put(store, store.presign_put(key, "application/octet-stream", 10, 60), b"swapped!!!")
+
+    assert store.get_bytes(key) == b"validated!"
+
+
+def test_a_signed_put_url_is_refused_over_an_object_written_otherwise(store):
+    store.put_bytes("p/x", b"first", "text/plain")
+    with pytest.raises(PreconditionFailed):
+        signed_put(store, store.presign_put("p/x", "text/plain", 5, 60), b"again")
+    assert store.get_bytes("p/x") == b"first"
+
+
+def test_a_replayed_put_url_after_a_delete(store):
+    """Local grants are spent by their write; S3 cannot revoke a URL before it expires (README):
+    there the replay lands, and tombstones plus the event path discard it (tests/attacks)."""
+    upload = store.presign_put("p/x", "text/plain", 5, 60)
+    signed_put(store, upload, b"first")
+    store.delete_many(["p/x"])
+
+    if store.name == "local":
+        with pytest.raises(PreconditionFailed, match="already used"):
+            signed_put(store, upload, b"again")
+        assert store.head("p/x") is None
+    else:
+        signed_put(store, upload, b"again")
+        assert store.get_bytes("p/x") == b"again"
+
+
+def test_multipart_completion_never_replaces_an_object(store):
+    key = "p/big.bin"
+    upload_id = store.create_multipart(key, "application/octet-stream", len(PART_2))
+    etag = upload_part(store, key, upload_id, 1, PART_2)
+    store.put_bytes(key, b"already here", "text/plain")
+
+    with pytest.raises(PreconditionFailed):
+        store.complete_multipart(key, upload_id, [(1, etag)])
+
+    assert store.get_bytes(key) == b"already here"
+
+
+def test_s3_put_urls_sign_the_write_once_condition(s3_store):
+    upload = s3_store.presign_put("p/cat.png", "image/png", 5, 60)
+
+    signed = parse_qs(urlsplit(upload["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
+    # Signed: real S3 refuses the PUT if the header is dropped or changed (moto checks no signature).
+    assert "if-none-match" in signed
+    assert upload["headers"]["If-None-Match"] == "*"
+
+
+def test_s3_downloads_are_private_to_caches(s3_store):
+    s3_store.put_bytes("p/x", b"x", "text/plain")
+    response = requests.get(s3_store.presign_get("p/x", 60), timeout=10)
+    assert response.headers["Cache-Control"] == "private, max-age=60"

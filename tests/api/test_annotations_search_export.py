@@ -35,6 +35,7 @@ def world(stack):
     labeler.call("PUT", f"/api/datasets/{d}/items/{items['cat']['id']}/label", json={"label": "cat"})
     labeler.call("PUT", f"/api/datasets/{d}/items/{items['dog']['id']}/label", json={"label": "dog"})
     labeler.call("PUT", f"/api/datasets/{d}/items/{items['dog']['id']}/tags", json={"tags": {"camera": "nikon-d5"}})
+    assert stack.edna.wait_for_thumbnails(30)  # made off the request path, by the service's thumbnail worker
     return stack, labeler, d, items
 
 

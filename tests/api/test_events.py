@@ -26,6 +26,7 @@ from PIL import Image
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
 from service.client import ApiError, EdnaClient
+from service.demo import CLASSES, DIGITS_INPUT
 from service.domain import layout
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
@@ -143,6 +144,7 @@ class Queue:
     def handle(self, records: list[dict]) -> list[str]:
         """Run the indexer Lambda's handler over a batch; the ids it reports as failed."""
         result = sqs_s3_events({"Records": records}, indexer=self.stack.edna.indexer)
+        assert self.stack.edna.wait_for_thumbnails(30)  # the queued ones (on AWS: the thumbnailer Lambda's)
         return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
 
     def sync(self) -> list[dict]:
@@ -349,6 +351,68 @@ def test_a_late_created_event_does_not_bring_a_deleted_item_back(s3_dataset, que
     assert client.call("GET", f"/api/datasets/{dataset_id}")["item_count"] == 0
 
 
+def replay(client: EdnaClient, dataset_id: str, filename: str) -> tuple[dict, dict, bytes]:
+    """An item uploaded and completed, whose upload object its uploader kept: (item, upload, bytes)."""
+    data = png()
+    body = {"filename": filename, "content_type": "image/png", "size": len(data)}
+    ticket = client.call("POST", items_path(dataset_id), json=body)
+    client.transfer(ticket["upload"], data, "image/png")
+    item = client.call("POST", f"{item_path(dataset_id, ticket['item']['id'])}/complete", json={})
+    return item, ticket["upload"], data
+
+
+@pytest.mark.parametrize("deleted", ["item", "dataset"])
+def test_an_upload_url_replayed_after_a_delete_is_discarded_by_its_event(s3_dataset, queue, deleted):
+    """S3 cannot revoke the URL (README): the replay lands, and its event deletes it, never indexing it."""
+    client, dataset_id = s3_dataset
+    item, upload, data = replay(client, dataset_id, "ghost.png")
+    key = layout.item_object(TENANT, dataset_id, item["id"], "ghost.png")
+    queue.handle(queue.drain())
+    if deleted == "item":
+        client.call("DELETE", item_path(dataset_id, item["id"]))
+    else:
+        client.call("DELETE", f"/api/datasets/{dataset_id}")
+    queue.handle(queue.drain())
+
+    client.transfer(upload, data, "image/png")  # accepted: nothing is stored there any more
+    assert "ObjectCreated:Put" in events_for(records := queue.drain(), key)
+    assert queue.handle(records) == []
+
+    assert queue.stack.edna.blobs.head(key) is None
+    assert status_of(client, item_path(dataset_id, item["id"])) == 404
+    if deleted == "item":
+        assert list(client.pages(items_path(dataset_id))) == []
+        assert client.call("GET", f"/api/datasets/{dataset_id}")["item_count"] == 0
+    for _ in range(2):  # the tombstone stays: a second replay is discarded as well
+        client.transfer(upload, data, "image/png")
+        assert queue.handle(queue.drain()) == []
+        assert queue.stack.edna.blobs.head(key) is None
+
+
+def test_an_upload_url_replayed_over_a_completed_item_is_refused(s3_dataset, queue):
+    client, dataset_id = s3_dataset
+    item, upload, _ = replay(client, dataset_id, "kept.png")
+    with pytest.raises(ApiError) as err:
+        client.transfer(upload, png(color="blue"), "image/png")
+    assert err.value.status == 412
+    assert requests.get(client.url(item["download_url"]), timeout=10).content == png()
+
+
+def test_a_model_upload_url_replayed_after_the_model_was_deleted_is_discarded(s3_dataset, queue):
+    client, _ = s3_dataset
+    onnx = b"not checked: never completed"
+    body = {"name": "gone", "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
+    ticket = client.call("POST", "/api/models", json=body)
+    model_id = ticket["model"]["id"]
+    client.call("DELETE", f"/api/models/{model_id}")
+    queue.handle(queue.drain())
+
+    client.transfer(ticket["upload"], onnx, "application/octet-stream")
+    assert queue.handle(queue.drain()) == []
+
+    assert queue.stack.edna.blobs.head(layout.model_file(TENANT, model_id)) is None
+
+
 def test_an_upload_deleted_before_its_events_stays_pending(s3_dataset, queue, moto_endpoint):
     """A pending upload whose object came and went: not available, not forgotten (its ticket is valid)."""
     client, dataset_id = s3_dataset
@@ -432,6 +496,8 @@ def test_local_upload_without_complete_is_available_at_once(local_stack, local_d
     sent = send_without_complete(client, dataset_id, "now é+.png", image)
     item = client.call("GET", sent.path)
     assert item["status"] == "available" and item["size"] == len(image) and item["filename"] == "now é+.png"
+    assert local_stack.edna.wait_for_thumbnails(30)  # the PUT only queued it
+    item = client.call("GET", sent.path)
     assert item["preview"]["width"] == 64 and item["preview"]["height"] == 16
     assert requests.get(client.url(item["download_url"]), timeout=10).content == image
     assert view(client.call("POST", f"{sent.path}/complete", json={})) == view(client.call("GET", sent.path))
@@ -506,6 +572,7 @@ def test_records_from_other_sources_are_ignored(tmp_path):
     blobs = LocalBlobStore(tmp_path / "blobs")
     indexer = Indexer(blobs, SqliteSearchIndex(tmp_path / "index.db"))
     item = layout.ItemKey(TENANT, "01aaaaaaaaaaaaaaaaaaaaaaaa", "01bbbbbbbbbbbbbbbbbbbbbbbb", "x.png")
+    blobs.put_bytes(layout.dataset_record(TENANT, item.dataset_id), b"{}", "application/json")
     blobs.put_bytes(item.object_key, png(), "image/png")
     record = {**s3_record("ObjectCreated:Put", item.object_key), "eventSource": "aws:sqs"}
     assert on_storage_event({"Records": [record]}, indexer) == 0

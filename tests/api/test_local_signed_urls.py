@@ -8,6 +8,8 @@ import pytest
 import requests
 
 from service.adapters.blobstore.signed_urls import Grant
+from service.client import ApiError
+from service.demo import CLASSES, DIGITS_INPUT
 
 
 @pytest.fixture
@@ -119,6 +121,40 @@ def test_downloads_are_hardened(local_stack, ticket):
     resp = requests.get(client.url(item["download_url"]), timeout=10)
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in resp.headers["Content-Security-Policy"]
+    # For the URL's holder only: no shared cache keeps a signed download.
+    assert "private" in resp.headers["Cache-Control"] and "public" not in resp.headers["Cache-Control"]
+
+
+def send(client, upload: dict, data: bytes) -> requests.Response:
+    if upload["method"] == "POST":
+        files = {"file": ("f.png", data, "image/png")}
+        return requests.post(client.url(upload["url"]), data=upload["fields"], files=files, timeout=10)
+    return requests.put(client.url(upload["url"]), data=data, headers=upload["headers"], timeout=10)
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_an_upload_url_works_once(local_stack, ticket, method):
+    client, dataset_id, request = ticket
+    ticket_ = request(size=10, method=method)
+    upload, item_id = ticket_["upload"], ticket_["item"]["id"]
+    assert send(client, upload, b"0123456789").status_code in (200, 204)
+
+    again = send(client, upload, b"9876543210")  # before complete, after complete, after delete
+    assert again.status_code == 409 and "already used" in again.json()["message"]
+    client.call("POST", f"/api/datasets/{dataset_id}/items/{item_id}/complete", json={})
+    assert send(client, upload, b"9876543210").status_code == 409
+    client.call("DELETE", f"/api/datasets/{dataset_id}/items/{item_id}")
+    assert send(client, upload, b"9876543210").status_code == 409
+    assert objects(local_stack) == [f"tenants/demo/datasets/{dataset_id}/deleted/{item_id}"]
+
+
+def test_a_failed_upload_does_not_spend_its_url(local_stack, ticket):
+    client, dataset_id, request = ticket
+    ticket_ = request(size=10)
+    upload, item_id = ticket_["upload"], ticket_["item"]["id"]
+    assert send(client, upload, b"x" * 11).status_code == 403  # larger than signed: nothing kept
+    assert send(client, upload, b"0123456789").status_code == 200
+    assert client.call("POST", f"/api/datasets/{dataset_id}/items/{item_id}/complete", json={})["size"] == 10
 
 
 def test_multipart_part_urls_are_bounded(local_stack, ticket):
@@ -128,3 +164,31 @@ def test_multipart_part_urls_are_bounded(local_stack, ticket):
     resp = requests.put(client.url(first["url"]), data=b"x" * (upload["part_size"] + 1), timeout=30)
     assert resp.status_code == 403
     assert requests.put(client.url(tamper(first["url"])), data=b"x", timeout=10).status_code == 403
+
+
+def test_an_unused_url_of_a_deleted_item_brings_nothing_back(local_stack, ticket):
+    """Never used, the URL still writes once: the store's event sees the tombstone and discards it."""
+    client, dataset_id, request = ticket
+    ticket_ = request(size=10)
+    upload, item_id = ticket_["upload"], ticket_["item"]["id"]
+    client.call("DELETE", f"/api/datasets/{dataset_id}/items/{item_id}")
+
+    assert send(client, upload, b"0123456789").status_code == 200
+
+    assert objects(local_stack) == [f"tenants/demo/datasets/{dataset_id}/deleted/{item_id}"]
+    with pytest.raises(ApiError) as err:
+        client.call("POST", f"/api/datasets/{dataset_id}/items/{item_id}/complete", json={})
+    assert err.value.status == 404
+    assert list(client.pages(f"/api/datasets/{dataset_id}/items")) == []
+
+
+def test_an_unused_url_of_a_deleted_model_leaves_no_file(local_stack, ticket):
+    client = ticket[0]
+    onnx = b"never completed"
+    body = {"name": "gone", "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
+    created = client.call("POST", "/api/models", json=body)
+    client.call("DELETE", f"/api/models/{created['model']['id']}")
+
+    client.transfer(created["upload"], onnx, "application/octet-stream")  # lands, then its write event removes it
+
+    assert list(local_stack.edna.blobs.iter_objects(f"tenants/demo/models/{created['model']['id']}/")) == []

@@ -37,16 +37,20 @@ class Directory:
         """What the invited user signs in with: the one-time password, or (Cognito mails it) a
         password the test sets as the user would after the first sign-in."""
         if not self.pool:
-            assert invited["password"]
-            return invited["password"]
+            # the one-time password signs no one in: it only sets the member's own password
+            sign_in = {"username": invited["sign_in_name"], "password": invited["password"]}
+            assert status_of(lambda: EdnaClient(self.base_url).call("POST", "/api/auth/token", json=sign_in)) == 403
+            EdnaClient(self.base_url).call("POST", "/api/auth/password", json={**sign_in, "new_password": PASSWORD})
+            return PASSWORD
         assert invited["password"] is None
         self.pool.idp.admin_set_user_password(
-            UserPoolId=self.pool.pool_id, Username=invited["username"], Password=PASSWORD, Permanent=True
+            UserPoolId=self.pool.pool_id, Username=invited["sign_in_name"], Password=PASSWORD, Permanent=True
         )
         return PASSWORD
 
-    def client(self, username: str, password: str = PASSWORD) -> EdnaClient:
-        """Signed in as a user would be: the local token route, or Cognito's ID token."""
+    def client(self, username: str, password: str = PASSWORD, tenant: str = "demo") -> EdnaClient:
+        """Signed in as a user would be: the local token route (`tenant/username`), or Cognito's ID token
+        (an invited member's Cognito username is its `sign_in_name`; operator-made users keep theirs)."""
         client = EdnaClient(self.base_url)
         if self.pool:
             try:
@@ -60,7 +64,7 @@ class Directory:
                 raise SignInRefused(username) from exc
         else:
             try:
-                client.login(username, password)
+                client.login(username if "/" in username else f"{tenant}/{username}", password)
             except ApiError as exc:
                 assert exc.status == 401
                 raise SignInRefused(username) from exc
@@ -123,15 +127,15 @@ def test_invite_sign_in_change_role_remove(directory, admin):
     invited = invite(admin, "bob", "viewer")
     assert (invited["username"], invited["role"], invited["email"]) == ("bob", "viewer", "bob@example.com")
     password = directory.accept(invited)
-    bob = directory.client("bob", password)
+    bob = directory.client(invited["sign_in_name"], password)
     assert bob.call("GET", "/api/me") == {"user": "bob", "tenant": "demo", "roles": ["viewer"]}
     assert usernames(admin) == ["alice", "bob"]
     assert admin.call("PATCH", "/api/members/bob", json={"role": "editor"})["role"] == "editor"
-    bob = directory.client("bob", password)  # roles live in the token: a new token carries the new role
-    assert bob.call("GET", "/api/me")["roles"] == ["editor"]
+    assert bob.call("GET", "/api/me")["roles"] == ["editor"]  # the same token: roles come from the directory
     admin.call("DELETE", "/api/members/bob")
+    assert status_of(lambda: bob.call("GET", "/api/me")) == 401  # a removed member's token stops at once
     with pytest.raises(SignInRefused):
-        directory.client("bob", password)
+        directory.client(invited["sign_in_name"], password)
     assert usernames(admin) == ["alice"]
 
 
@@ -140,9 +144,9 @@ def test_the_last_admin_stays(directory, admin):
     assert status_of(lambda: admin.call("DELETE", "/api/members/alice")) == 409
     invite(admin, "carol", "admin")
     admin.call("PATCH", "/api/members/alice", json={"role": "editor"})  # carol is still admin
-    # alice's token still says admin until it expires, but carol is now the last admin
-    assert status_of(lambda: admin.call("DELETE", "/api/members/carol")) == 409
-    roles = {m["username"]: m["role"] for m in admin.pages("/api/members")}
+    # alice's token says admin, but the directory says editor now
+    assert status_of(lambda: admin.call("DELETE", "/api/members/carol")) == 403
+    roles = {m.username: m.role for m in directory.edna.adapters.members.list("demo", 10, None)}
     assert roles == {"alice": "editor", "carol": "admin"}
 
 
@@ -160,16 +164,30 @@ def test_other_tenants_members_are_not_found(directory, admin):
     assert status_of(lambda: admin.call("PATCH", "/api/members/nobody", json={"role": "viewer"})) == 404
     assert status_of(lambda: admin.call("DELETE", "/api/members/nobody")) == 404
     assert usernames(admin) == ["alice"]
-    mallory = directory.client("mallory")
+    mallory = directory.client("mallory", tenant="acme")
     assert mallory.call("GET", "/api/me") == {"user": "mallory", "tenant": "acme", "roles": ["admin"]}
     assert usernames(mallory) == ["mallory"]
 
 
-def test_a_taken_username_is_a_conflict(directory, admin):
-    directory.add("taken", "acme", "viewer")
+def test_a_username_taken_in_the_own_tenant_is_a_conflict(directory, admin):
+    directory.add("taken", "demo", "viewer")
     assert status_of(lambda: invite(admin, "taken", "admin")) == 409
     taken = directory.client("taken")
-    assert taken.call("GET", "/api/me") == {"user": "taken", "tenant": "acme", "roles": ["viewer"]}
+    assert taken.call("GET", "/api/me") == {"user": "taken", "tenant": "demo", "roles": ["viewer"]}
+
+
+def test_an_invite_of_another_tenants_name_answers_as_a_fresh_one(directory, admin):
+    directory.add("mallory", "acme", "admin")
+    fresh = invite(admin, "newcomer", "viewer")
+    taken = invite(admin, "mallory", "viewer")
+    assert sorted(taken) == sorted(fresh)
+    assert (taken["username"], taken["sign_in_name"]) == ("mallory", "demo/mallory")
+    assert {m["username"]: m["role"] for m in admin.pages("/api/members")}["mallory"] == "viewer"
+    ours = directory.client(taken["sign_in_name"], directory.accept(taken))
+    assert ours.call("GET", "/api/me") == {"user": "mallory", "tenant": "demo", "roles": ["viewer"]}
+    theirs = directory.client("mallory", tenant="acme")  # acme's mallory keeps its name, tenant and role
+    assert theirs.call("GET", "/api/me") == {"user": "mallory", "tenant": "acme", "roles": ["admin"]}
+    assert usernames(theirs) == ["mallory"]
 
 
 @pytest.mark.parametrize(
@@ -242,16 +260,22 @@ def cognito(tmp_path: Path, moto_endpoint: str, monkeypatch) -> Iterator[Directo
 def test_cognito_invite_puts_the_user_in_the_callers_tenant_and_role_group(cognito):
     admin = cognito.client("alice")
     invited = invite(admin, "bob", "editor")
-    assert invited == {"username": "bob", "email": "bob@example.com", "role": "editor", "password": None}
+    assert invited == {
+        "username": "bob",
+        "email": "bob@example.com",
+        "role": "editor",
+        "password": None,
+        "sign_in_name": "demo/bob",  # per tenant: the pool's username is the tenant's and the name
+    }
     pool = cognito.pool
-    attributes = pool.attributes_of("bob")
+    attributes = pool.attributes_of("demo/bob")
     assert attributes["custom:tenant"] == "demo"  # from alice's token, not from the body
     assert (attributes["email"], attributes["email_verified"]) == ("bob@example.com", "true")
-    assert pool.groups_of("bob") == {"editor"}
-    user = pool.idp.admin_get_user(UserPoolId=pool.pool_id, Username="bob")
+    assert pool.groups_of("demo/bob") == {"editor"}
+    user = pool.idp.admin_get_user(UserPoolId=pool.pool_id, Username="demo/bob")
     assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # Cognito mailed a temporary password
 
-    bob = cognito.client("bob", cognito.accept(invited))
+    bob = cognito.client("demo/bob", cognito.accept(invited))
     assert bob.call("GET", "/api/me") == {"user": "bob", "tenant": "demo", "roles": ["editor"]}
     assert bob.call("POST", "/api/datasets", json={"name": "bob's"})["name"] == "bob's"  # an editor's right
     assert status_of(lambda: bob.call("GET", "/api/members")) == 403
@@ -261,7 +285,7 @@ def test_cognito_role_change_moves_groups(cognito):
     admin = cognito.client("alice")
     invite(admin, "bob", "viewer")
     admin.call("PATCH", "/api/members/bob", json={"role": "labeler"})
-    assert cognito.pool.groups_of("bob") == {"labeler"}
+    assert cognito.pool.groups_of("demo/bob") == {"labeler"}
     cognito.pool.add_user("lea", "demo", ("viewer", "labeler"))  # several role groups: the highest is the role
     assert {m["username"]: m["role"] for m in admin.pages("/api/members")}["lea"] == "labeler"
     assert admin.call("PATCH", "/api/members/lea", json={"role": "admin"})["role"] == "admin"

@@ -253,6 +253,7 @@ def test_reindex_forgets_what_storage_no_longer_has(stack):
     pending = client.call(
         "POST", items_path(dataset_id), json={"filename": "later.png", "content_type": "image/png", "size": 9}
     )["item"]
+    assert stack.edna.wait_for_thumbnails(30)  # else the worker's refresh may see the loss first
     # Deleted behind the index's back: no API call, no event.
     key = layout.item_object(TENANT, dataset_id, lost["id"], "lost.png")
     if stack.store == "s3":
@@ -347,6 +348,7 @@ def test_import_from_another_bucket(s3_stack, moto_endpoint):
     s3.put_object(Bucket=source, Key="elsewhere/c.png", Body=png(3, 3, "red"), ContentType="image/png")
 
     totals = import_source(s3_stack.edna.indexer, TENANT, dataset_id, f"s3://{source}/incoming/2024/")
+    assert s3_stack.edna.wait_for_thumbnails(30)  # queued by the import, made by the service's worker
     assert totals == {"imported": 3, "skipped": [" leading.txt: filename must not start or end with white space"]}
     imported = {"a.png": files["a.png"][0], "b c+d.png": files["deep/b c+d.png"][0], "notes.txt": b"just text\n"}
     check_imported(client, dataset_id, imported, {"a.png": (33, 44), "b c+d.png": (70, 7)})

@@ -54,7 +54,8 @@ def scripted(stack):
     done = wait_for(admin, f"/api/jobs/{job['id']}")
     assert done["status"] == "succeeded" and done["progress"]["done"] == JOB_ITEMS
 
-    stored_bytes = sum(map(len, UPLOADS)) + PENDING + sum(len(png) for _, png, _ in digits()[:JOB_ITEMS])
+    model_bytes = len(models()["digits-logistic-regression"])  # model files count as stored bytes
+    stored_bytes = sum(map(len, UPLOADS)) + PENDING + sum(len(png) for _, png, _ in digits()[:JOB_ITEMS]) + model_bytes
     return stack, admin, tally, done, stored_bytes
 
 

@@ -1,14 +1,15 @@
 """Attacks on a real `python -m service run` over HTTP, on either blob store.
 
-An attack module declares `pytest_plugins = ["attack_harness"]`. A test asks for `target` (one server
-per module and store, shared by the module's tests) and makes its own tenants with `target.tenant()`,
-so quotas and data of one test never meet another's. `started(...)` gives a server of the test's own,
-for attacks that change server-wide state or need other settings.
+PYTEST_DONT_REWRITE: an attack module imports this, then declares `pytest_plugins = ["attack_harness"]`.
+A test asks for `target` (one server per module and store, shared by the module's tests) and makes its
+own tenants with `target.tenant()`, so quotas and data of one test never meet another's. `started(...)`
+gives a server of the test's own, for attacks that change server-wide state or need other settings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import uuid
@@ -22,8 +23,11 @@ from real_server import Server, cli
 
 from service.adapters.identity.local import LocalUserStore
 from service.client import EdnaClient
+from service.demo import CLASSES, DIGITS_INPUT, digit_models
 
 ROLES = ("viewer", "labeler", "editor", "admin")
+# Values a spreadsheet would evaluate, each allowed as a filename start, a label and an S3 tag value.
+FORMULAS = ("=1+1", "+1+1", "-1+1", "@A1", "=A1:B2")
 
 
 @dataclass
@@ -78,6 +82,21 @@ class Target:
     def set_quota(self, tenant: str, **quotas: int) -> None:
         args = [f"--{k.replace('_', '-')}={v}" for k, v in quotas.items()]
         cli(self.data_dir, "quota", "set", "--tenant", tenant, *args, env=self.env)
+
+
+@functools.cache
+def demo_model() -> bytes:
+    """The demo's logistic regression as ONNX bytes (trained once per test process)."""
+    return dict(digit_models())["digits-logistic-regression"]
+
+
+def register_model(client: EdnaClient, onnx: bytes | None = None, name: str = "lr") -> dict:
+    """Register, upload and complete a digits classifier; the completed model."""
+    onnx = demo_model() if onnx is None else onnx
+    body = {"name": name, "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
+    ticket = client.call("POST", "/api/models", json=body)
+    client.transfer(ticket["upload"], onnx, "application/octet-stream")
+    return client.call("POST", f"/api/models/{ticket['model']['id']}/complete", json={})
 
 
 def server_env(store: str, moto_endpoint: str) -> tuple[dict[str, str], str]:

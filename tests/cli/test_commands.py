@@ -37,6 +37,8 @@ def test_seed_demo_is_idempotent(tmp_path):
     command = [sys.executable, "-m", "service", "seed-demo", "--data-dir", str(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "1797 items, 1797 new" in first and "registered model 'digits-random-forest'" in first
+    # Made off the request path, yet all there when seed-demo ends: it waits for the thumbnail worker.
+    assert len(list((tmp_path / "blobs" / "objects").rglob("thumbnails/*/*.webp"))) == 1797
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert set(passwords) == {"alice", "bob", "victor", "mallory"}
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0

@@ -147,7 +147,7 @@ def test_out_of_memory_detection():
 def test_job_params_round_trip_and_defaults():
     d = {"job_id": "j", "items_prefix": "a/items/", "model_key": "m/model.onnx", "output_prefix": "jobs/j/"}
     params = JobParams.from_dict({**d, "unrelated": 1})
-    assert params.to_dict() == {**d, "batch_size": 64, "max_memory_mb": 256, "shards": 1}
+    assert params.to_dict() == {**d, "batch_size": 64, "max_memory_mb": 256, "shards": 1, "model_sha256": ""}
     assert JobParams.from_dict(params.to_dict()) == params
     assert params.model_spec_key == "m/model.json"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import pytest
 from PIL import Image
@@ -48,6 +49,16 @@ def populate(client: EdnaClient) -> list[str]:
                 client.call("PUT", f"{path}/annotations", json={"boxes": [box, box], "version": 0})
         client.upload(dataset_id, f"notes-{n}.txt", b"not an image", "text/plain")
     return ids
+
+
+def with_previews(client: EdnaClient, dataset_ids: list[str], timeout: float = 60) -> None:
+    """Poll (bounded) until the server's thumbnail worker has made a preview for every image."""
+    deadline = time.monotonic() + timeout
+    for dataset_id in dataset_ids:
+        images = f"/api/datasets/{dataset_id}/items"
+        while missing := [i["filename"] for i in client.pages(images, content_type="image/png") if not i["preview"]]:
+            assert time.monotonic() < deadline, f"no thumbnails for {missing}"
+            time.sleep(0.1)
 
 
 def stable(item: dict) -> dict:
@@ -108,6 +119,7 @@ def test_a_lost_or_corrupt_index_is_reported_and_rebuilt_identically(tmp_path, h
     try:
         client = server.client(user, password)
         dataset_ids = populate(client)
+        with_previews(client, dataset_ids)
         before = snapshot(client, dataset_ids)
         assert server.health().json()["index"] == {"status": "ok"}
         server.stop()

@@ -53,7 +53,9 @@ def message(message_id: str, body: str) -> dict:
 
 @pytest.fixture
 def indexer(tmp_path: Path) -> Indexer:
-    return Indexer(LocalBlobStore(tmp_path / "blobs"), SqliteSearchIndex(tmp_path / "index.db"))
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    blobs.put_bytes(layout.dataset_record(TENANT, DATASET), b"{}", "application/json")  # items need their dataset
+    return Indexer(blobs, SqliteSearchIndex(tmp_path / "index.db"))
 
 
 def test_poison_messages_fail_alone_and_the_good_ones_are_indexed(indexer: Indexer, caplog):

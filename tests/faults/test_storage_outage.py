@@ -99,6 +99,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     app = create_app(config, adapters)
     try:
         with serve(app) as base_url:
+            adapters.users.admit(Member("ed", TENANT, "admin"))  # the verifier checks the member directory
             token = adapters.issuer.issue(Member("ed", TENANT, "admin"))["access_token"]
             yield EdnaClient(base_url, token), adapters.blobs, disk
     finally:

@@ -147,6 +147,7 @@ def concrete(template: str) -> str:
 
 def local_forger(stack) -> Forger:
     issuer = stack.edna.adapters.issuer
+    stack.token("alice", "demo", "admin")  # the honest token's member exists: the verifier asks the directory
     claims = {"iss": issuer.issuer, "aud": issuer.audience, "sub": "alice", "tenant": "demo"}
     return Forger(issuer.key, issuer.key.kid, {**claims, "roles": ["admin"], "token_use": "access"})
 

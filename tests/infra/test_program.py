@@ -146,22 +146,28 @@ def test_every_api_route_but_health_needs_the_cognito_jwt(program):
 @pulumi.runtime.test
 def test_lambdas_are_bounded_logged_and_published(program):
     p = program()
-    functions = [p.api.function, p.api.indexer]
+    functions = [p.api.function, p.api.indexer, p.api.thumbnailer]
 
     def check(args):
         stage_throttle, stage_logs, gateway_logs_retention, per_function = args
         assert stage_throttle.throttling_rate_limit > 0 and stage_throttle.throttling_burst_limit > 0
         assert json.loads(stage_logs.format)["requestId"] == "$context.requestId"
         assert gateway_logs_retention > 0
-        for runtime, _, reserved, publish, logging, env, handler in per_function:
+        for runtime, _, reserved, publish, logging, env, handler, _ in per_function:
             assert runtime == "python3.11" and publish is True
             assert reserved >= 1
             assert logging.log_group.startswith("/aws/lambda/")
             assert env.variables["EDNA_LOG_LEVEL"] == "INFO"
             assert env.variables["EDNA_IDENTITY"] == "cognito" and env.variables["EDNA_STORAGE"] == "s3"
             assert env.variables["EDNA_DATA_DIR"].startswith("/tmp/")
-            assert handler in {"handler.lambda_handler", "service.handlers.sqs_s3_events"}
+            assert handler in {
+                "handler.lambda_handler",
+                "service.handlers.sqs_s3_events",
+                "service.handlers.sqs_thumbnails",
+            }
         assert per_function[0][1] < 30  # below API Gateway's 30 s
+        # the API spools a model of up to 1 GiB to /tmp to check it; the others keep the default
+        assert [f[7].size for f in per_function] == [2048, 512, 512]
 
     return ALL(
         p.api.stage.default_route_settings,
@@ -177,6 +183,7 @@ def test_lambdas_are_bounded_logged_and_published(program):
                     f.logging_config,
                     f.environment,
                     f.handler,
+                    f.ephemeral_storage,
                 )
                 for f in functions
             ]
@@ -202,9 +209,9 @@ def test_lambda_roles_are_least_privilege(program):
                     if r.startswith("arn:aws:s3:::") and "/" in r:
                         assert "/tenants/" in r or "/ledger/" in r or r.startswith("arn:aws:s3:::airflow-"), r
 
-    return ALL(p.api.policy.policy, p.api.indexer_policy.policy, p.batch.policy.policy).apply(
-        lambda args: check(wrap(args))
-    )
+    return ALL(
+        p.api.policy.policy, p.api.indexer_policy.policy, p.api.thumbnailer_policy.policy, p.batch.policy.policy
+    ).apply(lambda args: check(wrap(args)))
 
 
 @pulumi.runtime.test
@@ -366,11 +373,74 @@ def test_the_deploy_maps_the_indexer_role_in_opensearch_through_the_master(progr
     invocation = p.api.search_access
 
     def check(args):
-        payload, function, qualifier, indexer_role = args
+        payload, function, qualifier, indexer_role, thumbnailer_role = args
         payload = json.loads(payload)
-        assert payload == {"command": "service.handlers.grant_search_access", "roles": [indexer_role]}
+        roles = [indexer_role, thumbnailer_role]
+        assert payload == {"command": "service.handlers.grant_search_access", "roles": roles}
         assert function == "edna-" + p.stack + "-api" and qualifier == "live"
 
-    return ALL(invocation.input, invocation.function_name, invocation.qualifier, p.api.indexer_role.arn).apply(
-        lambda args: check(wrap(args))
-    )
+    return ALL(
+        invocation.input,
+        invocation.function_name,
+        invocation.qualifier,
+        p.api.indexer_role.arn,
+        p.api.thumbnailer_role.arn,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_thumbnails_have_their_own_encrypted_queue_and_a_bounded_lambda_that_cannot_touch_items(program):
+    p = program()
+    api, data = p.api, p.data
+
+    def check(args):
+        (queue_sse, redrive, dlq_sse, dlq_arn, queue_arn, visibility, timeout) = args[:7]
+        (mapping_source, mapping_function, responses, batch, alias_arn) = args[7:12]
+        (reserved, retention, group_name, logging, policy, environments, alarm_dims, queue_name) = args[12:]
+        assert queue_sse and dlq_sse
+        redrive = json.loads(redrive)
+        assert redrive["deadLetterTargetArn"] == dlq_arn and 1 <= redrive["maxReceiveCount"] <= 5
+        assert visibility >= 6 * timeout  # a message is not handed out again while a batch still runs on it
+        assert (
+            mapping_source == queue_arn and mapping_function == alias_arn and responses == ["ReportBatchItemFailures"]
+        )
+        assert 1 <= batch <= 10 and reserved >= 1
+        assert retention > 0 and logging.log_group == group_name
+        assert alarm_dims == {"QueueName": queue_name}
+        for env in environments:  # every function that indexes queues thumbnails instead of decoding them
+            assert env.variables["EDNA_THUMBNAIL_QUEUE_URL"].endswith("thumbnails")
+        granted = statements(policy)
+        writes = {
+            r for s in granted for r in as_list(s["Resource"]) for a in as_list(s["Action"]) if a == "s3:PutObject"
+        }
+        assert writes and all(r.endswith("/tenants/*/thumbnails/*") for r in writes)
+        actions = {a for s in granted for a in as_list(s["Action"])}
+        assert not actions & {"s3:DeleteObject", "s3:PutObjectTagging", "sqs:SendMessage", "iam:PassRole"}
+        consumed = {
+            r for s in granted for r in as_list(s["Resource"]) for a in as_list(s["Action"]) if a.startswith("sqs:")
+        }
+        assert consumed == {queue_arn}
+
+    dlq_alarm = next(a for a in p.observability.alarms if a._name == "thumbnails-dead-letters")
+    return ALL(
+        data.thumbnails.sqs_managed_sse_enabled,
+        data.thumbnails.redrive_policy,
+        data.thumbnail_dead_letters.sqs_managed_sse_enabled,
+        data.thumbnail_dead_letters.arn,
+        data.thumbnails.arn,
+        data.thumbnails.visibility_timeout_seconds,
+        api.thumbnailer.timeout,
+        api.thumbnail_events.event_source_arn,
+        api.thumbnail_events.function_name,
+        api.thumbnail_events.function_response_types,
+        api.thumbnail_events.batch_size,
+        api.thumbnailer_alias.arn,
+        api.thumbnailer.reserved_concurrent_executions,
+        api.logs["thumbnailer"].retention_in_days,
+        api.logs["thumbnailer"].name,
+        api.thumbnailer.logging_config,
+        api.thumbnailer_policy.policy,
+        ALL(api.function.environment, api.indexer.environment, api.thumbnailer.environment),
+        dlq_alarm.dimensions,
+        data.thumbnail_dead_letters.name,
+    ).apply(lambda args: check(wrap(args)))

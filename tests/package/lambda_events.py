@@ -120,6 +120,8 @@ class UserPool:
             "EDNA_COGNITO_ISSUER": f"https://cognito-idp.us-east-1.amazonaws.com/{self.pool_id}",
             "EDNA_COGNITO_JWKS_URL": f"{self.endpoint}/{self.pool_id}/.well-known/jwks.json",
             "EDNA_COGNITO_CLIENT_ID": self.client_id,
+            # the verifier looks each token's member up in the pool: boto3's endpoint override points it at moto
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.endpoint,
         }
 
 

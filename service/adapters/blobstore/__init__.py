@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from service.domain.errors import BadRequest, Conflict, NotFound
 
@@ -31,6 +32,10 @@ class PreconditionFailed(Conflict):
 
 
 META_HEADER = "x-amz-meta-"  # user metadata travels in these headers (and POST fields), keys lower case
+
+
+# Sent with every signed PUT: S3 then writes only where nothing is stored (the local store never overwrites).
+WRITE_ONCE = {"If-None-Match": "*"}
 
 
 def metadata_headers(metadata: dict | None) -> dict[str, str]:
@@ -76,6 +81,10 @@ class BlobStore(ABC):
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """Read a whole small object; ObjectMissing when absent."""
+
+    @abstractmethod
+    def read_into(self, key: str, out: BinaryIO) -> None:
+        """Copy an object of any size into `out` in order, a chunk at a time; ObjectMissing when absent."""
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None:

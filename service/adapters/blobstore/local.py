@@ -18,6 +18,7 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from service.adapters.blobstore import (
+    WRITE_ONCE,
     BlobStore,
     Listing,
     ObjectInfo,
@@ -27,6 +28,7 @@ from service.adapters.blobstore import (
 )
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
+from service.adapters.blobstore.spent_grants import SpentGrants
 from service.adapters.files import disk_errors, write_atomic
 from service.domain.errors import BadRequest, Forbidden
 from service.domain.ids import new_id
@@ -61,6 +63,7 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         self._objects_root = str(self.objects.resolve())
         self.url_prefix = url_prefix
         self.signer = UrlSigner(self.root / "url-signing.key")
+        self.spent = SpentGrants(self.root / "spent-grants.db")
         self.listeners: list[Callable[[str], None]] = []
         self._thread = threading.local()
 
@@ -174,6 +177,31 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         self._notify(key)
         return info
 
+    @disk_errors
+    def accept_upload(self, grant: Grant, token: str, stream: BinaryIO, min_size: int = 0) -> ObjectInfo:
+        """What a signed PUT or POST sends: write-once, and its URL is spent by the write."""
+        path = self._path(grant.key)
+        tmp = self.tmp / f"upload-{new_id()}"
+        try:
+            etag = self._receive(stream, tmp, grant.max_size)
+            if tmp.stat().st_size < min_size:
+                raise Forbidden("the uploaded file is empty")
+            with self.key_lock(grant.key):
+                # Spent after the write, under the key's lock: a crash in between leaves the object, which
+                # refuses a replay by itself, and the uploader's retry learns its bytes arrived.
+                self.spent.refuse_spent(token)
+                self._refuse_overwrite(path)
+                info = self._commit(grant.key, path, tmp, grant.content_type, etag, grant.metadata)
+                self.spent.spend(token, grant.expires_at)
+                return info
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _refuse_overwrite(path: Path) -> None:
+        if path.is_file():
+            raise PreconditionFailed("an object is already stored here and uploads never replace one")
+
     def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> str:
         return self.write_stream(key, io.BytesIO(data), content_type, len(data), metadata).etag
 
@@ -194,6 +222,17 @@ class LocalBlobStore(LocalMultipart, BlobStore):
             if path is None:
                 raise FileNotFoundError(key)
             return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectMissing(f"no object {key}") from None
+
+    def read_into(self, key: str, out: BinaryIO) -> None:
+        path = self._existing(key)
+        try:
+            if path is None:
+                raise FileNotFoundError(key)
+            with open(path, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    out.write(chunk)
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectMissing(f"no object {key}") from None
 
@@ -331,7 +370,7 @@ class LocalBlobStore(LocalMultipart, BlobStore):
 
     def presign_put(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
         grant = Grant("put", key, int(time.time()) + expires, content_type, size, metadata=metadata or {})
-        headers = {"Content-Type": content_type, **metadata_headers(metadata)}
+        headers = {"Content-Type": content_type, **metadata_headers(metadata), **WRITE_ONCE}
         return {"method": "PUT", "url": self._url(grant), "headers": headers}
 
     def presign_post(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:

@@ -90,7 +90,9 @@ class LocalMultipart:
                 out.flush()
                 os.fsync(out.fileno())
             etag = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest() + f"-{len(parts)}"
-            self._commit(key, self._path(key), tmp, meta["content_type"], etag, meta.get("metadata"))
+            with self.key_lock(key):  # write-once, like S3's CompleteMultipartUpload with If-None-Match
+                self._refuse_overwrite(self._path(key))
+                self._commit(key, self._path(key), tmp, meta["content_type"], etag, meta.get("metadata"))
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)

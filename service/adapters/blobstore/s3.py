@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import boto3
@@ -13,6 +13,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.adapters.blobstore import (
+    WRITE_ONCE,
     BlobStore,
     InvalidParts,
     Listing,
@@ -25,6 +26,8 @@ from service.domain.errors import Unavailable
 
 _MISSING = {"404", "NoSuchKey", "NoSuchUpload", "NotFound"}
 _BAD_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}
+READ_CHUNK = 1024 * 1024
+_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 T = TypeVar("T")
 
@@ -42,6 +45,8 @@ def _translated(fn: Callable[..., T]) -> Callable[..., T]:
                 raise ObjectMissing("object not found in storage") from exc
             if code in _BAD_PARTS:
                 raise InvalidParts(f"multipart upload rejected: {code}") from exc
+            if code in _CONDITION_FAILED:
+                raise PreconditionFailed("an object is already stored here and uploads never replace one") from exc
             raise Unavailable(f"storage refused the request ({code}); try again") from exc
         except BotoCoreError as exc:
             raise Unavailable("storage is unreachable; try again") from exc
@@ -82,10 +87,7 @@ class S3BlobStore(BlobStore):
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-            }:
+            if exc.response.get("Error", {}).get("Code") in _CONDITION_FAILED:
                 raise PreconditionFailed("someone else changed it first; read it again") from None
             raise Unavailable("storage refused the request; try again") from exc
         return response["ETag"].strip('"')
@@ -114,6 +116,12 @@ class S3BlobStore(BlobStore):
     @_translated
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    @_translated
+    def read_into(self, key: str, out: BinaryIO) -> None:
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        for chunk in body.iter_chunks(READ_CHUNK):
+            out.write(chunk)
 
     @_translated
     def head(self, key: str) -> ObjectInfo | None:
@@ -183,15 +191,18 @@ class S3BlobStore(BlobStore):
         )
 
     def presign_put(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
-        # Content type and metadata become signed headers: S3 refuses a PUT that changes them.
+        # Content type, metadata and If-None-Match become signed headers: S3 refuses a PUT that
+        # changes or drops them, so the URL can never replace an object, even after `complete`.
+        params = {"Bucket": self.bucket, "Key": key, "ContentType": content_type, "Metadata": metadata or {}}
         url = self.client.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "Metadata": metadata or {}},
-            ExpiresIn=expires,
+            "put_object", Params={**params, "IfNoneMatch": WRITE_ONCE["If-None-Match"]}, ExpiresIn=expires
         )
-        return {"method": "PUT", "url": url, "headers": {"Content-Type": content_type, **metadata_headers(metadata)}}
+        headers = {"Content-Type": content_type, **metadata_headers(metadata), **WRITE_ONCE}
+        return {"method": "PUT", "url": url, "headers": headers}
 
     def presign_post(self, key: str, content_type: str, size: int, expires: int, metadata: dict | None = None) -> dict:
+        # S3's POST policies have no conditional write: this form can replace its object until it
+        # expires. The event path still discards what arrives for a deleted item (README).
         fields = {"Content-Type": content_type, **metadata_headers(metadata)}
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
@@ -223,6 +234,7 @@ class S3BlobStore(BlobStore):
             Key=key,
             UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            IfNoneMatch="*",  # write-once, like a signed PUT
         )
 
     @_translated
@@ -234,7 +246,8 @@ class S3BlobStore(BlobStore):
                 raise
 
     def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
-        params = {"Bucket": self.bucket, "Key": key}
+        # A signed download is for its holder: no shared cache may keep it past the URL's expiry.
+        params = {"Bucket": self.bucket, "Key": key, "ResponseCacheControl": f"private, max-age={expires}"}
         if filename:
             params["ResponseContentDisposition"] = _disposition(filename)
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)

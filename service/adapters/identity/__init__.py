@@ -30,6 +30,7 @@ class Member:
     tenant: str
     role: str
     email: str = ""
+    valid_after: float = 0  # tokens issued before this instant are void (a password change, a re-created name)
 
 
 class MemberDirectory(ABC):
@@ -42,6 +43,14 @@ class MemberDirectory(ABC):
     @abstractmethod
     def invite(self, tenant: str, username: str, email: str, role: str) -> tuple[Member, str | None]:
         """Create a member; returns it and the one-time password when the directory makes one."""
+
+    def sign_in_name(self, member: Member) -> str:
+        """What the member types to sign in."""
+        return member.username
+
+    @abstractmethod
+    def find(self, tenant: str, username: str) -> Member | None:
+        """The tenant's member as it is now, or None when it does not exist (or is disabled)."""
 
     @abstractmethod
     def set_role(self, tenant: str, username: str, role: str) -> Member:

@@ -21,6 +21,12 @@ refused; neither is lost). What remains: a process that dies between the change 
 roll-back (a Lambda timeout) can leave the tenant without an admin until an operator adds one,
 and for that instant a fresh sign-in of the demoted user carries no admin group. A removal is
 irreversible, so it deletes the user only after the demotion has passed its re-check.
+
+Names are per tenant. Cognito usernames are the pool's and unique in it, so an invited member's
+Cognito username is `tenant/username` (what it types at the hosted UI); the tenant's admins see
+and manage it as `username`. An invite therefore never meets another tenant's users: it neither
+reveals that a name exists elsewhere nor takes it. Users made outside the API (the stack's first
+admin, an operator) keep their bare Cognito usernames and are found by them too.
 """
 
 from __future__ import annotations
@@ -51,6 +57,18 @@ def pool_of_issuer(issuer: str) -> tuple[str, str]:
             f"EDNA_COGNITO_ISSUER {issuer!r} is not https://cognito-idp.<region>.amazonaws.com/<region>_<id>"
         )
     return match.group(1), match.group(2)
+
+
+def _shown(tenant: str, cognito_username: str) -> str:
+    """The member's name in its tenant: `tenant/bob` is `bob`; a bare Cognito username is itself."""
+    return cognito_username.removeprefix(f"{tenant}/")
+
+
+def _candidates(tenant: str, username: str) -> list[str]:
+    """The Cognito usernames a tenant's `username` may have: scoped first (invited), then bare."""
+    if "/" in username:  # a token's own `cognito:username`: valid only under its own tenant
+        return [username] if username.startswith(f"{tenant}/") else []
+    return [f"{tenant}/{username}", username]
 
 
 def _code(exc: ClientError) -> str:
@@ -107,21 +125,32 @@ class CognitoMemberDirectory(MemberDirectory):
         for group in groups:  # highest first: a user's first group is its role
             for user in self._group_users(group):
                 attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
-                if attributes.get(TENANT_ATTRIBUTE) == tenant and user["Username"] not in members:
-                    members[user["Username"]] = Member(user["Username"], tenant, group, attributes.get("email", ""))
+                name = _shown(tenant, user["Username"])
+                if attributes.get(TENANT_ATTRIBUTE) == tenant and name not in members:
+                    members[name] = Member(name, tenant, group, attributes.get("email", ""))
         return members
 
     def _admins_besides(self, tenant: str, username: str) -> int:
         return len(set(self._tenant_members(tenant, ("admin",))) - {username})
 
-    def _member(self, tenant: str, username: str) -> tuple[Member, set[str]]:
-        """The tenant's member and its role groups; NotFound when missing or of another tenant."""
-        user = self._call("admin_get_user", Username=username)
-        attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
-        if attributes.get(TENANT_ATTRIBUTE) != tenant:
-            raise NotFound("member not found")
+    def _user(self, tenant: str, username: str) -> tuple[dict, dict[str, str]]:
+        """The tenant's Cognito user named so, and its attributes; NotFound when missing or of another tenant."""
+        for candidate in _candidates(tenant, username):
+            try:
+                user = self._call("admin_get_user", Username=candidate)
+            except NotFound:
+                continue
+            attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+            if attributes.get(TENANT_ATTRIBUTE) == tenant:
+                return user, attributes
+        raise NotFound("member not found")
+
+    def _member(self, tenant: str, username: str) -> tuple[Member, set[str], str]:
+        """The tenant's member, its role groups and its Cognito username; NotFound when missing or of another tenant."""
+        user, attributes = self._user(tenant, username)
+        cognito_username = user["Username"]
         groups: set[str] = set()
-        params: dict[str, Any] = {"Username": username, "Limit": PAGE}
+        params: dict[str, Any] = {"Username": cognito_username, "Limit": PAGE}
         while True:
             page = self._call("admin_list_groups_for_user", **params)
             groups |= {g["GroupName"] for g in page.get("Groups", []) if g["GroupName"] in ROLE_GROUPS}
@@ -129,7 +158,20 @@ class CognitoMemberDirectory(MemberDirectory):
                 break
             params["NextToken"] = page["NextToken"]
         role = next((g for g in ROLE_GROUPS if g in groups), "")
-        return Member(user["Username"], tenant, role, attributes.get("email", "")), groups
+        member = Member(_shown(tenant, cognito_username), tenant, role, attributes.get("email", ""))
+        return member, groups, cognito_username
+
+    def sign_in_name(self, member: Member) -> str:
+        """An invited member's Cognito username."""
+        return f"{member.tenant}/{member.username}"
+
+    def find(self, tenant: str, username: str) -> Member | None:
+        """AdminGetUser + AdminListGroupsForUser: two calls, which is why the verifier caches the answer."""
+        try:
+            member, _, _ = self._member(tenant, username)
+        except NotFound:
+            return None
+        return member
 
     def list(self, tenant: str, limit: int, after: str | None) -> list[Member]:
         members = self._tenant_members(tenant)
@@ -147,9 +189,15 @@ class CognitoMemberDirectory(MemberDirectory):
             {"Name": "email", "Value": email},
             {"Name": "email_verified", "Value": "true"},
         ]
+        if self.find(tenant, username) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        cognito_username = f"{tenant}/{username}"  # per tenant: never another tenant's name
         try:
             self._call(
-                "admin_create_user", Username=username, UserAttributes=attributes, DesiredDeliveryMediums=["EMAIL"]
+                "admin_create_user",
+                Username=cognito_username,
+                UserAttributes=attributes,
+                DesiredDeliveryMediums=["EMAIL"],
             )
         except ClientError as exc:
             if _code(exc) in ("UsernameExistsException", "AliasExistsException"):
@@ -158,9 +206,9 @@ class CognitoMemberDirectory(MemberDirectory):
                 raise Unprocessable(exc.response["Error"].get("Message", "invalid invitation")) from None
             raise
         try:
-            self._call("admin_add_user_to_group", Username=username, GroupName=role)
+            self._call("admin_add_user_to_group", Username=cognito_username, GroupName=role)
         except Exception:
-            self._call("admin_delete_user", Username=username)  # no half-invited user without a role
+            self._call("admin_delete_user", Username=cognito_username)  # no half-invited user without a role
             raise
         return Member(username, tenant, role, email), None
 
@@ -171,32 +219,36 @@ class CognitoMemberDirectory(MemberDirectory):
         for group in sorted(have - want):
             self._call("admin_remove_user_from_group", Username=username, GroupName=group)
 
-    def _demote_keeping_an_admin(self, tenant: str, username: str, groups: set[str], target: set[str]) -> None:
+    def _demote_keeping_an_admin(
+        self, member: Member, cognito_username: str, groups: set[str], target: set[str]
+    ) -> None:
         """Move an admin to `target` groups unless the tenant would have no admin left: checked
         before, and again after the change (then rolled back), as the module docstring explains."""
-        if self._admins_besides(tenant, username) == 0:
+        if self._admins_besides(member.tenant, member.username) == 0:
             raise Conflict("the tenant's last admin cannot be removed or demoted; make another admin first")
-        self._move(username, groups, target)
-        if self._admins_besides(tenant, username) == 0:
-            self._move(username, target, groups)
+        self._move(cognito_username, groups, target)
+        if self._admins_besides(member.tenant, member.username) == 0:
+            self._move(cognito_username, target, groups)
             raise Conflict("another admin was demoted or removed at the same moment; the tenant keeps this admin")
 
     def set_role(self, tenant: str, username: str, role: str) -> Member:
         Role.parse(role)
-        member, groups = self._member(tenant, username)
+        member, groups, cognito_username = self._member(tenant, username)
         if "admin" in groups and role != "admin":
-            self._demote_keeping_an_admin(tenant, username, groups, {role})
+            self._demote_keeping_an_admin(member, cognito_username, groups, {role})
         else:
-            self._move(username, groups, {role})
+            self._move(cognito_username, groups, {role})
         return Member(member.username, tenant, role, member.email)
 
     def remove(self, tenant: str, username: str) -> None:
-        """Disabled first (no new sign-in, refresh tokens stop working), then deleted."""
-        member, groups = self._member(tenant, username)
+        """Signed out everywhere and disabled first (no new sign-in, refresh tokens stop working),
+        then deleted; tokens already issued stop at the verifier's next directory look-up."""
+        member, groups, cognito_username = self._member(tenant, username)
         if "admin" in groups:
-            self._demote_keeping_an_admin(tenant, username, groups, groups - {"admin"})
-        self._call("admin_disable_user", Username=member.username)
-        self._call("admin_delete_user", Username=member.username)
+            self._demote_keeping_an_admin(member, cognito_username, groups, groups - {"admin"})
+        self._call("admin_user_global_sign_out", Username=cognito_username)
+        self._call("admin_disable_user", Username=cognito_username)
+        self._call("admin_delete_user", Username=cognito_username)
 
 
 def cognito_member_directory(issuer: str, endpoint_url: str | None = None) -> CognitoMemberDirectory:

@@ -91,7 +91,13 @@ class JwksTokenVerifier(TokenVerifier):
             names.tenant(tenant)
         except BadRequest:
             raise InvalidToken("token carries an invalid tenant") from None
-        return Principal(user=user, tenant=tenant, roles=parse_roles(claims.get(self._claims.roles)))
+        iat = claims.get("iat")
+        return Principal(
+            user=user,
+            tenant=tenant,
+            roles=parse_roles(claims.get(self._claims.roles)),
+            issued_at=iat if isinstance(iat, int | float) else 0,
+        )
 
 
 def parse_roles(value: object) -> tuple[str, ...]:

@@ -2,8 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.domain.indexing import LABEL_TAG
+
+
+@dataclass(frozen=True)
+class StoreAddress:
+    """Where the blob store is, and nothing more: what a job process is handed instead of the Config,
+    whose data dir also holds the signing keys and the databases."""
+
+    kind: str  # "local" or "s3"
+    root: str = ""  # local: the blobs directory
+    bucket: str = ""
+    endpoint_url: str = ""
+
+    def open(self) -> BlobStore:
+        if self.kind == "s3":
+            from service.adapters.blobstore.s3 import S3BlobStore
+
+            return S3BlobStore(self.bucket, endpoint_url=self.endpoint_url or None)
+        from service.adapters.blobstore.local import LocalBlobStore
+
+        return LocalBlobStore(Path(self.root))
 
 
 class BlobStoreStorage:

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-from service.adapters.jobrunner import JobRunner
-from service.settings import Config
+from service.adapters.jobrunner import JobRunner, landlock
+from service.adapters.jobrunner.engine_storage import BlobStoreStorage, StoreAddress
 
 log = logging.getLogger("edna.jobs")
 SHARD_ATTEMPTS = 3  # as the DAG's retries: a resumed shard skips the parts already written
 FAILED_EXIT = 3
 
 
-def run_job(config: Config, params: dict) -> str:
+def run_job(store: StoreAddress, params: dict) -> str:
     """plan → infer every shard → evaluate → finalize, in a worker process; returns the final status."""
     from edna_engine import pipeline
     from edna_engine.params import JobParams
 
-    from service.adapters.jobrunner.engine_storage import BlobStoreStorage
-    from service.bootstrap import build_blob_store
-
-    storage = BlobStoreStorage(build_blob_store(config))
+    storage = BlobStoreStorage(store.open())
     job = JobParams.from_dict(params)
     try:
         for shard in pipeline.plan(storage, job):
@@ -44,24 +45,42 @@ def run_job(config: Config, params: dict) -> str:
         pipeline.finalize(storage, job)
         return "succeeded"
     except Exception as exc:
-        log.exception("job %s failed", job.job_id)
-        pipeline.fail(storage, job, f"{type(exc).__name__}: {exc}")
+        log.exception("job %s failed", job.job_id)  # the full message stays in the server's log
+        pipeline.fail(storage, job, exc)
         return "failed"
 
 
-def _job_process(config: Config, params: dict) -> None:
-    sys.exit(FAILED_EXIT if run_job(config, params) == "failed" else 0)
+def _job_process(store: StoreAddress, params: dict, workdir: str) -> None:
+    """A job's process: files it creates are private, relative paths (a model's included) resolve in
+    an empty directory of its own, not in the server's where the data dir lives, and where Landlock
+    is available the kernel refuses it everything but its code, the blob store and that directory."""
+    os.umask(0o077)
+    os.chdir(workdir)
+    tempfile.tempdir = workdir
+    _confine(store, workdir)
+    sys.exit(FAILED_EXIT if run_job(store, params) == "failed" else 0)
+
+
+def _confine(store: StoreAddress, workdir: str) -> bool:
+    """Landlock the process to its code, the blob store and `workdir`; False where Landlock is missing."""
+    import edna_engine
+
+    import service
+
+    write = [Path(workdir)] + ([Path(store.root)] if store.kind == "local" else [])
+    return landlock.restrict([*landlock.code_dirs(service, edna_engine), Path.home() / ".aws"], write)
 
 
 class LocalJobRunner(JobRunner):
     """Each job runs in its own spawned process, `workers` at a time: a crashing or memory-hungry model
-    cannot take the API down. Closing the runner ends running jobs; job state lives in storage, so
-    the next start resumes them where they stopped."""
+    cannot take the API down. The process is handed the store's address, never the Config. Closing
+    the runner ends running jobs; job state lives in storage, so the next start resumes them where
+    they stopped."""
 
     name = "local"
 
-    def __init__(self, config: Config, workers: int = 1):
-        self.config = config
+    def __init__(self, store: StoreAddress, workers: int = 1):
+        self.store = store
         self.workers = workers
         self._queue: queue.Queue[dict | None] = queue.Queue()
         self._states: dict[str, str] = {}
@@ -77,11 +96,13 @@ class LocalJobRunner(JobRunner):
             with self._lock:
                 if self._closed or self._states.get(run_id) == "cancelled":
                     continue
-                process = context.Process(target=_job_process, args=(self.config, params), daemon=True)
+                workdir = tempfile.mkdtemp(prefix="edna-job-")  # 0700; removed however the process ends
+                process = context.Process(target=_job_process, args=(self.store, params, workdir), daemon=True)
                 self._processes[run_id] = process
                 self._states[run_id] = "running"
                 process.start()
             process.join()
+            shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._processes.pop(run_id, None)
                 if self._closed:

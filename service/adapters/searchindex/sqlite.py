@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -202,7 +203,13 @@ class SqliteSearchIndex(SearchIndex):
                 (tenant, dataset_id),
             )
         ]
-        db.execute("DELETE FROM items WHERE tenant = ? AND dataset_id = ?", (tenant, dataset_id))
+        # Tombstones, not a DELETE: an indexer that read an item just before it went (a thumbnail worker,
+        # a late event) holds an older observation, which the upsert's rule then refuses.
+        db.execute(
+            "UPDATE items SET status = ?, search_text = '', observed_at = max(observed_at, ?)"
+            " WHERE tenant = ? AND dataset_id = ? AND status != ?",
+            (DELETED, time.time(), tenant, dataset_id, DELETED),
+        )
         db.execute("DELETE FROM label_counts WHERE tenant = ? AND dataset_id = ?", (tenant, dataset_id))
         return pending
 

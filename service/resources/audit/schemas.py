@@ -17,7 +17,8 @@ class AuditArgs(PageArgs):
 
 class AuditEntrySchema(ma.Schema):
     time = ma.fields.Str()
-    request_id = ma.fields.Str()
+    request_id = ma.fields.Str(metadata={"description": "the server's id of the request (its X-Request-Id answer)"})
+    client_request_id = ma.fields.Str(metadata={"description": "the X-Request-Id the client sent, if any"})
     tenant = ma.fields.Str()
     actor = ma.fields.Str()
     action = ma.fields.Str()

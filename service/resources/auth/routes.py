@@ -1,21 +1,31 @@
-"""Sign-in with the local issuer, its JWKS, and who the caller is."""
+"""Sign-in with the local issuer, password changes, its JWKS, and who the caller is."""
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from service.domain.errors import Unauthorized
+from service.adapters.identity.throttle import client_address
+from service.domain.errors import BadRequest, Unauthorized
 from service.domain.roles import Role
-from service.resources.auth.schemas import MeSchema, TokenRequestSchema, TokenSchema
+from service.resources.auth.schemas import MeSchema, PasswordChangeSchema, TokenRequestSchema, TokenSchema
 from service.resources.common import ApiBlueprint, caller, edna, refuse_lone_surrogates
 
 blp = ApiBlueprint("auth", __name__, url_prefix="/api", description="Identity")
+
+MIN_PASSWORD = 12
+WRONG = "wrong username or password"  # one answer for an unknown name and a wrong password
 
 
 def _local_identity():
     adapters = edna().adapters
     if adapters.issuer is None or adapters.users is None:
         abort(404, message="sign-in is handled by the identity provider (Cognito), not by the API")
-    return adapters.issuer, adapters.users
+    return adapters.issuer, adapters.users, adapters.throttle
+
+
+def _address() -> str:
+    proxies = frozenset(p.strip() for p in edna().config.trusted_proxies.split(",") if p.strip())
+    return client_address(request.remote_addr or "", request.headers.get("X-Forwarded-For", ""), proxies)
 
 
 @blp.route("/auth/token")
@@ -24,14 +34,54 @@ class Token(MethodView):
     @blp.response(200, TokenSchema)
     @blp.alt_response(400, response="BAD_REQUEST")  # a body that is not JSON
     @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN", description="the one-time password of an invite: change it first")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="too many failures; see Retry-After")
     def post(self, body):
-        """Sign in with a local user's password (local identity only)"""
-        issuer, users = _local_identity()
+        """Sign in with a local user's password (local identity only)
+
+        `username` is `tenant/username` for any member, or the bare name of an operator-created user.
+        After repeated failures for a name or from an address, every attempt answers 429 with
+        `Retry-After` until the lockout ends. A one-time invite password answers 403: set a new
+        password with `POST /api/auth/password`."""
+        issuer, users, throttle = _local_identity()
         refuse_lone_surrogates()
-        user = users.authenticate(body["username"], body["password"])
+        name, address = body["username"], _address()
+        throttle.check(name, address)
+        user = users.authenticate(name, body["password"])
         if user is None:
-            raise Unauthorized("wrong username or password")
+            throttle.failed(name, address)
+            raise Unauthorized(WRONG)
+        throttle.succeeded(name)
+        return issuer.issue(user)
+
+
+@blp.route("/auth/password")
+class Password(MethodView):
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(400, response="BAD_REQUEST", description="the new password is too short or unchanged")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="too many failures; see Retry-After")
+    def post(self, body):
+        """Change a local user's password with the current (or one-time) one; answers a new token
+
+        No bearer token is needed: the current password proves the caller. Throttled like sign-in.
+        With Cognito, its hosted UI asks for a new password (NEW_PASSWORD_REQUIRED) instead: 404."""
+        issuer, users, throttle = _local_identity()
+        refuse_lone_surrogates()
+        if len(body["new_password"]) < MIN_PASSWORD:
+            raise BadRequest(f"the new password must be at least {MIN_PASSWORD} characters")
+        if body["new_password"] == body["password"]:
+            raise BadRequest("the new password must differ from the current one")
+        name, address = body["username"], _address()
+        throttle.check(name, address)
+        user = users.change_password(name, body["password"], body["new_password"])
+        if user is None:
+            throttle.failed(name, address)
+            raise Unauthorized(WRONG)
+        throttle.succeeded(name)
         return issuer.issue(user)
 
 
@@ -41,7 +91,7 @@ class Jwks(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self):
         """The local issuer's public keys (local identity only)"""
-        issuer, _ = _local_identity()
+        issuer, _, _ = _local_identity()
         return issuer.jwks()
 
 

@@ -4,8 +4,18 @@ import marshmallow as ma
 
 
 class TokenRequestSchema(ma.Schema):
-    username = ma.fields.Str(required=True, validate=ma.validate.Length(1, 128))
+    username = ma.fields.Str(
+        required=True,
+        validate=ma.validate.Length(1, 192),
+        metadata={"description": "`tenant/username`, or an operator-created user's bare name"},
+    )
     password = ma.fields.Str(required=True, validate=ma.validate.Length(1, 1024))
+
+
+class PasswordChangeSchema(ma.Schema):
+    username = ma.fields.Str(required=True, validate=ma.validate.Length(1, 192))
+    password = ma.fields.Str(required=True, validate=ma.validate.Length(1, 1024), metadata={"description": "current"})
+    new_password = ma.fields.Str(required=True, validate=ma.validate.Length(1, 1024))
 
 
 class TokenSchema(ma.Schema):

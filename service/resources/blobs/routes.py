@@ -59,7 +59,7 @@ def put_object(token: str):
         if sent_type != grant.content_type:
             raise Forbidden(f"Content-Type must be {grant.content_type!r}, as the URL was signed for")
         _check_metadata(grant.metadata, request.headers)
-        info = store.write_stream(grant.key, request.stream, grant.content_type, grant.max_size, grant.metadata)
+        info = store.accept_upload(grant, token, request.stream)
     return _hardened(current_app.response_class(status=200, headers={"ETag": f'"{info.etag}"'}))
 
 
@@ -75,10 +75,7 @@ def post_object(token: str):
         upload = request.files.get("file")
         if upload is None:
             raise Forbidden("the form has no 'file' field")
-        info = store.write_stream(grant.key, upload.stream, grant.content_type, grant.max_size, grant.metadata)
-    if info.size == 0:
-        store.delete_many([grant.key])
-        raise Forbidden("the uploaded file is empty")
+        info = store.accept_upload(grant, token, upload.stream, min_size=1)
     return _hardened(current_app.response_class(status=204, headers={"ETag": f'"{info.etag}"'}))
 
 
@@ -97,4 +94,7 @@ def get_object(token: str, _name: str = ""):
         etag=info.etag,
         max_age=60,
     )
+    # A signed download is for its holder: no shared cache may keep it past the URL's expiry.
+    response.cache_control.public = False
+    response.cache_control.private = True
     return _hardened(response)

@@ -45,10 +45,10 @@ class Items(MethodView):
         state = edna()
         dataset = state.datasets.get(caller().tenant, dataset_id)
         check_size(state.items.limits, body["size"])  # a size refused anyway is no quota matter
-        state.quotas.check_upload(caller().tenant, body["size"])
-        record, upload = state.items.request_upload(
-            caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"]
-        )
+        with state.quotas.admitting(caller().tenant, body["size"]):
+            record, upload = state.items.request_upload(
+                caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"]
+            )
         return {"item": state.items.describe(record), "upload": upload}
 
 

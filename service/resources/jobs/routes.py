@@ -28,9 +28,8 @@ class Jobs(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body):
         """Run a model over a dataset (streamed, resumable)"""
-        state = edna()
-        state.quotas.check_jobs(caller().tenant, state.jobs.in_flight(caller().tenant))
-        return state.jobs.view(state.jobs.start(caller(), **body))
+        jobs = edna().jobs
+        return jobs.view(jobs.start(caller(), **body))
 
 
 @blp.route("/<job_id>")

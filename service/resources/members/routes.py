@@ -47,8 +47,9 @@ class Members(MethodView):
     def post(self, body):
         """Invite a member into your tenant with a role"""
         username = names.username(body["username"])
-        member, password = directory().invite(caller().tenant, username, body["email"], body["role"])
-        return {**view(member), "password": password}
+        members = directory()
+        member, password = members.invite(caller().tenant, username, body["email"], body["role"])
+        return {**view(member), "password": password, "sign_in_name": members.sign_in_name(member)}
 
 
 @blp.route("/<username>")

@@ -22,4 +22,7 @@ class MemberSchema(ma.Schema):
 
 
 class InvitedSchema(MemberSchema):
-    password = ma.fields.Str(allow_none=True, metadata={"description": "one-time password to hand over"})
+    password = ma.fields.Str(
+        allow_none=True, metadata={"description": "one-time password to hand over; it only sets a new password"}
+    )
+    sign_in_name = ma.fields.Str(metadata={"description": "what the member signs in with"})

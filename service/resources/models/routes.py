@@ -5,6 +5,7 @@ from dataclasses import asdict
 from flask.views import MethodView
 
 from service.domain import cursor
+from service.domain.items import check_size
 from service.domain.models import Model
 from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
@@ -33,7 +34,10 @@ class Models(MethodView):
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self, body):
         """Register an ONNX classifier: its spec now, its file through the signed upload"""
-        model, upload = edna().models.register(caller(), body)
+        state = edna()
+        check_size(state.models.limits, body["size"])  # a size refused anyway is no quota matter
+        with state.quotas.admitting(caller().tenant, body["size"], fresh=True):
+            model, upload = state.models.register(caller(), body)
         return {"model": view(model), "upload": upload}
 
 

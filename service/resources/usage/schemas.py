@@ -35,5 +35,7 @@ class UsageSchema(ma.Schema):
     end = ma.fields.Str(data_key="to")
     requests = ma.fields.Nested(_Requests, metadata={"description": "API requests by status class"})
     uploads = ma.fields.Nested(_Amount, metadata={"description": "uploads completed in the period"})
-    stored = ma.fields.Nested(_Amount, metadata={"description": "what the tenant holds now (pending uploads too)"})
+    stored = ma.fields.Nested(
+        _Amount, metadata={"description": "what the tenant holds now: items, pending uploads and model files"}
+    )
     inference = ma.fields.Nested(_Inference, metadata={"description": "jobs started in the period that succeeded"})

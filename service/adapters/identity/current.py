@@ -1,0 +1,56 @@
+"""CurrentMemberVerifier: a token is good only for a member that still exists, with its role of now."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from service.adapters.identity import InvalidToken, Member, MemberDirectory, TokenVerifier
+from service.domain.roles import Principal
+
+MAX_CACHED = 10_000  # members looked up within the TTL; beyond it the cache starts afresh
+
+
+class CurrentMemberVerifier(TokenVerifier):
+    """Wraps a verifier: after the signature and claims, the member directory (cached for `ttl`
+    seconds) must still hold the token's member, whose role there replaces the token's. A removed
+    member gets 401 and a demoted one its new role within `ttl` seconds, not at the token's expiry."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        directory: MemberDirectory,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.name = verifier.name
+        self._verifier = verifier
+        self._directory = directory
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, Member | None]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> Principal:
+        principal = self._verifier.verify(token)
+        member = self._member(principal.tenant, principal.user)
+        if member is None:
+            raise InvalidToken("this member no longer exists; sign in again")
+        if principal.issued_at < member.valid_after:
+            raise InvalidToken("this token predates a password change; sign in again")
+        # the member's name in its tenant (a Cognito `tenant/bob` is `bob`) and its role of now
+        return Principal(user=member.username, tenant=principal.tenant, roles=(member.role,) if member.role else ())
+
+    def _member(self, tenant: str, username: str) -> Member | None:
+        key, now = (tenant, username), self._clock()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached and cached[0] > now:
+            return cached[1]
+        member = self._directory.find(tenant, username)  # outside the lock: a slow directory blocks no one else
+        with self._lock:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = (now + self._ttl, member)
+        return member
