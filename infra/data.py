@@ -41,33 +41,11 @@ class Data(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.store.versioning]),
         )
-        self.dead_letters = aws.sqs.Queue(
-            "events-dlq", message_retention_seconds=14 * 24 * 3600, sqs_managed_sse_enabled=True, opts=child
-        )
-        self.events = aws.sqs.Queue(
-            "events",
-            visibility_timeout_seconds=6 * INDEXER_TIMEOUT_SECONDS,
-            message_retention_seconds=4 * 24 * 3600,
-            sqs_managed_sse_enabled=True,
-            redrive_policy=pulumi.Output.json_dumps(
-                {"deadLetterTargetArn": self.dead_letters.arn, "maxReceiveCount": 5}
-            ),
-            opts=child,
-        )
+        self.events, self.dead_letters = _queue_with_dead_letters("events", INDEXER_TIMEOUT_SECONDS, 5, child)
         # Thumbnails to make: the indexer (and `complete`) send one message per new image version, the
         # thumbnailer Lambda drains them; decoding never happens in a request or in the indexer.
-        self.thumbnail_dead_letters = aws.sqs.Queue(
-            "thumbnails-dlq", message_retention_seconds=14 * 24 * 3600, sqs_managed_sse_enabled=True, opts=child
-        )
-        self.thumbnails = aws.sqs.Queue(
-            "thumbnails",
-            visibility_timeout_seconds=6 * THUMBNAILER_TIMEOUT_SECONDS,
-            message_retention_seconds=4 * 24 * 3600,
-            sqs_managed_sse_enabled=True,
-            redrive_policy=pulumi.Output.json_dumps(
-                {"deadLetterTargetArn": self.thumbnail_dead_letters.arn, "maxReceiveCount": 3}
-            ),
-            opts=child,
+        self.thumbnails, self.thumbnail_dead_letters = _queue_with_dead_letters(
+            "thumbnails", THUMBNAILER_TIMEOUT_SECONDS, 3, child
         )
         self.events_policy = aws.sqs.QueuePolicy(
             "events-from-s3",
@@ -115,3 +93,22 @@ class Data(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return self.cors
+
+
+def _queue_with_dead_letters(
+    name: str, consumer_timeout: int, receives: int, opts: pulumi.ResourceOptions
+) -> tuple[aws.sqs.Queue, aws.sqs.Queue]:
+    """An encrypted queue whose messages go to an encrypted dead-letter queue after `receives` tries;
+    a message stays hidden for 6 consumer timeouts, so no batch still running is handed out again."""
+    dead_letters = aws.sqs.Queue(
+        f"{name}-dlq", message_retention_seconds=14 * 24 * 3600, sqs_managed_sse_enabled=True, opts=opts
+    )
+    queue = aws.sqs.Queue(
+        name,
+        visibility_timeout_seconds=6 * consumer_timeout,
+        message_retention_seconds=4 * 24 * 3600,
+        sqs_managed_sse_enabled=True,
+        redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": dead_letters.arn, "maxReceiveCount": receives}),
+        opts=opts,
+    )
+    return queue, dead_letters

@@ -1,5 +1,7 @@
 """Sign-in with the local issuer, password changes, its JWKS, and who the caller is."""
 
+from functools import partial
+
 from flask import request
 from flask.views import MethodView
 from flask_smorest import abort
@@ -28,6 +30,18 @@ def _address() -> str:
     return client_address(request.remote_addr or "", request.headers.get("X-Forwarded-For", ""), proxies)
 
 
+def _throttled(throttle, name: str, attempt):
+    """`attempt()`'s user, counted by the sign-in throttle: 429 while locked out, 401 on a failure."""
+    address = _address()
+    throttle.check(name, address)
+    user = attempt()
+    if user is None:
+        throttle.failed(name, address)
+        raise Unauthorized(WRONG)
+    throttle.succeeded(name)
+    return user
+
+
 @blp.route("/auth/token")
 class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
@@ -46,14 +60,8 @@ class Token(MethodView):
         password with `POST /api/auth/password`."""
         issuer, users, throttle = _local_identity()
         refuse_lone_surrogates()
-        name, address = body["username"], _address()
-        throttle.check(name, address)
-        user = users.authenticate(name, body["password"])
-        if user is None:
-            throttle.failed(name, address)
-            raise Unauthorized(WRONG)
-        throttle.succeeded(name)
-        return issuer.issue(user)
+        name = body["username"]
+        return issuer.issue(_throttled(throttle, name, partial(users.authenticate, name, body["password"])))
 
 
 @blp.route("/auth/password")
@@ -75,14 +83,9 @@ class Password(MethodView):
             raise BadRequest(f"the new password must be at least {MIN_PASSWORD} characters")
         if body["new_password"] == body["password"]:
             raise BadRequest("the new password must differ from the current one")
-        name, address = body["username"], _address()
-        throttle.check(name, address)
-        user = users.change_password(name, body["password"], body["new_password"])
-        if user is None:
-            throttle.failed(name, address)
-            raise Unauthorized(WRONG)
-        throttle.succeeded(name)
-        return issuer.issue(user)
+        name = body["username"]
+        change = partial(users.change_password, name, body["password"], body["new_password"])
+        return issuer.issue(_throttled(throttle, name, change))
 
 
 @blp.route("/auth/jwks")
