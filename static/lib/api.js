@@ -42,9 +42,12 @@ function explain(status, body) {
   return message || fallback[status] || `The server answered ${status}.`;
 }
 
-export async function api(path, { method = "GET", body, signal, raw = false } = {}) {
+// `anonymous`: sent without the token (sign-in, password change), so its 401 is a wrong password,
+// not an ended session.
+export async function api(path, { method = "GET", body, signal, raw = false, anonymous = false } = {}) {
   const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  const bearer = anonymous ? null : token;
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -67,7 +70,7 @@ export async function api(path, { method = "GET", body, signal, raw = false } = 
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401 && token) onExpired();
+    if (response.status === 401 && bearer) onExpired();
     throw new ApiError(response.status, explain(response.status, data), data?.errors);
   }
   return data;

@@ -57,9 +57,14 @@ def test_an_invited_member_chooses_a_password_then_changes_it(page, page_watch, 
     page.get_by_label("Repeat it").fill(SECOND)
     page.get_by_role("button", name="Change password").click()
     expect(page.locator("#password-status")).to_have_text("The current password is not right.")
+    expect(page.get_by_text("Your session has ended")).to_be_hidden()  # a wrong password is not an ended session
     page.get_by_label("Current password").fill(FIRST)
     page.get_by_label("Current password").press("Enter")
     expect(page.locator("#password-status")).to_have_text("Your password is changed.")
+    expect(page.get_by_text("Your session has ended")).to_be_hidden()
+    page.get_by_role("link", name="Datasets").click()  # the new token works; the old one is void
+    expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
+    expect(page.get_by_text("Your session has ended")).to_be_hidden()
     shot(page, "password-changed")
 
     page.get_by_role("button", name="Sign out").click()
