@@ -226,6 +226,22 @@ def test_viewer_cannot_create_a_dataset_but_an_editor_can(base_url: str, pool: P
     assert resp.status_code == 200, resp.text
 
 
+def test_a_demoted_or_removed_members_token_stops_working(base_url: str, pool: Pool):
+    """Roles and membership are the pool's of now, not the token's (the check's cache is off in tests)."""
+    name = f"temp-{uuid.uuid4().hex[:6]}"
+    pool.add_user(name, "acme", ("editor",))
+    token = pool.id_token(name)
+    assert call(base_url, "POST", "/api/datasets", token, json={"name": name}).status_code == 201
+
+    pool.idp.admin_remove_user_from_group(UserPoolId=pool.pool_id, Username=name, GroupName="editor")
+    pool.idp.admin_add_user_to_group(UserPoolId=pool.pool_id, Username=name, GroupName="viewer")
+    assert call(base_url, "POST", "/api/datasets", token, json={"name": name + "2"}).status_code == 403
+    assert me(base_url, token).json()["roles"] == ["viewer"]
+
+    pool.idp.admin_delete_user(UserPoolId=pool.pool_id, Username=name)
+    assert me(base_url, token).status_code == 401
+
+
 def test_tenant_comes_from_the_token_and_isolates_datasets(base_url: str, pool: Pool):
     resp = call(base_url, "POST", "/api/datasets", pool.id_token("bea"), json={"name": "beta-only"})
     assert resp.status_code == 201, resp.text
