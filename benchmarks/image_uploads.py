@@ -33,19 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from benchmarks import item_requests  # noqa: E402
-from tests.bombs import png_bomb  # noqa: E402
+from tests.bombs import memory_mb, png_bomb  # noqa: E402
 
 SETTLE_SECONDS = 120  # how long the bomb's thumbnail (made or refused) may take to settle
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS (now) and VmHWM (peak so far) of a process, in MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields
 
 
 class Uploader:

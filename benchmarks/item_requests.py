@@ -11,6 +11,7 @@ what signing, verifying and recording an upload costs over the bare HTTP round t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -25,12 +26,14 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`python -m service run` without the demo (`env`: extra environment); the process and its URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "run", "--port", "0", "--no-demo", "--data-dir", str(data_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     line = proc.stdout.readline()
     if "running on" not in line:

@@ -12,9 +12,7 @@ ratios of the medians to the right password's. The baseline from the same run is
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from item_requests import start_server  # noqa: E402
+
 from service.adapters.identity.local import LocalUserStore  # noqa: E402
 
 UNTHROTTLED = {
@@ -32,21 +32,6 @@ UNTHROTTLED = {
     "EDNA_SIGNIN_MAX_FAILURES_PER_ADDRESS": "1000000",
     "EDNA_METERING": "false",
 }
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "run", "--port", "0", "--no-demo", "--data-dir", str(data_dir)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **UNTHROTTLED},
-    )
-    line = proc.stdout.readline()
-    if "running on" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.split("running on ")[1].split()[0]
 
 
 def p95(values: list[float]) -> float:
@@ -60,7 +45,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         LocalUserStore(data_dir / "identity.db").add("timed", "bench", "viewer", "the right password")
-        proc, base = start_server(data_dir)
+        proc, base = start_server(data_dir, UNTHROTTLED)
         try:
             session = requests.Session()
             kinds = {

@@ -1,4 +1,4 @@
-"""Decompression bombs: small files whose headers declare huge images (12000x12000 by default)."""
+"""Decompression bombs (small files whose headers declare 12000x12000 images), and what a process holds."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import io
 import struct
 import zlib
+from pathlib import Path
 
 from PIL import Image
 
@@ -56,3 +57,13 @@ def webp_bomb(width: int = SIDE, height: int = SIDE) -> bytes:
     bits = (bits & ~((1 << 28) - 1)) | (width - 1) | ((height - 1) << 14)
     data[at + 1 : at + 5] = bits.to_bytes(4, "little")
     return bytes(data)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """A process's resident memory now (VmRSS) and at its peak so far (VmHWM), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields

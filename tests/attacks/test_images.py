@@ -10,27 +10,16 @@ from __future__ import annotations
 import io
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from PIL import Image
 
 from service.client import EdnaClient
-from tests.bombs import png_bomb
+from tests.bombs import memory_mb, png_bomb
 
 pytest_plugins = ["attack_harness"]
 
 GROWTH_LIMIT_MB = 100  # one decoded bomb is 432 MB
 PREVIEW_TIMEOUT = 60
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """The server's resident memory now (VmRSS) and at its peak so far (VmHWM), in MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields
 
 
 def png(size: tuple[int, int] = (64, 48)) -> bytes:
