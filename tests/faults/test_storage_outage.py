@@ -133,7 +133,15 @@ def agree(client: EdnaClient, store: LocalBlobStore, dataset_id: str) -> dict[st
     for item_id, item in index.items():
         assert item["size"] == stored[item_id].size
         assert requests.get(client.url(item["download_url"]), timeout=10).status_code == 200
-    return index
+    return {item_id: unsigned(item) for item_id, item in index.items()}
+
+
+def unsigned(item: dict) -> dict:
+    """The item without its signed links, which change with the second they were signed in."""
+    kept = {k: v for k, v in item.items() if not k.endswith("_url")}
+    if isinstance(item.get("preview"), dict):
+        kept["preview"] = unsigned(item["preview"])
+    return kept
 
 
 def outage(disk: Disk, allow: int = 0):
