@@ -138,7 +138,7 @@ class Api(pulumi.ComponentResource):
                     [data.bucket.arn],
                     Condition={"StringLike": {"s3:prefix": ["tenants/*", "ledger/*"]}},
                 ),
-                # Usage shards, audit parts and quotas (service/domain/layout.py, "the ledger").
+                # Usage shards, audit parts and quotas (service/vocabulary/layout.py, "the ledger").
                 statement(["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/ledger/*")]),
                 # Members: the service manages the users of the caller's tenant (service/adapters/identity).
                 statement(COGNITO_MEMBER_ACTIONS, [identity.pool.arn]),

@@ -9,7 +9,7 @@ from infra.buckets import PrivateBucket
 from infra.config import StackConfig
 from infra.documents import document, statement
 
-TENANTS_PREFIX = "tenants/"  # service/domain/layout.py: every tenant's data lives under it
+TENANTS_PREFIX = "tenants/"  # service/vocabulary/layout.py: every tenant's data lives under it
 # SQS keeps a message invisible while a Lambda works on it: AWS advises 6x the function timeout.
 INDEXER_TIMEOUT_SECONDS = 60
 THUMBNAILER_TIMEOUT_SECONDS = 60

@@ -7,7 +7,7 @@ import pulumi_aws as aws
 
 from infra.config import StackConfig
 
-ROLES = ("admin", "editor", "labeler", "viewer")  # service/domain/roles.py; precedence in this order
+ROLES = ("admin", "editor", "labeler", "viewer")  # service/vocabulary/roles.py; precedence in this order
 
 
 class Identity(pulumi.ComponentResource):

@@ -12,10 +12,10 @@ from flask_smorest import Api
 
 from service import accounting
 from service.bootstrap import Adapters, build_adapters
-from service.domain.errors import DomainError
 from service.edna import Edna
 from service.settings import Config
 from service.version import VERSION
+from service.vocabulary.errors import DomainError
 
 # The inference engine ships to MWAA as plugins.zip, the top-level package `edna_engine`; in a
 # checkout it lives in plugins/, so it is imported the same way here.

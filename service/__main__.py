@@ -12,8 +12,8 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from service.domain.errors import DomainError
 from service.settings import Config
+from service.vocabulary.errors import DomainError
 
 THUMBNAIL_WAIT_SECONDS = 600  # a CLI command waits this long for the thumbnails it queued before it exits
 
@@ -121,9 +121,9 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_import_prefix(args: argparse.Namespace) -> int:
-    from service.domain import layout
     from service.domain.rebuild import child_names, import_source
     from service.progress import Progress
+    from service.vocabulary import layout
 
     state = _workbench(args)
     tenants = [args.tenant] if args.tenant else child_names(state.blobs, layout.TENANTS)

@@ -16,8 +16,8 @@ from service.adapters.jobrunner.engine_storage import StoreAddress
 from service.adapters.searchindex import SearchIndex
 from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.adapters.usage import UsageMeter
-from service.domain.layout import TENANTS
 from service.settings import Config
+from service.vocabulary.layout import TENANTS
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from service.domain.errors import Unavailable
+from service.vocabulary.errors import Unavailable
 
 T = TypeVar("T")
 

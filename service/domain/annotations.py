@@ -9,13 +9,13 @@ from dataclasses import replace
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
-from service.domain import layout
 from service.domain.datasets import Dataset
-from service.domain.errors import BadRequest, Conflict
 from service.domain.items import ItemService
 from service.domain.labels import validate_label
-from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
+from service.vocabulary import layout
+from service.vocabulary.errors import BadRequest, Conflict
+from service.vocabulary.roles import Principal
 
 MAX_BOXES = 1000
 

@@ -6,14 +6,14 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
-from service.domain import layout
-from service.domain.errors import BadRequest, NotFound
-from service.domain.ids import is_id, new_id
 from service.domain.items import ItemService
 from service.domain.jobs import JobService
 from service.domain.records import records_page
-from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
+from service.vocabulary import layout
+from service.vocabulary.errors import BadRequest, NotFound
+from service.vocabulary.ids import is_id, new_id
+from service.vocabulary.roles import Principal
 
 MAX_MODELS = 8
 MAX_DISAGREEMENTS = 200  # shown with thumbnails; the count says how many there are in all

@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 
-from service.domain.errors import BadRequest
+from service.vocabulary.errors import BadRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000

@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass, field
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
-from service.domain import layout, names
-from service.domain.errors import BadRequest, Conflict, NotFound
-from service.domain.ids import is_id, new_id
 from service.domain.records import records_page
-from service.domain.roles import Principal
 from service.domain.tenant_locks import TenantLocks
 from service.domain.timestamps import now_iso
+from service.vocabulary import layout, names
+from service.vocabulary.errors import BadRequest, Conflict, NotFound
+from service.vocabulary.ids import is_id, new_id
+from service.vocabulary.roles import Principal
 
 MAX_LABEL_CLASSES = 1000
 MAX_DESCRIPTION = 4000

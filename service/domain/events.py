@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_plus
 
-from service.domain import layout
 from service.domain.indexing import Indexer
+from service.vocabulary import layout
 
 log = logging.getLogger("edna.events")
 

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, ItemQuery, ItemRecord, SearchIndex
-from service.domain import csv_cells, layout
+from service.domain import csv_cells
 from service.domain.datasets import Dataset
 from service.domain.items import ItemService
+from service.vocabulary import layout
 
 PAGE = 1000
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson", "coco": "application/json"}

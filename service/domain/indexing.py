@@ -19,11 +19,10 @@ from urllib.parse import unquote
 from service.adapters.blobstore import BlobStore, ObjectInfo, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemRecord, SearchIndex
 from service.adapters.thumbnailqueue import ThumbnailQueue
-from service.domain import layout
 from service.domain.thumbnails import MAX_SOURCE_BYTES, make_thumbnail
 from service.settings import Config
+from service.vocabulary import layout
 
-LABEL_TAG = "label"
 STORAGE_USER = "storage"  # created_by of items that reached storage without an upload request
 
 
@@ -113,7 +112,7 @@ class Indexer:
         created_by: str | None,
         retry_thumbnail: bool,
     ) -> ItemRecord:
-        label = tags.pop(LABEL_TAG, None)
+        label = tags.pop(layout.LABEL_TAG, None)
         status = AVAILABLE
         if existing and existing.status == PENDING and existing.size != info.size:
             status = PENDING  # not what was announced: `complete` will say so

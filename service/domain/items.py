@@ -10,13 +10,13 @@ from urllib.parse import quote
 
 from service.adapters.blobstore import BlobStore, ObjectMissing, PreconditionFailed
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord, SearchIndex
-from service.domain import layout, names
 from service.domain.datasets import Dataset
-from service.domain.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
-from service.domain.ids import is_id, new_id
 from service.domain.indexing import Indexer
-from service.domain.roles import Principal
 from service.domain.timestamps import iso
+from service.vocabulary import layout, names
+from service.vocabulary.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
+from service.vocabulary.ids import is_id, new_id
+from service.vocabulary.roles import Principal
 
 MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 from service.adapters.blobstore import BlobStore, ObjectMissing, PreconditionFailed
-from service.domain import layout
-from service.domain.errors import TooManyRequests
+from service.vocabulary import layout
+from service.vocabulary.errors import TooManyRequests
 
 # A slot taken for a job whose record is not written yet counts as held this long (job.json follows
 # within one request; a request that died in between gives its slot back after this).

@@ -9,15 +9,15 @@ from dataclasses import asdict, dataclass
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.jobrunner import JobRunner
 from service.adapters.jobrunner.engine_storage import BlobStoreStorage
-from service.domain import layout
 from service.domain.datasets import DatasetCatalog
-from service.domain.errors import Conflict, DomainError, NotFound
-from service.domain.ids import is_id, new_id
 from service.domain.job_slots import JobSlots
 from service.domain.models import AVAILABLE, Model, ModelCatalog
 from service.domain.records import records_page
-from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
+from service.vocabulary import layout
+from service.vocabulary.errors import Conflict, DomainError, NotFound
+from service.vocabulary.ids import is_id, new_id
+from service.vocabulary.roles import Principal
 
 FINAL = {"succeeded", "failed", "cancelled"}
 

@@ -7,11 +7,10 @@ from dataclasses import replace
 
 from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import AVAILABLE, ItemRecord, SearchIndex
-from service.domain import layout, names
 from service.domain.datasets import Dataset
-from service.domain.errors import BadRequest, Conflict, DomainError, NotFound
-from service.domain.indexing import LABEL_TAG
 from service.domain.items import ItemService
+from service.vocabulary import layout, names
+from service.vocabulary.errors import BadRequest, Conflict, DomainError, NotFound
 
 MAX_TAGS = 10  # S3's limit per object; the label is one of them
 MAX_BULK = 1000
@@ -35,7 +34,7 @@ def validate_tags(tags: dict[str, str]) -> dict[str, str]:
         if not key or len(key) > names.MAX_TAG_KEY:
             raise BadRequest(f"tag key {key!r} must be 1-{names.MAX_TAG_KEY} characters")
         names.tag_value(key, "tag key")
-        if key == LABEL_TAG or key.lower().startswith("aws:"):
+        if key == layout.LABEL_TAG or key.lower().startswith("aws:"):
             raise BadRequest(f"tag key {key!r} is reserved; set the label with PUT .../label")
         names.tag_value(value, f"value of tag {key!r}")
     return tags
@@ -62,7 +61,7 @@ class Labeler:
         def record_in_index(tags: dict[str, str]) -> None:
             # Still under the key's lock: a later writer's state always gets a later observation.
             observed_at = time.time()  # the state just read back: newer than any event still in flight
-            label = tags.pop(LABEL_TAG, None)
+            label = tags.pop(layout.LABEL_TAG, None)
             current = self.items.indexer.with_thumbnail(record)  # made off the request path since `record` was read
             written.append(replace(current, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at))
             self.index.upsert(written[0])
@@ -76,11 +75,11 @@ class Labeler:
 
         def change(tags: dict[str, str]) -> dict[str, str]:
             if label is None:
-                tags.pop(LABEL_TAG, None)
-            elif LABEL_TAG not in tags and len(tags) >= MAX_TAGS:
+                tags.pop(layout.LABEL_TAG, None)
+            elif layout.LABEL_TAG not in tags and len(tags) >= MAX_TAGS:
                 raise BadRequest(f"the item already has {MAX_TAGS} tags: remove one to make room for the label")
             else:
-                tags[LABEL_TAG] = label
+                tags[layout.LABEL_TAG] = label
             return tags
 
         return self._write(record, change)
@@ -92,8 +91,8 @@ class Labeler:
 
         def change(current: dict[str, str]) -> dict[str, str]:
             new = dict(tags)
-            if LABEL_TAG in current:
-                new[LABEL_TAG] = current[LABEL_TAG]
+            if layout.LABEL_TAG in current:
+                new[layout.LABEL_TAG] = current[layout.LABEL_TAG]
             if len(new) > MAX_TAGS:
                 raise BadRequest(f"at most {MAX_TAGS} tags per item (S3's limit), the label included")
             return new

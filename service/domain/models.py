@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass, field
 from typing import BinaryIO
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
-from service.domain import layout, names
 from service.domain.datasets import label_classes
-from service.domain.errors import BadRequest, Conflict, NotFound, Unprocessable
-from service.domain.ids import is_id, new_id
 from service.domain.items import UploadLimits, provenance, sign_upload
 from service.domain.records import records_page
-from service.domain.roles import Principal
 from service.domain.timestamps import now_iso
+from service.vocabulary import layout, names
+from service.vocabulary.errors import BadRequest, Conflict, NotFound, Unprocessable
+from service.vocabulary.ids import is_id, new_id
+from service.vocabulary.roles import Principal
 
 PENDING, AVAILABLE, INVALID = "pending", "available", "invalid"
 ONNX_TYPE = "application/octet-stream"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
-from service.domain import layout
-from service.domain.errors import BadRequest, TooManyRequests
 from service.domain.tenant_locks import TenantLocks
+from service.vocabulary import layout
+from service.vocabulary.errors import BadRequest, TooManyRequests
 
 CACHE_SECONDS = 30.0  # an operator's change reaches every server process within this
 MODEL_BYTES_SECONDS = 10.0  # item uploads see a model registered by another process within this

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import SearchIndex
-from service.domain import layout, names
-from service.domain.errors import BadRequest
-from service.domain.ids import new_id
 from service.domain.indexing import Indexer
 from service.domain.items import provenance
+from service.vocabulary import layout, names
+from service.vocabulary.errors import BadRequest
+from service.vocabulary.ids import new_id
 
 WORKERS = 8  # storage round trips overlap; the index writer is the bottleneck beyond that
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from service.adapters.blobstore import BlobStore
-from service.domain import layout
-from service.domain.errors import NotFound
+from service.vocabulary import layout
+from service.vocabulary.errors import NotFound
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from service.adapters.usage import REQUESTS, UPLOAD_BYTES, UPLOAD_ITEMS, UsageMeter
-from service.domain.errors import BadRequest
 from service.domain.jobs import JobService
 from service.domain.quotas import QuotaBook
+from service.vocabulary.errors import BadRequest
 
 # Readers walk a period a day (audit) or an hour (usage) at a time, each a listing in storage: a
 # period of centuries took minutes on S3, and moments near year 1 or 9999 overflowed into a 500.

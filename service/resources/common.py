@@ -13,8 +13,8 @@ from flask_smorest import Blueprint, abort
 
 from service.adapters.identity import InvalidToken
 from service.domain import cursor
-from service.domain.roles import Principal, Role
 from service.edna import Edna
+from service.vocabulary.roles import Principal, Role
 
 BEARER = [{"bearerAuth": []}]
 

@@ -5,7 +5,7 @@ import pytest
 from botocore.stub import Stubber
 
 from service.adapters.jobrunner.mwaa import MwaaJobRunner
-from service.domain.errors import Unavailable
+from service.vocabulary.errors import Unavailable
 
 PARAMS = {
     "job_id": "01j0000000000000000000000a",

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from service.client import EdnaClient
 from service.demo import CLASSES, DIGITS_INPUT, digit_models, digit_pngs
-from service.domain import layout
-from service.domain.ids import new_id
+from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 
 DEADLINE = 240  # seconds a job may take here before the test gives up (a bound, not a measurement)
 

@@ -14,8 +14,8 @@ from cognito_pool import Pool
 
 from service.adapters.identity.cognito_members import CognitoMemberDirectory, pool_of_issuer
 from service.bootstrap import build_adapters
-from service.domain.errors import Conflict, NotFound, Unavailable
 from service.settings import Config
+from service.vocabulary.errors import Conflict, NotFound, Unavailable
 
 
 class Spy:

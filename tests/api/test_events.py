@@ -27,11 +27,11 @@ from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
 from service.client import ApiError, EdnaClient
 from service.demo import CLASSES, DIGITS_INPUT
-from service.domain import layout
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
 from service.handlers import sqs_s3_events
 from service.settings import MiB
+from service.vocabulary import layout
 
 TENANT = "demo"  # the tenant of Stack.client()'s tokens
 EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:ObjectTagging:*"]

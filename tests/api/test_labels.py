@@ -8,8 +8,8 @@ import time
 import pytest
 
 from service.client import ApiError
-from service.domain import layout
-from service.domain.ids import new_id
+from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 
 
 @pytest.fixture

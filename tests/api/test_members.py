@@ -226,7 +226,7 @@ def test_member_pages(directory, admin):
 def test_two_admins_demoting_each_other_at_once_leave_one_admin(local_stack):
     from concurrent.futures import ThreadPoolExecutor
 
-    from service.domain.errors import Conflict
+    from service.vocabulary.errors import Conflict
 
     users = local_stack.edna.adapters.users
     for round_ in range(10):

@@ -25,9 +25,9 @@ from PIL import Image
 
 from service import create_app
 from service.client import ApiError, EdnaClient
-from service.domain import layout
 from service.domain.rebuild import import_source, rebuild
 from service.settings import Config, env_name
+from service.vocabulary import layout
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT = "demo"  # the tenant of Stack.client()'s tokens

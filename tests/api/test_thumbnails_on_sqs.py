@@ -13,8 +13,8 @@ import pytest
 from conftest import Stack, running_stack
 
 from service.client import EdnaClient
-from service.domain import layout
 from service.handlers import sqs_thumbnails
+from service.vocabulary import layout
 from tests.api.test_events import png
 from tests.bombs import png_bomb
 

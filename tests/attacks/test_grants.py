@@ -24,7 +24,7 @@ from PIL import Image
 from real_server import cli
 
 from service.client import ApiError, EdnaClient
-from service.domain import layout
+from service.vocabulary import layout
 
 pytest_plugins = ["attack_harness"]
 

@@ -14,7 +14,7 @@ from service.adapters.blobstore import BlobStore
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.blobstore.s3 import S3BlobStore
 from service.client import ApiError, EdnaClient
-from service.domain import layout
+from service.vocabulary import layout
 from tests.engine.digits import DIGITS_SPEC, digit_items, digits_model
 from tests.engine.hostile_models import leaking_model
 

@@ -16,9 +16,9 @@ from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
 from service.client import EdnaClient
 from service.demo import CLASSES, DIGITS_INPUT, digit_models, digit_pngs
-from service.domain import layout
-from service.domain.ids import new_id
 from service.domain.indexing import Indexer
+from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 
 TENANT = "acme"
 BATCH = 4  # small parts: the job takes seconds, and a kill lands between parts and inside one

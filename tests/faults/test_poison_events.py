@@ -24,10 +24,10 @@ from PIL import Image
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex import AVAILABLE, ItemQuery
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
-from service.domain import layout
-from service.domain.ids import new_id
 from service.domain.indexing import Indexer
 from service.handlers import sqs_s3_events
+from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 
 TENANT, DATASET = "acme", new_id()
 

@@ -33,8 +33,8 @@ from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.identity import Member
 from service.bootstrap import build_adapters
 from service.client import ApiError, EdnaClient
-from service.domain import layout
 from service.settings import MiB
+from service.vocabulary import layout
 
 TENANT = "demo"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from service.domain import layout
+from service.vocabulary import layout
 
 LONE_SURROGATE = '"a\\udcffb"'  # valid JSON; Python decodes it into a str that no codec can encode
 

@@ -22,7 +22,7 @@ import unicodedata
 import pytest
 import requests
 
-from service.domain import layout
+from service.vocabulary import layout
 
 PNG = b"\x89PNG\r\n\x1a\nhostile"
 NFC, NFD = "caf\u00e9", "cafe\u0301"

@@ -27,7 +27,7 @@ from lambda_events import EventQueue, UserPool, body_of, http_api, object_keys, 
 from PIL import Image
 
 from service.client import EdnaClient
-from service.domain import layout
+from service.vocabulary import layout
 
 ROOT = Path(__file__).resolve().parents[2]
 

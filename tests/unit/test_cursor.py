@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from service.domain import cursor
-from service.domain.errors import BadRequest
+from service.vocabulary.errors import BadRequest
 
 
 def b64(raw: bytes) -> str:

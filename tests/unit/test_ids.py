@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.domain import ids
+from service.vocabulary import ids
 
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain import names
-from service.domain.errors import BadRequest
+from service.vocabulary import names
+from service.vocabulary.errors import BadRequest
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import pytest
 
 from service.adapters.blobstore.local import LocalBlobStore
-from service.domain.errors import NotFound
 from service.domain.records import records_page
+from service.vocabulary.errors import NotFound
 
 
 @pytest.mark.parametrize("suffix", ["/", ".json"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.errors import Forbidden
-from service.domain.roles import Principal, Role
+from service.vocabulary.errors import Forbidden
+from service.vocabulary.roles import Principal, Role
 
 
 def principal(*roles: str) -> Principal:

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
-from service.domain.errors import Forbidden
+from service.vocabulary.errors import Forbidden
 
 FAR_FUTURE = 2**40  # seconds since the epoch: thousands of years ahead
 GRANT = Grant("put", "tenants/t/datasets/d/items/i/cat.png", FAR_FUTURE, "image/png", 1234)

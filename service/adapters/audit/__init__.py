@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from service.domain.errors import BadRequest
+from service.vocabulary.errors import BadRequest
 
 
 def day_of(moment: datetime) -> str:

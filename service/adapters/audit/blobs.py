@@ -16,7 +16,7 @@ from datetime import datetime
 
 from service.adapters.audit import AuditLog, day_of
 from service.adapters.blobstore import BlobStore
-from service.domain import layout
+from service.vocabulary import layout
 
 READ_AHEAD = 16
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from service.domain.errors import BadRequest, Conflict, NotFound
+from service.vocabulary.errors import BadRequest, Conflict, NotFound
 
 DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
 TAG_WRITE_ATTEMPTS = 5

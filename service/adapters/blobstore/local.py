@@ -30,8 +30,8 @@ from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
 from service.adapters.blobstore.spent_grants import SpentGrants
 from service.adapters.files import disk_errors, write_atomic
-from service.domain.errors import BadRequest, Forbidden
-from service.domain.ids import new_id
+from service.vocabulary.errors import BadRequest, Forbidden
+from service.vocabulary.ids import new_id
 
 LOCK_STRIPES = 64
 MAX_NAME_BYTES = 255  # a file name on Linux and macOS file systems

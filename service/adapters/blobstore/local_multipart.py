@@ -13,7 +13,7 @@ from typing import BinaryIO
 from service.adapters.blobstore import InvalidParts, ObjectMissing
 from service.adapters.blobstore.signed_urls import Grant
 from service.adapters.files import disk_errors, write_atomic
-from service.domain.ids import new_id
+from service.vocabulary.ids import new_id
 
 CHUNK = 1024 * 1024
 MIN_PART = 5 * 1024 * 1024  # S3 refuses smaller parts except the last: so do we

@@ -22,7 +22,7 @@ from service.adapters.blobstore import (
     PreconditionFailed,
     metadata_headers,
 )
-from service.domain.errors import Unavailable
+from service.vocabulary.errors import Unavailable
 
 _MISSING = {"404", "NoSuchKey", "NoSuchUpload", "NotFound"}
 _BAD_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from service.adapters.files import create_once
-from service.domain.errors import Forbidden
+from service.vocabulary.errors import Forbidden
 
 
 @dataclass(frozen=True)

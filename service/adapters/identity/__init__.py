@@ -6,8 +6,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from service.domain.errors import Unauthorized
-from service.domain.roles import Principal
+from service.vocabulary.errors import Unauthorized
+from service.vocabulary.roles import Principal
 
 
 class InvalidToken(Unauthorized):

@@ -10,7 +10,7 @@ import urllib.request
 from joserfc.jwk import KeySet, RSAKey
 
 from service.adapters.identity.jwks import ClaimNames, JwksTokenVerifier
-from service.domain.errors import Unavailable
+from service.vocabulary.errors import Unavailable
 
 JWKS_TTL_SECONDS = 3600
 REFRESH_AT_MOST_EVERY = 30  # an unknown kid refetches, but a flood of forged kids cannot hammer Cognito

@@ -39,8 +39,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from service.adapters.identity import Member, MemberDirectory
-from service.domain.errors import Conflict, NotFound, Unavailable, Unprocessable
-from service.domain.roles import Role
+from service.vocabulary.errors import Conflict, NotFound, Unavailable, Unprocessable
+from service.vocabulary.roles import Role
 
 TENANT_ATTRIBUTE = "custom:tenant"  # the claim the Cognito verifier reads the tenant from
 ROLE_GROUPS = tuple(role.name for role in sorted(Role, reverse=True))  # admin first

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from service.adapters.identity import InvalidToken, Member, MemberDirectory, TokenVerifier
-from service.domain.roles import Principal
+from service.vocabulary.roles import Principal
 
 MAX_CACHED = 10_000  # members looked up within the TTL; beyond it the cache starts afresh
 

@@ -11,9 +11,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 from service.adapters.identity import InvalidToken, TokenVerifier
-from service.domain import names
-from service.domain.errors import BadRequest
-from service.domain.roles import Principal
+from service.vocabulary import names
+from service.vocabulary.errors import BadRequest
+from service.vocabulary.roles import Principal
 
 LEEWAY_SECONDS = 10  # clock skew tolerated on exp/nbf/iat
 

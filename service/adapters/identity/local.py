@@ -18,9 +18,9 @@ from joserfc.jwk import KeySet, RSAKey
 from service.adapters.files import create_once
 from service.adapters.identity import Member, MemberDirectory
 from service.adapters.identity.jwks import ClaimNames, JwksTokenVerifier, keyset_lookup
-from service.domain import names
-from service.domain.errors import Conflict, Forbidden, NotFound
-from service.domain.roles import Role
+from service.vocabulary import names
+from service.vocabulary.errors import Conflict, Forbidden, NotFound
+from service.vocabulary.roles import Role
 
 
 class PasswordChangeRequired(Forbidden):

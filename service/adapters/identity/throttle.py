@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service.domain.errors import TooManyRequests
+from service.vocabulary.errors import TooManyRequests
 
 MAX_KEYS = 100_000  # bounds memory under a flood of made-up names; the oldest entries go first
 

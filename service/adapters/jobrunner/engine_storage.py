@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
-from service.domain.indexing import LABEL_TAG
+from service.vocabulary import layout
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,6 @@ class BlobStoreStorage:
 
     def label(self, key: str) -> str | None:
         try:
-            return self.blobs.get_tags(key).get(LABEL_TAG)
+            return self.blobs.get_tags(key).get(layout.LABEL_TAG)
         except ObjectMissing:
             return None

@@ -8,7 +8,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.adapters.jobrunner import JobRunner
-from service.domain.errors import Unavailable
+from service.vocabulary.errors import Unavailable
 
 DAG_ID = "edna_inference"
 STATES = {"queued": "queued", "running": "running", "success": "succeeded", "failed": "failed"}

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.usage import UsageMeter, hour_of, hour_span
-from service.domain import layout
+from service.vocabulary import layout
 
 NAMESPACE = "Edna"
 

@@ -6,10 +6,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from service.domain import cursor
-from service.domain.roles import Role
 from service.domain.usage import check_period, parse_moment
 from service.resources.audit.schemas import AuditArgs, AuditEntrySchema
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("audit", __name__, url_prefix="/api/audit", description="Audit trail of your tenant")
 DEFAULT_DAYS = 7

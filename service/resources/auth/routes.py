@@ -7,10 +7,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from service.adapters.identity.throttle import client_address
-from service.domain.errors import BadRequest, Unauthorized
-from service.domain.roles import Role
 from service.resources.auth.schemas import MeSchema, PasswordChangeSchema, TokenRequestSchema, TokenSchema
 from service.resources.common import ApiBlueprint, caller, edna, refuse_lone_surrogates
+from service.vocabulary.errors import BadRequest, Unauthorized
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("auth", __name__, url_prefix="/api", description="Identity")
 

@@ -9,7 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from service.adapters.blobstore import metadata_headers
 from service.adapters.blobstore.local import LocalBlobStore
-from service.domain.errors import Forbidden
+from service.vocabulary.errors import Forbidden
 
 bp = Blueprint("blobs", __name__)
 

@@ -5,8 +5,8 @@ from flask.views import MethodView
 
 from service.domain import cursor
 from service.domain.comparisons import MAX_MODELS
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("comparisons", __name__, url_prefix="/api/comparisons", description="Model comparisons")
 

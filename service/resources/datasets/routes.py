@@ -6,9 +6,9 @@ from flask.views import MethodView
 
 from service.domain import cursor
 from service.domain.datasets import Dataset
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
 from service.resources.datasets.schemas import DatasetCreateSchema, DatasetSchema, DatasetUpdateSchema
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("datasets", __name__, url_prefix="/api/datasets", description="Datasets")
 

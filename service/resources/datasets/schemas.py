@@ -3,7 +3,7 @@
 import marshmallow as ma
 
 from service.domain.datasets import MAX_DESCRIPTION, MAX_LABEL_CLASSES
-from service.domain.names import MAX_DATASET_NAME
+from service.vocabulary.names import MAX_DATASET_NAME
 
 _classes = ma.fields.List(
     ma.fields.Str(),

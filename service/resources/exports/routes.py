@@ -5,8 +5,8 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 
 from service.domain.export import FORMATS
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, caller, edna
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("exports", __name__, url_prefix="/api/datasets/<dataset_id>/export", description="Exports")
 

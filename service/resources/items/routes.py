@@ -5,9 +5,8 @@ from flask.views import MethodView
 
 from service.adapters.blobstore import BlobStore, PreconditionFailed
 from service.adapters.usage import UPLOAD_BYTES, UPLOAD_ITEMS
-from service.domain import cursor, layout
+from service.domain import cursor
 from service.domain.items import check_size
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
 from service.resources.items.schemas import (
     CompleteSchema,
@@ -17,6 +16,8 @@ from service.resources.items.schemas import (
     UploadTicketSchema,
 )
 from service.resources.search.routes import query_from
+from service.vocabulary import layout
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("items", __name__, url_prefix="/api/datasets/<dataset_id>/items", description="Items")
 

@@ -3,9 +3,9 @@
 from flask.views import MethodView
 
 from service.domain import cursor
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
 from service.resources.jobs.schemas import JobSchema, JobStartSchema, PredictionSchema
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("jobs", __name__, url_prefix="/api/jobs", description="Inference jobs")
 

@@ -3,8 +3,6 @@
 from flask import request
 from flask.views import MethodView
 
-from service.domain.errors import BadRequest
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, caller, edna
 from service.resources.items.schemas import ItemSchema
 from service.resources.labels.schemas import (
@@ -15,6 +13,8 @@ from service.resources.labels.schemas import (
     LabelSchema,
     TagsSchema,
 )
+from service.vocabulary.errors import BadRequest
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("labels", __name__, url_prefix="/api/datasets/<dataset_id>", description="Labels and annotations")
 

@@ -6,10 +6,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from service.adapters.identity import Member, MemberDirectory
-from service.domain import cursor, names
-from service.domain.roles import Role
+from service.domain import cursor
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
 from service.resources.members.schemas import InvitedSchema, InviteSchema, MemberSchema, RoleChangeSchema
+from service.vocabulary import names
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("members", __name__, url_prefix="/api/members", description="Tenant members")
 

@@ -7,9 +7,9 @@ from flask.views import MethodView
 from service.domain import cursor
 from service.domain.items import check_size
 from service.domain.models import Model
-from service.domain.roles import Role
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
 from service.resources.models.schemas import CompleteSchema, ModelRegisterSchema, ModelSchema, ModelTicketSchema
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("models", __name__, url_prefix="/api/models", description="Models")
 

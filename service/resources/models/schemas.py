@@ -3,8 +3,8 @@
 import marshmallow as ma
 
 from service.domain.datasets import MAX_LABEL_CLASSES
-from service.domain.names import MAX_DATASET_NAME
 from service.resources.items.schemas import CompleteSchema, UploadSchema
+from service.vocabulary.names import MAX_DATASET_NAME
 
 __all__ = ["CompleteSchema"]
 

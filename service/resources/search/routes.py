@@ -4,10 +4,11 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from service.adapters.searchindex import ItemQuery
-from service.domain import cursor, names
-from service.domain.roles import Role
+from service.domain import cursor
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
 from service.resources.items.schemas import ItemSchema
+from service.vocabulary import names
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("search", __name__, url_prefix="/api/search", description="Search")
 

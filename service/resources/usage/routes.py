@@ -2,10 +2,10 @@
 
 from flask.views import MethodView
 
-from service.domain.roles import Role
 from service.domain.usage import period
 from service.resources.common import ApiBlueprint, caller, edna
 from service.resources.usage.schemas import PeriodArgs, UsageSchema
+from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("usage", __name__, url_prefix="/api/usage", description="Usage of your tenant")
 

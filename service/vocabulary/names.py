@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from service.domain.errors import BadRequest
+from service.vocabulary.errors import BadRequest
 
 # Matched with fullmatch: `$` alone would let a trailing newline through.
 TENANT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from service.domain.errors import Forbidden
+from service.vocabulary.errors import Forbidden
 
 
 class Role(enum.IntEnum):

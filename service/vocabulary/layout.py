@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TENANTS = "tenants/"
+# The object tag that holds an item's label (the rest of its tags are the user's).
+LABEL_TAG = "label"
 
 
 def tenant_prefix(tenant: str) -> str:
