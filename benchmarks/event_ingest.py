@@ -43,10 +43,10 @@ from bounds import Deadline
 from service.adapters.blobstore import BlobStore, ObjectInfo
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
-from service.domain import layout
 from service.domain.events import on_storage_event
-from service.domain.ids import new_id
 from service.domain.indexing import Indexer
+from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 
 TENANT = "bench"
 GOAL = 2000.0  # items/s, embedded

@@ -105,9 +105,9 @@ def fill(data_dir: Path, items: int, seed: int) -> tuple[str, int, int]:
     from service.adapters.blobstore.local import LocalBlobStore
     from service.adapters.searchindex import AVAILABLE, PENDING, ItemRecord
     from service.adapters.searchindex.sqlite import DELETED, SqliteSearchIndex
-    from service.domain import layout
     from service.domain.datasets import Dataset
-    from service.domain.ids import new_id
+    from service.vocabulary import layout
+    from service.vocabulary.ids import new_id
 
     rng = random.Random(seed)
     blobs = LocalBlobStore(data_dir / "blobs")

@@ -25,13 +25,13 @@ from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex import AVAILABLE, ItemQuery, ItemRecord
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
 from service.bootstrap import build_blob_store, build_search_index
-from service.domain import layout
 from service.domain.datasets import DatasetCatalog
 from service.domain.indexing import Indexer
 from service.domain.items import provenance
-from service.domain.roles import Principal
 from service.domain.thumbnails import Thumbnail, make_thumbnail
 from service.settings import Config
+from service.vocabulary import layout
+from service.vocabulary.roles import Principal
 
 TENANT = "gridbench"
 OWNER = "grid-owner"
@@ -71,7 +71,7 @@ def pictures(count: int = 10) -> list[Picture]:
 
 
 def ulid(ms: int, rng: random.Random) -> str:
-    """A lower-case ULID like service.domain.ids.new_id, for a given millisecond."""
+    """A lower-case ULID like service.vocabulary.ids.new_id, for a given millisecond."""
     value = (ms << 80) | rng.getrandbits(80)
     chars = []
     for _ in range(26):

@@ -57,7 +57,7 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
 def ulid(ms: int, rng: random.Random) -> str:
-    """A lower-case ULID like service.domain.ids.new_id, from a given time (ids sort by creation)."""
+    """A lower-case ULID like service.vocabulary.ids.new_id, from a given time (ids sort by creation)."""
     value = (ms << 80) | rng.getrandbits(80)
     chars = []
     for _ in range(26):

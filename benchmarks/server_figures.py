@@ -42,8 +42,8 @@ from bounds import Deadline
 from grid_data import TENANT, open_store, prepare
 
 from service.adapters.searchindex import ItemQuery
-from service.domain import layout
 from service.domain.indexing import LABEL_TAG
+from service.vocabulary import layout
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ["cat", "dog", "bird", "car", "truck", "person", "bicycle", "boat", "horse", "plane"]
