@@ -26,10 +26,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """`python -m service run` without the demo (`env`: extra environment); the process and its URL."""
+def start_server(data_dir: Path, env: dict[str, str] | None = None, demo: bool = False) -> tuple[subprocess.Popen, str]:
+    """`python -m service run`, without the demo unless asked (`env`: extra environment); the process and its URL."""
+    flags = [] if demo else ["--no-demo"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "run", "--port", "0", "--no-demo", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "service", "run", "--port", "0", *flags, "--data-dir", str(data_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

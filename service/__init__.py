@@ -96,6 +96,7 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.labels.routes import blp as labels
     from service.resources.members.routes import blp as members
     from service.resources.models.routes import blp as models
+    from service.resources.review.routes import blp as review
     from service.resources.search.routes import blp as search
     from service.resources.usage.routes import blp as usage
 
@@ -106,6 +107,7 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
         datasets,
         items,
         labels,
+        review,
         search,
         exports,
         models,

@@ -111,11 +111,12 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
     state = _workbench(args)
     progress = Progress("reindex")
-    totals = rebuild(state.indexer, state.adapters.index, args.tenant, progress.step)
+    totals = rebuild(state.indexer, state.adapters.index, args.tenant, progress.step, state.predictions)
     _finish_thumbnails(state)
     progress.done()
     print(
-        f"{totals['tenants']} tenant(s), {totals['items']} items indexed, {totals['forgotten']} stale entries forgotten"
+        f"{totals['tenants']} tenant(s), {totals['items']} items indexed,"
+        f" {totals['forgotten']} stale entries forgotten, {totals['predictions']} predictions attached"
     )
     return 0
 

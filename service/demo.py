@@ -1,9 +1,11 @@
-"""The demo: tenants, users, and sklearn's digits uploaded through the public API like any client."""
+"""The demo: tenants, users, sklearn's digits (a few mislabeled on purpose), two models and a job of each,
+all through the public API like any client."""
 
 from __future__ import annotations
 
 import io
 import json
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -24,6 +26,8 @@ DATASET = "digits"
 CLASSES = [str(d) for d in range(10)]
 SCALE = 8  # the 8x8 digits become 64x64 PNGs
 UPLOAD_THREADS = 8
+PLANTED = 36  # wrong labels, about 2 % of the 1,797 digits: what the mistake finder should list first
+PLANTED_SEED = 1797  # any fixed number: the same digits get the same wrong labels on every machine
 
 
 def ensure_users(users: LocalUserStore, credentials_file: Path) -> dict[str, str]:
@@ -50,8 +54,25 @@ def digit_pngs() -> list[tuple[str, bytes, int]]:
         big = Image.fromarray(pixels, mode="L").resize((8 * SCALE, 8 * SCALE), Image.Resampling.NEAREST)
         buf = io.BytesIO()
         big.save(buf, format="PNG")
-        out.append((f"digit-{n:04d}.png", buf.getvalue(), int(target)))
+        out.append((digit_filename(n), buf.getvalue(), int(target)))
     return out
+
+
+def digit_filename(n: int) -> str:
+    """The demo's name for sklearn's n-th digit."""
+    return f"digit-{n:04d}.png"
+
+
+def planted_mistakes() -> dict[str, str]:
+    """filename -> the wrong label the demo gives it: PLANTED digits drawn by a fixed seed over the
+    sorted filenames, each labeled with another class drawn by the same generator."""
+    from sklearn.datasets import load_digits
+
+    truth = {digit_filename(n): int(target) for n, target in enumerate(load_digits().target)}
+    rng = random.Random(PLANTED_SEED)  # noqa: S311 - a reproducible draw, not a secret
+    chosen = sorted(rng.sample(sorted(truth), PLANTED))
+    # Adding 1-9 modulo 10 gives each of the nine other classes the same chance.
+    return {name: CLASSES[(truth[name] + rng.randint(1, len(CLASSES) - 1)) % len(CLASSES)] for name in chosen}
 
 
 # How the demo's PNGs become the models' input: 64x64 box-averaged back to 8x8, pixel * 16/255 is
@@ -92,13 +113,15 @@ def digit_models() -> list[tuple[str, bytes]]:
     return built
 
 
-def ensure_models(client: EdnaClient) -> list[str]:
-    """Register the demo models through the API (spec, signed upload, complete) unless already there."""
+def ensure_models(client: EdnaClient, say: Callable[[str], None]) -> dict[str, str]:
+    """Register the demo models through the API (spec, signed upload, complete) unless already there;
+    their ids by name."""
     existing = {m["name"]: m for m in client.pages("/api/models")}
-    registered = []
+    ids = {}
     for name, onnx in digit_models():
         model = existing.get(name)
         if model and model["status"] == "available":
+            ids[name] = model["id"]
             continue
         if model:  # an interrupted run left it pending: start it again
             client.call("DELETE", f"/api/models/{model['id']}")
@@ -106,28 +129,42 @@ def ensure_models(client: EdnaClient) -> list[str]:
         ticket = client.call("POST", "/api/models", json=body)
         parts = client.transfer(ticket["upload"], onnx, "application/octet-stream")
         client.call("POST", f"/api/models/{ticket['model']['id']}/complete", json={"parts": parts} if parts else {})
-        registered.append(name)
-    return registered
+        ids[name] = ticket["model"]["id"]
+        say(f"demo: registered model {name!r}")
+    return ids
 
 
-def label_digits(client: EdnaClient, items_path: str, truth: dict[str, str]) -> int:
-    """Give each digit its true class through the bulk label endpoint; only what differs is sent."""
-    wrong = [
-        {"item_id": item["id"], "label": truth[item["filename"]]}
+def ensure_jobs(client: EdnaClient, dataset_id: str, model_ids: dict[str, str], say: Callable[[str], None]) -> None:
+    """Start one job per demo model over the dataset, unless it has one already; does not wait for them."""
+    ran = {(job["dataset_id"], job["model_id"]) for job in client.pages("/api/jobs")}
+    for name, model_id in model_ids.items():
+        if (dataset_id, model_id) not in ran:
+            client.call("POST", "/api/jobs", json={"dataset_id": dataset_id, "model_id": model_id})
+            say(f"demo: started a job of {name!r} over {DATASET!r}; its predictions rank the likely mistakes")
+
+
+def label_digits(client: EdnaClient, items_path: str, labels: dict[str, str]) -> list[str]:
+    """Give each unlabeled digit its demo label through the bulk label endpoint; the filenames labeled.
+
+    A label already there is kept, so a user's fixes survive the next seeding.
+    """
+    unlabeled = {
+        item["filename"]: item["id"]
         for item in client.pages(items_path)
-        if item["filename"] in truth and item["label"] != truth[item["filename"]]
-    ]
+        if item["filename"] in labels and item["label"] is None
+    }
+    todo = [{"item_id": item_id, "label": labels[name]} for name, item_id in unlabeled.items()]
     labels_path = items_path.removesuffix("/items") + "/labels"
-    for start in range(0, len(wrong), 1000):
-        results = client.call("POST", labels_path, json={"labels": wrong[start : start + 1000]})["results"]
+    for start in range(0, len(todo), 1000):
+        results = client.call("POST", labels_path, json={"labels": todo[start : start + 1000]})["results"]
         failed = [r for r in results if r["status"] != 200]
         if failed:
             raise RuntimeError(f"demo: labeling failed for {len(failed)} digits, e.g. {failed[0]}")
-    return len(wrong)
+    return list(unlabeled)
 
 
 def seed(base_url: str, users: LocalUserStore, data_dir: Path, say: Callable[[str], None] = print) -> dict:
-    """Idempotent: a second run finds everything in place and uploads nothing."""
+    """Idempotent: a second run finds everything in place and sends nothing (labels already there are kept)."""
     started = time.monotonic()
     credentials = ensure_users(users, data_dir / "demo-credentials.json")
     client = EdnaClient(base_url)
@@ -154,11 +191,12 @@ def seed(base_url: str, users: LocalUserStore, data_dir: Path, say: Callable[[st
         for done, _ in enumerate(pool.map(lambda f: client.upload(dataset["id"], f[0], f[1], "image/png"), missing), 1):
             if done % 500 == 0:
                 say(f"demo: {done}/{len(missing)} uploaded")
-    labeled = label_digits(client, path, {name: str(target) for name, _, target in digits})
+    planted = planted_mistakes()
+    labeled = label_digits(client, path, {name: str(target) for name, _, target in digits} | planted)
     if labeled:
-        say(f"demo: labeled {labeled} digits with their true class")
-    for name in ensure_models(client):
-        say(f"demo: registered model {name!r}")
+        wrong = sum(name in planted for name in labeled)
+        say(f"demo: labeled {len(labeled)} digits with their true class, but {wrong} on purpose with a wrong one")
+    ensure_jobs(client, dataset["id"], ensure_models(client, say), say)
     elapsed = time.monotonic() - started
     total = len(present) + len(missing)
     say(f"demo: dataset {DATASET!r} ready ({total} items, {len(missing)} new, {elapsed:.1f} s)")

@@ -15,7 +15,10 @@ from service.domain.indexing import Indexer
 from service.domain.items import ItemService, UploadLimits
 from service.domain.jobs import JobService
 from service.domain.labels import Labeler
+from service.domain.mistakes import MistakeFinder
 from service.domain.models import ModelCatalog
+from service.domain.preannotation import Preannotator
+from service.domain.predictions import Predictions
 from service.domain.quotas import QuotaBook, Quotas
 from service.domain.usage import UsageReport
 from service.settings import Config
@@ -38,6 +41,9 @@ class Edna:
     usage: UsageReport
     meter: UsageMeter | None
     audit: AuditLog | None
+    predictions: Predictions
+    preannotator: Preannotator
+    mistakes: MistakeFinder
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
@@ -53,11 +59,14 @@ class Edna:
         indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels)
         thumbnails.serve(indexer.make_thumbnail)
         items = ItemService(blobs, index, indexer, limits)
+        predictions = Predictions(blobs, index)
+        adapters.jobs.finished.append(predictions.on_run_finished)
         # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
             listeners.append(indexer.refresh_key)
         datasets = DatasetCatalog(blobs, index)
+        labeler = Labeler(blobs, index, items)
         models = ModelCatalog(blobs, limits)
         defaults = Quotas(
             max_items=config.quota_max_items,
@@ -74,7 +83,7 @@ class Edna:
             datasets=datasets,
             items=items,
             indexer=indexer,
-            labels=Labeler(blobs, index, items),
+            labels=labeler,
             annotations=Annotations(blobs, index, items),
             exporter=Exporter(blobs, index, items),
             models=models,
@@ -84,6 +93,9 @@ class Edna:
             usage=UsageReport(meter, quotas, jobs),
             meter=meter,
             audit=build_audit_log(config, blobs),
+            predictions=predictions,
+            preannotator=Preannotator(index, labeler),
+            mistakes=MistakeFinder(blobs, index),
         )
 
     def wait_for_thumbnails(self, timeout: float) -> bool:

@@ -9,6 +9,7 @@ import logging
 from service.adapters.thumbnailqueue import THUMBNAIL_MESSAGE
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
+from service.domain.predictions import Predictions
 
 log = logging.getLogger("edna.handlers")
 
@@ -27,10 +28,13 @@ def _indexer() -> Indexer:
     return Indexer(build_blob_store(config), build_search_index(config), thumbnails, config.max_image_pixels)
 
 
-def sqs_s3_events(event: dict, context: object = None, indexer: Indexer | None = None) -> dict:
+def sqs_s3_events(
+    event: dict, context: object = None, indexer: Indexer | None = None, predictions: Predictions | None = None
+) -> dict:
     """SQS batch of S3 notifications; failed messages are reported back for a retry (and, after
     the queue's maxReceiveCount, the dead-letter queue) while the rest of the batch proceeds."""
     indexer = indexer or _indexer()
+    predictions = predictions or Predictions(indexer.blobs, indexer.index)
     failures = []
     for message in event.get("Records", []):
         try:
@@ -39,7 +43,7 @@ def sqs_s3_events(event: dict, context: object = None, indexer: Indexer | None =
                 continue
             if not isinstance(body.get("Records"), list):  # not an S3 notification: retried, then dead-lettered
                 raise ValueError(f"no S3 event records in {message['body'][:200]!r}")
-            on_storage_event(body, indexer)
+            on_storage_event(body, indexer, predictions)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})

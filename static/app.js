@@ -9,8 +9,10 @@ const ROUTES = [
   [/^#\/datasets\/([^/]+)$/, () => import("./views/dataset.js"), ["datasetId"]],
   [/^#\/datasets\/([^/]+)\/items\/([^/]+)$/, () => import("./views/item.js"), ["datasetId", "itemId"]],
   [/^#\/datasets\/([^/]+)\/label$/, () => import("./views/label.js"), ["datasetId"]],
+  [/^#\/datasets\/([^/]+)\/review$/, () => import("./views/review.js"), ["datasetId"]],
   [/^#\/models$/, () => import("./views/models.js"), []],
   [/^#\/jobs$/, () => import("./views/jobs.js"), []],
+  [/^#\/jobs\/([^/]+)$/, () => import("./views/job.js"), ["jobId"]],
   [/^#\/comparisons\/([^/]+)$/, () => import("./views/comparison.js"), ["comparisonId"]],
   [/^#\/admin$/, () => import("./views/admin.js"), []],
   [/^#\/account$/, () => import("./views/account.js"), []],
@@ -19,6 +21,7 @@ const ROUTES = [
 const view = document.getElementById("view");
 const ctx = { me: null, config: null, toast, can, navigate, signInAgain };
 let cleanup = null;
+let routed = 0; // counts routes, so a view that finishes rendering after the next route began is cleaned up
 
 function can(role) {
   return ctx.me && auth.roleRank(ctx.me.role) >= auth.roleRank(role);
@@ -178,20 +181,29 @@ async function route() {
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const found = ROUTES.map(([pattern, load, names]) => [location.hash.match(pattern), load, names]).find(([m]) => m);
+  // A route may carry a query after its path (#/datasets/d?label=3): the view gets it as `query`.
+  const [path, search = ""] = location.hash.split(/\?(.*)/s);
+  const found = ROUTES.map(([pattern, load, names]) => [path.match(pattern), load, names]).find(([m]) => m);
   if (!found) {
     location.hash = "#/datasets";
     return;
   }
   const [match, load, names] = found;
   const params = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
-  mount(view, html`<p class="muted">Loading…</p>`);
+  params.query = Object.fromEntries(new URLSearchParams(search));
+  // Each route renders into its own holder: a slow view finishing late writes into a detached one.
+  const holder = document.createElement("div");
+  view.replaceChildren(holder);
+  mount(holder, html`<p class="muted">Loading…</p>`);
+  const mine = ++routed;
   try {
     const module = await load();
-    cleanup = (await module.render(view, params, ctx)) || null;
+    const done = (await module.render(holder, params, ctx)) || null;
+    if (mine !== routed) return done?.(); // another route started meanwhile: this view is already gone
+    cleanup = done;
   } catch (error) {
-    if (error.status === 401) return;
-    mount(view, html`<h1>Something went wrong</h1><p class="error" role="alert">${error.message}</p>`);
+    if (error.status === 401 || mine !== routed) return;
+    mount(holder, html`<h1>Something went wrong</h1><p class="error" role="alert">${error.message}</p>`);
   }
   view.focus({ preventScroll: true });
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -15,6 +16,8 @@ from edna_engine.spec import Spec
 
 # Every error onnxruntime raises (Fail, InvalidArgument, InvalidProtobuf, RuntimeException, ...).
 ORT_ERRORS = tuple(v for v in vars(_ort_state).values() if isinstance(v, type) and issubclass(v, Exception))
+# Every class of a small label set, which the mistake finder needs; bounded for big ones.
+TOP_K = 10
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -50,8 +53,29 @@ def new_session(model_bytes: bytes) -> ort.InferenceSession:
         return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+class Predictions(NamedTuple):
+    """One batch's predictions, row by row; `top` holds the k most probable classes, best first."""
+
+    best: np.ndarray  # (n,) the most probable class's index
+    score: np.ndarray  # (n,) its probability
+    margin: np.ndarray  # (n,) its lead over the runner-up (the score itself when there is one class)
+    top: np.ndarray  # (n, k) class indices by descending probability, ties in class order
+    top_scores: np.ndarray  # (n, k) their probabilities
+
+
+def rank_classes(probabilities: np.ndarray, k: int = TOP_K) -> Predictions:
+    """Best class, score, margin and top-k of each row of an (n, classes) probability matrix."""
+    k = min(k, probabilities.shape[1])
+    # A stable sort of the negated rows keeps equal probabilities in class order, as argmax does.
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    top_scores = np.take_along_axis(probabilities, top, axis=1)
+    runner_up = top_scores[:, 1] if k > 1 else np.zeros(len(top_scores), dtype=top_scores.dtype)
+    margin = top_scores[:, 0].astype(np.float64) - runner_up  # float32 would round it before our 6 digits do
+    return Predictions(top[:, 0], top_scores[:, 0], margin, top, top_scores)
+
+
 class Model:
-    """A loaded model that turns a preprocessed batch into class indices and scores."""
+    """A loaded model that turns a preprocessed batch into class probabilities and their summary."""
 
     def __init__(self, model_bytes: bytes, spec: Spec):
         self.spec = spec
@@ -62,8 +86,8 @@ class Model:
             raise ValueError("the model does not fit its model.json: " + "; ".join(errors))
         self.input_name = self.session.get_inputs()[0].name
 
-    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(class index, score) per row; logits go through a softmax first."""
+    def predict(self, batch: np.ndarray) -> Predictions:
+        """Each row's best class, score, margin and top classes; logits go through a softmax first."""
         scores = self.session.run([self.output_name], {self.input_name: batch})[0]
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2 or scores.shape != (len(batch), len(self.spec.class_names)):
@@ -73,5 +97,4 @@ class Model:
         if self.spec.output_kind == "logits":
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
             scores /= scores.sum(axis=1, keepdims=True)
-        best = scores.argmax(axis=1)
-        return best, scores[np.arange(len(best)), best]
+        return rank_classes(scores)

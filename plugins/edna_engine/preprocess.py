@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from edna_engine.image_formats import IMAGE_FORMATS
 from edna_engine.spec import Spec
@@ -43,6 +43,9 @@ def preprocess(data: bytes, spec: Spec, max_pixels: int = MAX_IMAGE_PIXELS) -> n
         raise
     except Image.DecompressionBombError as e:  # beyond twice Pillow's own limit it refuses at open, sooner
         raise DecodeError(f"image is above {cap}: {e}") from e
+    except UnidentifiedImageError as e:
+        # Pillow's message names the buffer's address: a resumed job must write the line it wrote before.
+        raise DecodeError(f"cannot decode image: not one of {', '.join(IMAGE_FORMATS)}") from e
     except DECODE_ERRORS as e:
         raise DecodeError(f"cannot decode image: {e}") from e
     if img.size != (spec.width, spec.height):

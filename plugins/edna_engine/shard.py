@@ -164,18 +164,20 @@ class ShardRun:
         return True
 
     def _predict(self, chunk: list[Item]) -> list[dict]:
+        names = self.spec.class_names
         valid = [item for item in chunk if item.array is not None]
         if valid:
-            best, scores = self.model.predict(self.buffer.fill([item.array for item in valid]))
-            guesses = iter(zip(best.tolist(), scores.tolist(), strict=True))
+            predictions = self.model.predict(self.buffer.fill([item.array for item in valid]))
+            guesses = zip(*(column.tolist() for column in predictions), strict=True)  # best, score, margin, top...
         lines = []
         for item in chunk:
-            line = {"key": item.key, "label": item.label, "predicted": None, "score": None}
+            line = {"key": item.key, "label": item.label, "predicted": None, "score": None, "margin": None, "top": {}}
             if item.array is None:
                 line["error"] = item.error
             else:
-                i, score = next(guesses)
-                line["predicted"], line["score"] = self.spec.class_names[i], round(score, 6)
+                i, score, margin, top, top_scores = next(guesses)
+                line["predicted"], line["score"], line["margin"] = names[i], round(score, 6), round(margin, 6)
+                line["top"] = {names[c]: round(s, 6) for c, s in zip(top, top_scores, strict=True)}
             lines.append(line)
         return lines
 

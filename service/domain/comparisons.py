@@ -120,7 +120,8 @@ class ComparisonService:
         disagreeing = [
             {"item_id": item_id, **entry}
             for item_id, entry in sorted(predicted.items())
-            if len(set(entry["predictions"].values())) > 1
+            # Among labelled items a disagreement can be settled by the label; unlabelled ones are noise here.
+            if entry["label"] is not None and len(set(entry["predictions"].values())) > 1
         ]
         return {
             "leaderboard": leaderboard(jobs),
@@ -128,6 +129,7 @@ class ComparisonService:
                 j["model_id"]: {
                     "class_names": self.jobs.models.get(tenant, j["model_id"]).class_names,
                     "matrix": j["metrics"]["confusion"],
+                    "per_class": j["metrics"].get("per_class", {}),
                 }
                 for j in jobs
                 if j.get("metrics")

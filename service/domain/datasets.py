@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
+from service.domain import hotkeys
 from service.domain.records import records_page
 from service.domain.tenant_locks import TenantLocks
 from service.domain.timestamps import now_iso
@@ -28,6 +29,7 @@ class Dataset:
     created_by: str
     created_at: str
     updated_at: str
+    hotkeys: dict[str, str] = field(default_factory=dict)  # chosen per class; the rest take hotkeys.defaults
     extra: dict = field(default_factory=dict)  # stats added when read, never stored
 
     def record(self) -> bytes:
@@ -76,6 +78,11 @@ class DatasetCatalog:
             "item_count": stats.item_count,
             "bytes": stats.bytes,
             "label_counts": stats.label_counts,
+            "hotkeys": hotkeys.effective(dataset.label_classes, dataset.hotkeys),
+            "predictions": [
+                {"model_id": model_id, "job_id": job_id, "items": count}
+                for model_id, (job_id, count) in sorted(self.index.predicted_models(tenant, dataset.id).items())
+            ],
         }
         return dataset
 
@@ -125,6 +132,8 @@ class DatasetCatalog:
                 dataset.description = description(changes["description"])
             if "label_classes" in changes:
                 dataset.label_classes = label_classes(changes["label_classes"])
+            if "hotkeys" in changes:
+                dataset.hotkeys = hotkeys.validate(dataset.label_classes, changes["hotkeys"])
             dataset.updated_at = now_iso()
             self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
         return dataset

@@ -6,12 +6,13 @@ import logging
 from urllib.parse import unquote_plus
 
 from service.domain.indexing import Indexer
+from service.domain.predictions import Predictions
 from service.vocabulary import layout
 
 log = logging.getLogger("edna.events")
 
 
-def on_storage_event(event: dict, indexer: Indexer) -> int:
+def on_storage_event(event: dict, indexer: Indexer, predictions: Predictions | None = None) -> int:
     """Apply every S3 record of an event (created, removed, tagging); returns how many were items.
 
     Idempotent and order-tolerant: each record makes the indexer read the object's current state,
@@ -22,6 +23,9 @@ def on_storage_event(event: dict, indexer: Indexer) -> int:
         if record.get("eventSource") != "aws:s3":
             continue
         key = unquote_plus(record["s3"]["object"]["key"])  # S3 URL-encodes keys in events
+        if predictions is not None and layout.parse_job_status(key):
+            predictions.on_key(key)  # a job finished: its predictions become item facts
+            continue
         if layout.parse_model_file(key):
             indexer.refresh_key(key)  # discarded if its model was deleted
             continue

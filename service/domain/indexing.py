@@ -113,6 +113,7 @@ class Indexer:
         retry_thumbnail: bool,
     ) -> ItemRecord:
         label = tags.pop(layout.LABEL_TAG, None)
+        label_source = tags.pop(layout.LABEL_SOURCE_TAG, None)
         status = AVAILABLE
         if existing and existing.status == PENDING and existing.size != info.size:
             status = PENDING  # not what was announced: `complete` will say so
@@ -139,6 +140,7 @@ class Indexer:
             size=info.size if status == AVAILABLE else base.size,  # pending keeps what was announced
             status=status,
             label=label,
+            label_source=label_source,
             tags=tags,
             etag=info.etag,
             upload_id=base.upload_id if status == PENDING else "",

@@ -9,7 +9,17 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from service.adapters.blobstore import BlobStore, ObjectMissing, PreconditionFailed
-from service.adapters.searchindex import AVAILABLE, PENDING, ItemQuery, ItemRecord, SearchIndex
+from service.adapters.searchindex import (
+    AVAILABLE,
+    PENDING,
+    PREDICTION_SORTS,
+    SORTS,
+    ItemQuery,
+    ItemRecord,
+    SearchIndex,
+    parse_position,
+    position_of,
+)
 from service.domain.datasets import Dataset
 from service.domain.indexing import Indexer
 from service.domain.timestamps import iso
@@ -63,6 +73,24 @@ def sign_upload(
     return blobs.presign_put(key, content_type, size, ttl, metadata), ""
 
 
+def check_query(query: ItemQuery) -> None:
+    """A listing's model filters and sorts name the model whose predictions they read."""
+    if query.sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(s for s in SORTS if s != 'id')}")
+    needs_model = query.predicted is not None or query.disagrees or query.sort in PREDICTION_SORTS
+    needs_model = needs_model or query.min_score is not None or query.max_score is not None
+    if needs_model and query.model_id is None:
+        raise BadRequest("predicted, disagrees, min_score, max_score and sorting by score or margin need model=")
+    if query.min_score is not None and query.max_score is not None and query.min_score > query.max_score:
+        raise BadRequest("min_score is above max_score")
+
+
+def source_view(source: str | None) -> dict | None:
+    """`{"kind": "person" | "model", "by"}` of a stored label source; None when unknown (older labels)."""
+    kind, _, by = (source or "").partition(":")
+    return {"kind": kind, "by": by} if kind in ("person", "model") and by else None
+
+
 def provenance(user: str, created_at: float) -> dict[str, str]:
     """Who made an item and when, kept as object metadata so a rebuilt index knows it too."""
     return {"created-by": quote(user, safe="@.+-_"), "created-at": f"{created_at:.3f}"}
@@ -87,10 +115,17 @@ class ItemService:
         return record
 
     def list(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> tuple[list[ItemRecord], str | None]:
+        """One page in the query's order, and the position after it when more follow."""
+        check_query(query)
+        if after is not None:
+            try:
+                parse_position(query, after)
+            except (ValueError, TypeError):
+                raise BadRequest("cursor is malformed or from another sort; pass this listing's next_cursor") from None
         records = self.index.search(tenant, query, limit + 1, after)
         more = len(records) > limit
         records = records[:limit]
-        return records, (records[-1].item_id if more else None)
+        return records, (position_of(records[-1], query) if more else None)
 
     def request_upload(
         self,
@@ -194,6 +229,18 @@ class ItemService:
             "download_url": self.download_url(record) if available else None,
             **self.preview(record),
             "annotations": record.annotations,
+            "label_source": source_view(record.label_source),
+            "predictions": [
+                {
+                    "model_id": p.model_id,
+                    "job_id": p.job_id,
+                    "predicted": p.predicted,
+                    "score": p.score,
+                    "margin": p.margin,
+                    "top": p.probs,
+                }
+                for p in record.predictions
+            ],
         }
 
     def preview(self, record: ItemRecord) -> dict:

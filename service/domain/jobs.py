@@ -15,11 +15,12 @@ from service.domain.models import AVAILABLE, Model, ModelCatalog
 from service.domain.records import records_page
 from service.domain.timestamps import now_iso
 from service.vocabulary import layout
-from service.vocabulary.errors import Conflict, DomainError, NotFound
+from service.vocabulary.errors import BadRequest, Conflict, DomainError, NotFound
 from service.vocabulary.ids import is_id, new_id
 from service.vocabulary.roles import Principal
 
 FINAL = {"succeeded", "failed", "cancelled"}
+PREDICTION_SCAN = 1000  # lines read per step while looking for failed ones
 
 
 @dataclass
@@ -173,12 +174,21 @@ class JobService:
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
         return records_page(self.blobs, layout.jobs_prefix(tenant), after, limit, lambda j: self.get(tenant, j))
 
-    def predictions(self, tenant: str, job_id: str, position: str | None, limit: int) -> tuple[list[dict], str | None]:
-        """One page of predictions, keys turned into item ids."""
+    def predictions(
+        self, tenant: str, job_id: str, position: str | None, limit: int, errors_only: bool = False
+    ) -> tuple[list[dict], str | None]:
+        """One page of predictions, keys turned into item ids; `errors_only`: the items that failed, with why."""
         from edna_engine import pipeline
 
         job = self.get(tenant, job_id)
-        rows, after = pipeline.predictions_page(self.storage, job.params["output_prefix"], position, limit)
+        out = job.params["output_prefix"]
+        try:
+            if errors_only:
+                rows, after = self._errors(out, position, limit)
+            else:
+                rows, after = pipeline.predictions_page(self.storage, out, position, limit)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
         page = []
         for row in rows:
             item = layout.parse_item(row["key"])
@@ -189,10 +199,30 @@ class JobService:
                     "label": row.get("label"),
                     "predicted": row.get("predicted"),
                     "score": row.get("score"),
+                    "margin": row.get("margin"),
+                    "top": row.get("top") or {},
                     "error": row.get("error"),
                 }
             )
         return page, after
+
+    def _errors(self, out: str, position: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """Up to `limit` failed lines after `position`, and the position right after the last one."""
+        from edna_engine import pipeline
+
+        found: list[dict] = []
+        while True:
+            rows, after = pipeline.predictions_page(self.storage, out, position, PREDICTION_SCAN)
+            failed = [n for n, row in enumerate(rows) if "error" in row]
+            wanted = limit - len(found)
+            if len(failed) > wanted or (len(failed) == wanted and after is not None):
+                # Read the page again up to the last failed line wanted: the position then points right after it.
+                rows, after = pipeline.predictions_page(self.storage, out, position, failed[wanted - 1] + 1)
+                return found + [row for row in rows if "error" in row], after
+            found += [rows[n] for n in failed]
+            if after is None:
+                return found, None
+            position = after
 
     def cancel(self, tenant: str, job_id: str) -> Job:
         from edna_engine import pipeline

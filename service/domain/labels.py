@@ -12,8 +12,19 @@ from service.domain.items import ItemService
 from service.vocabulary import layout, names
 from service.vocabulary.errors import BadRequest, Conflict, DomainError, NotFound
 
-MAX_TAGS = 10  # S3's limit per object; the label is one of them
+MAX_TAGS = 10  # S3's limit per object; the label and its source are two of them
 MAX_BULK = 1000
+RESERVED = (layout.LABEL_TAG, layout.LABEL_SOURCE_TAG)
+
+
+def person(user: str) -> str:
+    """The label source of a person's label."""
+    return f"person:{user}"[: names.MAX_TAG_VALUE]
+
+
+def model(model_id: str) -> str:
+    """The label source of a label accepted from a model's prediction."""
+    return f"model:{model_id}"
 
 
 def validate_label(dataset: Dataset, label: str | None) -> str | None:
@@ -34,7 +45,7 @@ def validate_tags(tags: dict[str, str]) -> dict[str, str]:
         if not key or len(key) > names.MAX_TAG_KEY:
             raise BadRequest(f"tag key {key!r} must be 1-{names.MAX_TAG_KEY} characters")
         names.tag_value(key, "tag key")
-        if key == layout.LABEL_TAG or key.lower().startswith("aws:"):
+        if key in RESERVED or key.lower().startswith("aws:"):
             raise BadRequest(f"tag key {key!r} is reserved; set the label with PUT .../label")
         names.tag_value(value, f"value of tag {key!r}")
     return tags
@@ -62,24 +73,43 @@ class Labeler:
             # Still under the key's lock: a later writer's state always gets a later observation.
             observed_at = time.time()  # the state just read back: newer than any event still in flight
             label = tags.pop(layout.LABEL_TAG, None)
+            source = tags.pop(layout.LABEL_SOURCE_TAG, None)
             current = self.items.indexer.with_thumbnail(record)  # made off the request path since `record` was read
-            written.append(replace(current, label=label, tags=tags, updated_at=observed_at, observed_at=observed_at))
+            written.append(
+                replace(
+                    current,
+                    label=label,
+                    label_source=source,
+                    tags=tags,
+                    updated_at=observed_at,
+                    observed_at=observed_at,
+                )
+            )
             self.index.upsert(written[0])
 
         self.blobs.update_tags(key, change, then=record_in_index)
         return written[0]
 
-    def set_label(self, tenant: str, dataset: Dataset, item_id: str, label: str | None) -> ItemRecord:
+    def set_label(
+        self, tenant: str, dataset: Dataset, item_id: str, label: str | None, source: str, unless_labelled: bool = False
+    ) -> ItemRecord:
+        """Set (or with None remove) the label; `source` is person(...) or model(...).
+        `unless_labelled`: leave a label someone set meanwhile (Conflict), decided under the key's lock."""
         label = validate_label(dataset, label)
         record = self._available(tenant, dataset.id, item_id)
 
         def change(tags: dict[str, str]) -> dict[str, str]:
+            if unless_labelled and layout.LABEL_TAG in tags:
+                raise Conflict("the item was labelled meanwhile")
+            tags.pop(layout.LABEL_SOURCE_TAG, None)
             if label is None:
                 tags.pop(layout.LABEL_TAG, None)
-            elif layout.LABEL_TAG not in tags and len(tags) >= MAX_TAGS:
+                return tags
+            if layout.LABEL_TAG not in tags and len(tags) >= MAX_TAGS:
                 raise BadRequest(f"the item already has {MAX_TAGS} tags: remove one to make room for the label")
-            else:
-                tags[layout.LABEL_TAG] = label
+            tags[layout.LABEL_TAG] = label
+            if len(tags) < MAX_TAGS:  # the user's tags come first: without room the source stays unknown
+                tags[layout.LABEL_SOURCE_TAG] = source
             return tags
 
         return self._write(record, change)
@@ -95,18 +125,22 @@ class Labeler:
                 new[layout.LABEL_TAG] = current[layout.LABEL_TAG]
             if len(new) > MAX_TAGS:
                 raise BadRequest(f"at most {MAX_TAGS} tags per item (S3's limit), the label included")
+            if layout.LABEL_SOURCE_TAG in current and len(new) < MAX_TAGS:
+                new[layout.LABEL_SOURCE_TAG] = current[layout.LABEL_SOURCE_TAG]
             return new
 
         return self._write(record, change)
 
-    def set_labels(self, tenant: str, dataset: Dataset, entries: list[tuple[str, str | None]]) -> list[dict]:
+    def set_labels(
+        self, tenant: str, dataset: Dataset, entries: list[tuple[str, str | None]], source: str
+    ) -> list[dict]:
         """Bulk labeling: each entry succeeds or fails on its own, with its own status."""
         if len(entries) > MAX_BULK:
             raise BadRequest(f"at most {MAX_BULK} labels per request")
         results = []
         for item_id, label in entries:
             try:
-                record = self.set_label(tenant, dataset, item_id, label)
+                record = self.set_label(tenant, dataset, item_id, label, source)
             except (BadRequest, NotFound, Conflict) as exc:
                 results.append({"item_id": item_id, "status": exc.status, "label": label, "error": exc.message})
             except DomainError:

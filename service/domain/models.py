@@ -93,6 +93,13 @@ class ModelCatalog:
         except ObjectMissing:
             raise NotFound("model not found") from None
 
+    def name_of(self, tenant: str, model_id: str) -> str | None:
+        """The model's name; None once it was deleted (its predictions may still be attached)."""
+        try:
+            return self.get(tenant, model_id).name
+        except NotFound:
+            return None
+
     def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[Model], str | None]:
         return records_page(self.blobs, layout.models_prefix(tenant), after, limit, lambda m: self.get(tenant, m))
 

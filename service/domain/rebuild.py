@@ -12,6 +12,7 @@ from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import SearchIndex
 from service.domain.indexing import Indexer
 from service.domain.items import provenance
+from service.domain.predictions import Predictions
 from service.vocabulary import layout, names
 from service.vocabulary.errors import BadRequest
 from service.vocabulary.ids import new_id
@@ -43,13 +44,20 @@ def child_names(blobs: BlobStore, prefix: str) -> Iterator[str]:
         token = page.next_token
 
 
-def rebuild(indexer: Indexer, index: SearchIndex, tenant: str | None = None, step: Callable = lambda: None) -> dict:
-    """Index every item object (with its tags and sidecars), then forget what storage no longer has."""
+def rebuild(
+    indexer: Indexer,
+    index: SearchIndex,
+    tenant: str | None = None,
+    step: Callable = lambda: None,
+    predictions: Predictions | None = None,
+) -> dict:
+    """Index every item object (with its tags and sidecars), forget what storage no longer has, then
+    attach each (dataset, model)'s latest job predictions from their parts."""
     blobs = indexer.blobs
     started = time.time()
     # Tenants the index knows but storage no longer has are swept too.
     tenants = [tenant] if tenant else sorted({*child_names(blobs, layout.TENANTS), *index.tenants()})
-    totals = {"tenants": len(tenants), "items": 0, "forgotten": 0}
+    totals = {"tenants": len(tenants), "items": 0, "forgotten": 0, "predictions": 0}
     for name in tenants:
         for dataset_id in child_names(blobs, layout.datasets_prefix(name)):
             keys = (o.key for o in blobs.iter_objects(layout.items_prefix(name, dataset_id)))
@@ -58,6 +66,8 @@ def rebuild(indexer: Indexer, index: SearchIndex, tenant: str | None = None, ste
                 totals["items"] += 1
                 step()
         totals["forgotten"] += index.sweep(name, started)
+        if predictions is not None:
+            totals["predictions"] += predictions.rebuild(name, child_names(blobs, layout.jobs_prefix(name)))
     if tenant is None:
         index.rebuilt()  # every tenant is back: a lost or corrupt index is no longer worth reporting
     return totals

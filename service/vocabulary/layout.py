@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TENANTS = "tenants/"
-# The object tag that holds an item's label (the rest of its tags are the user's).
+# The object tags that hold an item's label and who set it (the rest of its tags are the user's);
+# one tagging write sets both, so the source never disagrees with the label.
 LABEL_TAG = "label"
+LABEL_SOURCE_TAG = "label-by"
 
 
 def tenant_prefix(tenant: str) -> str:
@@ -120,6 +122,28 @@ def job_prefix(tenant: str, job_id: str) -> str:
 
 def job_record(tenant: str, job_id: str) -> str:
     return f"tenants/{tenant}/jobs/{job_id}/job.json"
+
+
+def job_status(tenant: str, job_id: str) -> str:
+    """Written by the engine under its output prefix; its write is the event that a job finished."""
+    return f"tenants/{tenant}/jobs/{job_id}/status.json"
+
+
+def parse_job_status(key: str) -> tuple[str, str] | None:
+    """(tenant, job id) of a job status key; None for every other key."""
+    parts = key.split("/")
+    if len(parts) == 5 and parts[0] == "tenants" and parts[2] == "jobs" and parts[4] == "status.json":
+        return parts[1], parts[3]
+    return None
+
+
+def dismissals_prefix(tenant: str, dataset_id: str) -> str:
+    return f"tenants/{tenant}/datasets/{dataset_id}/dismissed/"
+
+
+def dismissal(tenant: str, dataset_id: str, item_id: str) -> str:
+    """Present when a person took the item off the likely-mistakes list (who and when inside)."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/dismissed/{item_id}.json"
 
 
 def comparisons_prefix(tenant: str) -> str:

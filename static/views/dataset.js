@@ -1,26 +1,53 @@
 // One dataset: a virtual thumbnail grid (only visible cells exist in the DOM; pages load as you
-// scroll), filters, selection with bulk labelling, and uploads with a progress bar per file.
+// scroll), filters and sorts (label, text, a model's predictions), a prediction badge per cell,
+// selection with bulk labelling, bulk acceptance of predictions, the labelling keys, and uploads.
 
-import { api, query } from "../lib/api.js";
+import { api } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
-import { uploadFile } from "../lib/upload.js";
+import { ItemList, remember } from "../lib/listing.js";
+import { disagrees, modelOptions, modelsOf, predictionOf, score } from "../lib/predictions.js";
+import { bulkAccept } from "../parts/bulk-accept.js";
+import { hotkeyEditor } from "../parts/hotkey-editor.js";
+import { uploads } from "../parts/uploads.js";
 
 const CELL_W = 156; // the narrowest a cell gets; columns widen to fill the row
-const CELL_H = 186;
+const CELL_H = 198;
 const PAGE = 300;
 const BULK_CHUNK = 1000;
+const SORTS = [
+  ["", "upload order"],
+  ["name", "file name"],
+  ["-created_at", "newest first"],
+  ["created_at", "oldest first"],
+  ["margin", "least certain first"],
+  ["score", "score, lowest first"],
+  ["-score", "score, highest first"],
+  ["mistake", "likeliest mistakes first"],
+];
+const NEEDS_MODEL = new Set(["margin", "score", "-score"]);
+const FILTERS = ["q", "label", "unlabeled", "model", "predicted", "disagrees", "min_score", "max_score", "sort"];
 
-export async function render(root, { datasetId }, ctx) {
+export async function render(root, { datasetId, query: asked = {} }, ctx) {
   const dataset = await api(`/datasets/${datasetId}`);
   const classes = [...new Set([...(dataset.label_classes || []), ...Object.keys(dataset.label_counts || {})])];
-  const state = { items: [], cursor: null, more: true, loading: null, filters: {}, selected: new Set(), generation: 0 };
+  // A link may name a class or a model this page does not list (yet): it stays chosen all the same.
+  for (const c of [asked.label, asked.predicted]) if (c && !classes.includes(c)) classes.push(c);
+  if (asked.model && !modelsOf(dataset).some((m) => m.model_id === asked.model)) {
+    dataset.predictions = [...modelsOf(dataset), { model_id: asked.model, model_name: asked.model }];
+  }
+  const models = modelsOf(dataset);
+  const initial = { ...asked };
+  if (!("model" in asked) && models.length) initial.model = models[0].model_id; // badges show from the start
+  const state = { list: new ItemList(datasetId, {}, PAGE), filters: {}, selected: new Set() };
+  const option = (value, label, chosen) => html`<option value="${value}" ${value === chosen ? "selected" : ""}>${label}</option>`;
   mount(
     root,
     html`<h1>${dataset.name}</h1>
       <p class="muted">${[dataset.description, `${formatNumber(dataset.item_count)} items`, formatBytes(dataset.bytes)].filter(Boolean).join(" · ")}</p>
       <div class="row">
-        <a class="button" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
+        <a class="button" id="label-link" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
+        <a class="button" id="review-link" href="${`#/datasets/${datasetId}/review`}">Review likely mistakes</a>
         <a class="button" href="${`/api/datasets/${datasetId}/export?format=csv`}" id="export" download>Export CSV</a>
       </div>
       ${ctx.can("editor")
@@ -29,12 +56,25 @@ export async function render(root, { datasetId }, ctx) {
               <label class="inline"><span class="sr">Choose files</span><input type="file" id="files" multiple accept="image/*,*/*"></label></div>
             <ul class="uploads" id="uploads" aria-label="Uploads"></ul></section>`
         : ""}
+      <div class="tools"><div id="hotkeys-holder"></div>${ctx.can("labeler") ? html`<div id="accept-holder"></div>` : ""}</div>
       <form class="row" id="filters" role="search">
-        <label>Search <input type="search" name="q" placeholder="file name, label, tag"></label>
-        <label>Label <select name="label"><option value="">any</option>${classes.map((c) => html`<option>${c}</option>`)}</select></label>
-        <label class="inline"><input type="checkbox" name="unlabeled"> Unlabelled only</label>
+        <label>Search <input type="search" name="q" placeholder="file name, label, tag" value="${initial.q ?? ""}"></label>
+        <label>Label <select name="label"><option value="">any</option>${classes.map((c) => option(c, c, initial.label))}</select></label>
+        <label class="inline"><input type="checkbox" name="unlabeled" ${initial.unlabeled === "true" ? "checked" : ""}> Unlabelled only</label>
+        ${models.length
+          ? html`<label>Model <select name="model">${modelOptions(dataset, initial.model)}</select></label>
+            <fieldset class="inline-fields" id="model-filters"><legend class="sr">Filters on the model's predictions</legend>
+              <label>Predicted <select name="predicted"><option value="">any</option>${classes.map((c) => option(c, c, initial.predicted))}</select></label>
+              <label class="inline"><input type="checkbox" name="disagrees" ${initial.disagrees === "true" ? "checked" : ""}> Disagrees with the label</label>
+              <label>Score from <input type="number" name="min_score" min="0" max="1" step="0.05" inputmode="decimal" value="${initial.min_score ?? ""}"></label>
+              <label>to <input type="number" name="max_score" min="0" max="1" step="0.05" inputmode="decimal" value="${initial.max_score ?? ""}"></label>
+            </fieldset>`
+          : ""}
+        <label>Sort <select name="sort">${SORTS.filter(([v]) => models.length || (!NEEDS_MODEL.has(v) && v !== "mistake")).map(([v, l]) => option(v, l, initial.sort ?? ""))}</select></label>
         <span class="muted" id="count" aria-live="polite"></span>
+        <p class="error" id="filter-error" role="alert"></p>
       </form>
+      ${models.length ? "" : html`<p class="muted">Run a model on this dataset (Jobs) to see its predictions here and filter by them.</p>`}
       ${ctx.can("labeler")
         ? html`<div class="row" id="bulk">
             <button type="button" id="select-all">Select all shown</button>
@@ -50,6 +90,7 @@ export async function render(root, { datasetId }, ctx) {
   const canvas = root.querySelector("#canvas");
   const count = root.querySelector("#count");
   const exportLink = root.querySelector("#export");
+  const filters = root.querySelector("#filters");
 
   function columns() {
     return Math.max(1, Math.floor(scroller.clientWidth / CELL_W));
@@ -62,15 +103,27 @@ export async function render(root, { datasetId }, ctx) {
 
   function cellFor(item, i, cols, width) {
     const selected = state.selected.has(item.id);
+    const prediction = predictionOf(item, state.filters.model);
+    const differs = disagrees(item, prediction);
     const style = `left:${(i % cols) * width + Math.max(0, (width - CELL_W) / 2)}px;top:${Math.floor(i / cols) * CELL_H}px`;
+    const said = [
+      item.filename,
+      item.label ? `label ${item.label}` : "unlabelled",
+      prediction ? `predicted ${prediction.predicted} at ${score(prediction.score)}` : "",
+      differs ? "the model disagrees" : "",
+    ];
     const holder = document.createElement("div");
     mount(
       holder,
-      html`<div class="cell" role="gridcell" style="${style}" aria-selected="${selected}" data-id="${item.id}">
-        <a href="${`#/datasets/${datasetId}/items/${item.id}`}" aria-label="${`${item.filename}, ${item.label ? `label ${item.label}` : "unlabelled"}`}">
+      html`<div class="${`cell${differs ? " disagree" : ""}`}" role="gridcell" style="${style}" aria-selected="${selected}" data-id="${item.id}">
+        <a href="${`#/datasets/${datasetId}/items/${item.id}`}" aria-label="${said.filter(Boolean).join(", ")}">
           ${item.thumbnail_url
             ? html`<img src="${item.thumbnail_url}" alt="" decoding="async">`
             : html`<div class="placeholder" aria-hidden="true"></div>`}
+          ${prediction
+            ? html`<span class="badge" aria-hidden="true" style="${`border-color:${colorOf(prediction.predicted, dataset.label_classes)}`}">${prediction.predicted} · ${score(prediction.score)}</span>`
+            : ""}
+          ${differs ? html`<span class="disagree-mark" aria-hidden="true" title="The model disagrees with the label">≠</span>` : ""}
           <div class="caption">${item.filename}</div>
           <div class="caption" style="${`color:${item.label ? colorOf(item.label, dataset.label_classes) : "var(--muted)"}`}">
             ${item.label ?? (item.status === "pending" ? "uploading…" : "unlabelled")}</div>
@@ -87,6 +140,7 @@ export async function render(root, { datasetId }, ctx) {
   }
 
   function draw(rebuild = false) {
+    const items = state.list.items;
     const cols = columns();
     const width = Math.floor(scroller.clientWidth / cols);
     if (rebuild || shape !== `${cols}:${width}`) {
@@ -94,12 +148,12 @@ export async function render(root, { datasetId }, ctx) {
       cells.clear();
       shape = `${cols}:${width}`;
     }
-    const rows = Math.ceil(state.items.length / cols) + (state.more ? 1 : 0);
+    const rows = Math.ceil(items.length / cols) + (state.list.more ? 1 : 0);
     canvas.style.height = `${rows * CELL_H}px`;
     const first = Math.max(0, Math.floor(scroller.scrollTop / CELL_H) - 2);
     const last = Math.ceil((scroller.scrollTop + scroller.clientHeight) / CELL_H) + 2;
     const from = first * cols;
-    const to = Math.min(state.items.length, last * cols);
+    const to = Math.min(items.length, last * cols);
     for (const [i, cell] of cells) {
       if (i < from || i >= to) {
         release(cell);
@@ -108,11 +162,11 @@ export async function render(root, { datasetId }, ctx) {
     }
     for (let i = from; i < to; i += 1) {
       if (cells.has(i)) continue;
-      const cell = cellFor(state.items[i], i, cols, width);
+      const cell = cellFor(items[i], i, cols, width);
       cells.set(i, cell);
       canvas.append(cell);
     }
-    if (state.more && (last + 4) * cols >= state.items.length) loadMore();
+    if (state.list.more && (last + 4) * cols >= items.length) loadMore();
   }
 
   // Thumbnail URLs expire: a thumbnail refused after a while gets a freshly signed URL, once.
@@ -125,8 +179,7 @@ export async function render(root, { datasetId }, ctx) {
       const id = img.closest(".cell")?.dataset.id;
       try {
         const fresh = await api(`/datasets/${datasetId}/items/${id}`);
-        const item = state.items.find((x) => x.id === id);
-        if (item) item.thumbnail_url = fresh.thumbnail_url;
+        state.list.update({ id, thumbnail_url: fresh.thumbnail_url });
         if (fresh.thumbnail_url && img.isConnected) img.src = fresh.thumbnail_url;
       } catch {
         // the cell keeps its empty frame; the item page still works
@@ -136,39 +189,26 @@ export async function render(root, { datasetId }, ctx) {
   );
 
   async function loadMore() {
-    if (state.loading || !state.more) return state.loading;
-    const generation = state.generation;
-    state.loading = (async () => {
-      try {
-        const page = await api(
-          `/datasets/${datasetId}/items${query({ ...state.filters, limit: PAGE, cursor: state.cursor })}`,
-        );
-        if (generation !== state.generation) return;
-        state.items.push(...page.items);
-        state.cursor = page.next_cursor;
-        state.more = Boolean(page.next_cursor);
-        showCount();
-      } catch (error) {
-        state.more = false;
-        ctx.toast(error.message, "error");
-      } finally {
-        state.loading = null;
-      }
-      draw();
-    })();
-    return state.loading;
+    const list = state.list;
+    if (list.loading || !list.more) return;
+    try {
+      await list.loadMore();
+    } catch (error) {
+      list.more = false;
+      ctx.toast(error.message, "error");
+    }
+    if (list !== state.list) return; // the filters changed meanwhile
+    showCount();
+    draw();
   }
 
   function showCount() {
-    count.textContent = `${formatNumber(state.items.length)}${state.more ? "+" : ""} shown`;
+    count.textContent = `${formatNumber(state.list.items.length)}${state.list.more ? "+" : ""} shown`;
   }
 
   function reset() {
-    state.generation += 1;
-    state.items = [];
-    state.cursor = null;
-    state.more = true;
-    state.loading = null;
+    state.list = new ItemList(datasetId, state.filters, PAGE);
+    remember(state.list);
     scroller.scrollTop = 0;
     draw(true);
   }
@@ -183,29 +223,50 @@ export async function render(root, { datasetId }, ctx) {
   let frame = 0;
   scroller.addEventListener("scroll", () => {
     cancelAnimationFrame(frame);
-    frame = requestAnimationFrame(draw);
+    frame = requestAnimationFrame(() => draw());
   });
   const resize = new ResizeObserver(() => draw());
   resize.observe(scroller);
 
-  const filters = root.querySelector("#filters");
+  // The filters: read from the form, checked, kept in the address (so back from an item returns here).
   let typing = 0;
   function readFilters() {
-    state.filters = {
-      q: filters.q.value.trim(),
-      label: filters.label.value,
-      unlabeled: filters.unlabeled.checked ? "true" : "",
-    };
-    exportLink.href = `/api/datasets/${datasetId}/export?format=csv`;
+    const value = (name) => filters.elements[name]?.value?.trim() ?? "";
+    const checked = (name) => (filters.elements[name]?.checked ? "true" : "");
+    const model = value("model");
+    const byModel = model ? { predicted: value("predicted"), disagrees: checked("disagrees"), min_score: value("min_score"), max_score: value("max_score") } : {};
+    const next = { q: value("q"), label: value("label"), unlabeled: checked("unlabeled"), model, ...byModel, sort: value("sort") };
+    const fieldset = root.querySelector("#model-filters");
+    if (fieldset) fieldset.disabled = !model;
+    const problem = root.querySelector("#filter-error");
+    const [lo, hi] = [next.min_score, next.max_score].map((v) => (v === "" || v === undefined ? null : Number(v)));
+    problem.textContent =
+      NEEDS_MODEL.has(next.sort) && !model
+        ? "Choose a model to sort by its scores."
+        : [lo, hi].some((v) => v !== null && !(v >= 0 && v <= 1))
+          ? "Scores are between 0 and 1."
+          : lo !== null && hi !== null && lo > hi
+            ? "The lowest score is above the highest."
+            : "";
+    if (problem.textContent) return;
+    state.filters = Object.fromEntries(FILTERS.map((k) => [k, next[k]]).filter(([, v]) => v));
+    const search = new URLSearchParams(state.filters).toString();
+    history.replaceState(null, "", `#/datasets/${datasetId}${search ? `?${search}` : ""}`);
+    const keep = new URLSearchParams(model ? { model } : {}).toString();
+    root.querySelector("#label-link").href = `#/datasets/${datasetId}/label${keep ? `?${keep}` : ""}`;
+    root.querySelector("#review-link").href = `#/datasets/${datasetId}/review${keep ? `?${keep}` : ""}`;
     reset();
   }
   filters.addEventListener("submit", (event) => event.preventDefault());
-  filters.q.addEventListener("input", () => {
+  filters.addEventListener("input", (event) => {
     clearTimeout(typing);
-    typing = setTimeout(readFilters, 300);
+    const wait = event.target.type === "search" || event.target.type === "number";
+    if (wait) typing = setTimeout(readFilters, 300);
   });
-  filters.label.addEventListener("change", readFilters);
-  filters.unlabeled.addEventListener("change", readFilters);
+  filters.addEventListener("change", (event) => {
+    if (event.target.type === "search" || event.target.type === "number") return;
+    readFilters();
+  });
 
   // Export needs the token, so it is fetched and saved rather than followed as a plain link.
   exportLink.addEventListener("click", async (event) => {
@@ -230,7 +291,7 @@ export async function render(root, { datasetId }, ctx) {
     updateBulk();
   });
   root.querySelector("#select-all")?.addEventListener("click", () => {
-    for (const item of state.items) state.selected.add(item.id);
+    for (const item of state.list.items) state.selected.add(item.id);
     draw(true);
     updateBulk();
   });
@@ -258,68 +319,29 @@ export async function render(root, { datasetId }, ctx) {
       }
     }
     ctx.toast(failed ? `${ids.length - failed} labelled, ${failed} failed` : `${ids.length} items labelled “${label ?? "none"}”`, failed ? "error" : "info");
-    for (const item of state.items) if (state.selected.has(item.id)) item.label = label;
+    for (const item of state.list.items) if (state.selected.has(item.id)) Object.assign(item, { label, label_source: null });
     state.selected.clear();
     draw(true);
     updateBulk();
   });
 
-  // Uploads: a row per file with its own progress bar and, on failure, its reason and a retry.
-  const list = root.querySelector("#uploads");
-  async function upload(file, row) {
-    const bar = row.querySelector("progress");
-    const status = row.querySelector(".upload-status");
-    row.querySelector("button")?.remove();
-    status.textContent = "uploading";
-    status.className = "upload-status";
-    try {
-      const item = await uploadFile(datasetId, file, (fraction) => {
-        bar.value = Math.round(fraction * 100);
-        bar.textContent = `${bar.value}%`;
-      });
-      status.textContent = "done";
-      status.className = "upload-status ok";
-      state.items.unshift(item);
-      showCount();
-      draw(true);
-    } catch (error) {
-      status.textContent = `failed: ${error.message}`;
-      status.className = "upload-status error";
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", () => upload(file, row));
-      row.append(retry);
-    }
-  }
-  function addFiles(files) {
-    for (const file of files) {
-      const row = document.createElement("li");
-      mount(
-        row,
-        html`<span>${file.name} <span class="muted">${formatBytes(file.size)}</span></span>
-          <progress max="100" value="0" aria-label="${`Upload of ${file.name}`}">0%</progress>
-          <span class="upload-status" aria-live="polite">waiting</span>`,
-      );
-      list.append(row);
-      upload(file, row);
-    }
-  }
-  const dropzone = root.querySelector("#dropzone");
-  if (dropzone) {
-    root.querySelector("#files").addEventListener("change", (event) => addFiles([...event.target.files]));
-    dropzone.addEventListener("dragover", (event) => {
-      event.preventDefault();
-      dropzone.classList.add("over");
-    });
-    dropzone.addEventListener("dragleave", () => dropzone.classList.remove("over"));
-    dropzone.addEventListener("drop", (event) => {
-      event.preventDefault();
-      dropzone.classList.remove("over");
-      addFiles([...event.dataTransfer.files]);
+  hotkeyEditor(root.querySelector("#hotkeys-holder"), dataset, classes, ctx);
+  const acceptHolder = root.querySelector("#accept-holder");
+  if (acceptHolder) {
+    bulkAccept(acceptHolder, dataset, {
+      currentFilters: () => state.filters,
+      chosenModel: () => state.filters.model,
+      onDone: reset,
+      toast: ctx.toast,
     });
   }
+  uploads(root, datasetId, (item) => {
+    state.list.items.unshift(item);
+    state.list.positions = new Map(state.list.items.map((x, i) => [x.id, i]));
+    showCount();
+    draw(true);
+  });
 
-  reset();
+  readFilters();
   return () => resize.disconnect();
 }

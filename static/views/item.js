@@ -1,11 +1,25 @@
-// One item: the full image with its boxes drawn over it, metadata, tags, label; labelers draw
-// boxes by dragging on the image and save them (a stale version is refused, never overwritten).
+// One item: the image with its boxes (zoom and pan; labelers draw, move, resize and delete boxes),
+// every model's prediction, the label and who set it, previous/next within the grid's list. A
+// save refused because someone saved first (409) keeps the unsaved boxes and offers to re-apply
+// them on the other person's version.
 
 import { api } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
-import { formatBytes, html, mount } from "../lib/html.js";
+import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
+import { describe, recall } from "../lib/listing.js";
+import { margin, modelNames, score, sourceText } from "../lib/predictions.js";
+import { boxEditor, reapply } from "../parts/box-editor.js";
+import { viewer } from "../parts/viewer.js";
 
-const SVG = "http://www.w3.org/2000/svg";
+const clone = (boxes) => boxes.map((b) => ({ label: b.label, x: b.x, y: b.y, w: b.w, h: b.h }));
+
+function loaded(image) {
+  if (image.complete && image.naturalWidth) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    image.addEventListener("load", () => resolve(true), { once: true });
+    image.addEventListener("error", () => resolve(false), { once: true });
+  });
+}
 
 export async function render(root, { datasetId, itemId }, ctx) {
   const [dataset, item, annotations] = await Promise.all([
@@ -14,19 +28,44 @@ export async function render(root, { datasetId, itemId }, ctx) {
     api(`/datasets/${datasetId}/items/${itemId}/annotations`),
   ]);
   const classes = dataset.label_classes?.length ? dataset.label_classes : Object.keys(dataset.label_counts || {});
-  const state = { boxes: annotations.boxes || [], version: annotations.version, dirty: false };
+  const names = modelNames(dataset);
+  for (const p of item.predictions || []) if (p.model_name) names[p.model_id] ??= p.model_name;
+  const state = { base: clone(annotations.boxes || []), version: annotations.version, dirty: false, conflict: null };
   const canEdit = ctx.can("labeler");
+  const list = recall(datasetId);
+  const predictions = item.predictions || [];
+
   mount(
     root,
-    html`<p><a href="${`#/datasets/${datasetId}`}">← ${dataset.name}</a></p>
+    html`<p><a href="${`#/datasets/${datasetId}${list.params && Object.keys(list.params).length ? `?${new URLSearchParams(list.params)}` : ""}`}">← ${dataset.name}</a></p>
+      <nav class="row item-nav" aria-label="Items in this list">
+        <button type="button" id="prev-item" disabled aria-keyshortcuts="ArrowLeft">← Previous</button>
+        <button type="button" id="next-item" disabled aria-keyshortcuts="ArrowRight">Next →</button>
+        <span class="muted" id="item-position" aria-live="polite"></span>
+      </nav>
       <h1>${item.filename}</h1>
       <div class="detail">
         <div>
-          <div class="stage" id="stage">
-            ${item.download_url ? html`<img id="image" src="${item.download_url}" alt="${item.filename}">` : html`<p class="muted">No image (the upload is not complete).</p>`}
-            <svg id="boxes" aria-label="Annotations" role="img"></svg>
-          </div>
-          ${canEdit ? html`<p class="muted">Drag on the image to draw a box with the chosen class; select a box in the list to remove it.</p>` : ""}
+          ${item.download_url
+            ? html`<div class="viewer" id="frame" tabindex="0" aria-label="${`Image ${item.filename}: + and − zoom, 0 fits, Shift+arrows pan`}">
+                <div class="pan" id="pan"><img id="image" src="${item.download_url}" alt="${item.filename}" draggable="false">
+                  <svg id="boxes" aria-label="Annotations" role="img"></svg></div></div>
+              <div class="row zoom-row" role="toolbar" aria-label="Zoom">
+                <button type="button" id="zoom-out" aria-label="Zoom out">−</button>
+                <output id="zoom-level" aria-live="polite">100 %</output>
+                <button type="button" id="zoom-in" aria-label="Zoom in">+</button>
+                <button type="button" id="zoom-fit">Fit</button>
+                ${canEdit
+                  ? html`<span class="tool-switch" role="radiogroup" aria-label="Dragging on the image">
+                      <label class="inline"><input type="radio" name="tool" value="draw" checked> draws boxes</label>
+                      <label class="inline"><input type="radio" name="tool" value="pan"> pans</label></span>`
+                  : ""}
+              </div>`
+            : html`<p class="muted">No image (the upload is not complete).</p>`}
+          ${canEdit
+            ? html`<p class="muted">Drag on empty space to draw a box; drag a box to move it, its corners to resize it; <kbd>Delete</kbd> removes
+                the selected box, arrows move it (<kbd>Alt</kbd>: resize). Hold <kbd>Space</kbd> or use the middle button to pan.</p>`
+            : html`<p class="muted">Drag to pan, the wheel zooms.</p>`}
         </div>
         <aside class="card">
           <dl class="meta">
@@ -41,125 +80,285 @@ export async function render(root, { datasetId, itemId }, ctx) {
             ? html`<label>Class <select id="label"><option value="">(none)</option>
                 ${classes.map((c) => html`<option ${c === item.label ? "selected" : ""}>${c}</option>`)}</select></label>`
             : html`<p>${item.label ?? "unlabelled"}</p>`}
+          <p class="muted" id="label-source"></p>
+          <h2>Predictions</h2>
+          ${predictions.length
+            ? html`<div class="scroll-x"><table id="predictions" class="compact"><thead><tr><th>Model</th><th>Predicted</th>
+                <th class="num">Score</th><th class="num">Margin</th></tr></thead><tbody>
+                ${predictions.map(
+                  (p) => html`<tr class="${p.predicted != null && item.label != null && p.predicted !== item.label ? "disagree-row" : ""}">
+                    <td>${names[p.model_id] ?? p.model_name ?? p.model_id}</td>
+                    <td><strong style="${`color:${colorOf(p.predicted, classes)}`}">${p.predicted ?? "—"}</strong>
+                      ${p.top ? html`<div class="muted">${Object.entries(p.top).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, v]) => `${c} ${score(v)}`).join(" · ")}</div>` : ""}
+                      ${canEdit && p.predicted != null
+                        ? html`<button type="button" class="small" data-accept="${p.model_id}" aria-label="${`Accept ${p.predicted} from ${names[p.model_id] ?? "the model"}`}">Accept</button>`
+                        : ""}</td>
+                    <td class="num">${score(p.score)}</td><td class="num">${margin(p.margin)}</td>
+                  </tr>`,
+                )}</tbody></table></div>`
+            : html`<p class="muted">No model has run on this item yet.</p>`}
           <h2>Boxes</h2>
           ${canEdit
             ? html`<label>Class for new boxes <select id="box-class">${classes.map((c) => html`<option>${c}</option>`)}</select></label>`
             : ""}
-          <ul id="box-list"></ul>
+          <ul id="box-list" class="box-list"></ul>
+          <div id="conflict" class="conflict" role="alert" hidden></div>
           ${canEdit ? html`<button class="primary" type="button" id="save-boxes" disabled>Save boxes</button> <span id="box-state" class="save-state" aria-live="polite"></span>` : ""}
           <p><a href="${`#/datasets/${datasetId}/label`}">Label this dataset one by one</a></p>
         </aside>
       </div>`,
   );
-  const image = root.querySelector("#image");
-  const svg = root.querySelector("#boxes");
-  const list = root.querySelector("#box-list");
+  const $ = (selector) => root.querySelector(selector);
+  const image = $("#image");
 
-  function drawBoxes() {
-    const w = image?.naturalWidth || 1;
-    const h = image?.naturalHeight || 1;
-    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-    svg.setAttribute("preserveAspectRatio", "none");
-    svg.replaceChildren(
-      ...state.boxes.flatMap((b) => {
-        const rect = document.createElementNS(SVG, "rect");
-        for (const [k, v] of Object.entries({ x: b.x, y: b.y, width: b.w, height: b.h })) rect.setAttribute(k, v);
-        rect.style.stroke = colorOf(b.label, classes);
-        const text = document.createElementNS(SVG, "text");
-        text.setAttribute("x", b.x + 2);
-        text.setAttribute("y", b.y + 12 * (h / Math.max(1, svg.clientHeight)));
-        text.setAttribute("font-size", 12 * (h / Math.max(1, svg.clientHeight)));
-        text.textContent = b.label;
-        return [rect, text];
-      }),
-    );
+  function showSource() {
+    const source = item.label_source;
+    $("#label-source").textContent = !item.label
+      ? ""
+      : source?.kind === "model"
+        ? `Accepted from ${sourceText(source, names)}`
+        : source
+          ? `Set by ${source.by}`
+          : "Set before sources were recorded";
+  }
+  showSource();
+
+  // Previous / next in the grid's list (same filter and sort), found in the background.
+  let position = list.indexOf(itemId);
+  const prevButton = $("#prev-item");
+  const nextButton = $("#next-item");
+  async function placeInList() {
+    if (position < 0) {
+      $("#item-position").textContent = "Finding this item in the list…";
+      try {
+        position = await list.find(itemId, 10);
+      } catch {
+        position = -1;
+      }
+    }
+    if (position < 0) {
+      $("#item-position").textContent = "Not in the current list: open items from the grid to go through them.";
+      return;
+    }
+    const words = describe(list.params, names);
+    $("#item-position").textContent = `Item ${formatNumber(position + 1)} of ${formatNumber(list.items.length)}${list.more ? "+" : ""}${words ? ` · ${words}` : ""}`;
+    prevButton.disabled = position === 0;
+    nextButton.disabled = position >= list.items.length - 1 && !list.more;
+  }
+  placeInList();
+
+  async function go(step) {
+    if (position < 0) return;
+    if (state.dirty && !confirm("Your boxes are not saved. Leave this item without saving them?")) return;
+    const target = position + step;
+    if (target < 0) return;
+    if (!(await list.ensure(target).catch(() => false))) {
+      nextButton.disabled = true;
+      return;
+    }
+    state.dirty = false;
+    ctx.navigate(`#/datasets/${datasetId}/items/${list.items[target].id}`);
+  }
+  prevButton.addEventListener("click", () => go(-1));
+  nextButton.addEventListener("click", () => go(1));
+
+  // The image, zoomable, with its boxes.
+  let view = null;
+  let boxes = null;
+  const list$ = $("#box-list");
+  const save = $("#save-boxes");
+  let space = false;
+
+  function showBoxes() {
+    const shown = boxes ? boxes.editor.boxes : state.base;
+    const selected = boxes ? boxes.editor.selected : -1;
     mount(
-      list,
-      state.boxes.map(
-        (b, i) => html`<li>${b.label} at ${Math.round(b.x)},${Math.round(b.y)} (${Math.round(b.w)}×${Math.round(b.h)})
-          ${canEdit ? html`<button type="button" data-remove="${i}" aria-label="${`Remove box ${i + 1} (${b.label})`}">Remove</button>` : ""}</li>`,
+      list$,
+      shown.map(
+        (b, i) => html`<li class="${i === selected ? "selected" : ""}">
+          ${canEdit
+            ? html`<select data-relabel="${i}" aria-label="${`Class of box ${i + 1}`}">${classes.map((c) => html`<option ${c === b.label ? "selected" : ""}>${c}</option>`)}</select>`
+            : html`<strong>${b.label}</strong>`}
+          <span>at ${Math.round(b.x)},${Math.round(b.y)} (${Math.round(b.w)}×${Math.round(b.h)})</span>
+          ${canEdit
+            ? html`<button type="button" data-select="${i}" aria-pressed="${i === selected}" aria-label="${`Select box ${i + 1} (${b.label})`}">Select</button>
+              <button type="button" data-remove="${i}" aria-label="${`Remove box ${i + 1} (${b.label})`}">Remove</button>`
+            : ""}</li>`,
       ),
     );
-    if (!state.boxes.length) list.innerHTML = "<li class='muted'>none</li>";
-    const save = root.querySelector("#save-boxes");
+    if (!shown.length) list$.innerHTML = "<li class='muted'>none</li>";
     if (save) save.disabled = !state.dirty;
   }
-  if (image) {
-    if (image.complete) drawBoxes();
-    image.addEventListener("load", drawBoxes);
-  } else drawBoxes();
 
-  if (!canEdit) return;
-  root.querySelector("#label").addEventListener("change", async (event) => {
+  function onKey(event) {
+    if (!prevButton.isConnected) return cleanup(); // the page moved on while this one was still loading
+    if (event.key === " ") {
+      // Space held pans (as in drawing programs); on a control it keeps its own meaning.
+      const onControl = event.target.matches?.("button, input, select, textarea, a");
+      space = event.type === "keydown" && !onControl;
+      if (space) event.preventDefault();
+      return;
+    }
+    if (event.type !== "keydown" || event.target.matches("input:not([type=radio]), select, textarea")) return;
+    if (boxes?.key(event) || view?.key(event)) return event.preventDefault();
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "ArrowLeft" && !prevButton.disabled) go(-1);
+    else if (event.key === "ArrowRight" && !nextButton.disabled) go(1);
+    else return;
+    event.preventDefault();
+  }
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("keyup", onKey);
+  const beforeUnload = (event) => {
+    if (state.dirty) event.preventDefault();
+  };
+  window.addEventListener("beforeunload", beforeUnload);
+  const cleanup = () => {
+    document.removeEventListener("keydown", onKey);
+    document.removeEventListener("keyup", onKey);
+    window.removeEventListener("beforeunload", beforeUnload);
+    view?.destroy();
+  };
+  if (image && (await loaded(image))) {
+    const frame = $("#frame");
+    view = viewer(frame, $("#pan"), {
+      width: image.naturalWidth,
+      height: image.naturalHeight,
+      onChange: (zoom) => {
+        $("#zoom-level").textContent = `${Math.round(zoom * 100)} %`;
+        boxes?.draw(); // handles and labels keep their size on screen
+      },
+    });
+    boxes = boxEditor($("#boxes"), {
+      width: image.naturalWidth,
+      height: image.naturalHeight,
+      classes,
+      editable: canEdit,
+      scale: view.scale,
+      newLabel: () => $("#box-class")?.value,
+      onChange: () => {
+        state.dirty = true;
+        showBoxes();
+      },
+      onSelect: () => showBoxes(),
+    });
+    boxes.set(state.base);
+    $("#boxes").addEventListener("pointerdown", (event) => {
+      const panTool = root.querySelector("input[name=tool]:checked")?.value === "pan";
+      if (event.button === 1 || space || panTool || !boxes.down(event)) {
+        event.preventDefault();
+        view.startPan(event);
+      }
+    });
+    $("#zoom-in").addEventListener("click", view.zoomIn);
+    $("#zoom-out").addEventListener("click", view.zoomOut);
+    $("#zoom-fit").addEventListener("click", view.fit);
+  } else if (image) {
+    $("#frame").replaceWith(Object.assign(document.createElement("p"), { className: "error", textContent: "The image could not be loaded." }));
+  }
+  showBoxes();
+
+  if (!canEdit) return cleanup;
+
+  $("#label").addEventListener("change", async (event) => {
+    const label = event.target.value || null;
     try {
-      await api(`/datasets/${datasetId}/items/${itemId}/label`, { method: "PUT", body: { label: event.target.value || null } });
+      await api(`/datasets/${datasetId}/items/${itemId}/label`, { method: "PUT", body: { label } });
+      Object.assign(item, { label, label_source: label ? { kind: "person", by: ctx.me.user } : null });
+      list.update({ id: itemId, label: item.label, label_source: item.label_source });
+      showSource();
       ctx.toast("Label saved");
     } catch (error) {
       ctx.toast(error.message, "error");
     }
   });
-  list.addEventListener("click", (event) => {
-    const i = event.target.dataset.remove;
-    if (i === undefined) return;
-    state.boxes.splice(Number(i), 1);
-    state.dirty = true;
-    drawBoxes();
-  });
-  // Drawing: pointer positions mapped from the displayed size to the image's own pixels.
-  let start = null;
-  let ghost = null;
-  function point(event) {
-    const r = svg.getBoundingClientRect();
-    return {
-      x: ((event.clientX - r.left) / r.width) * image.naturalWidth,
-      y: ((event.clientY - r.top) / r.height) * image.naturalHeight,
-    };
-  }
-  svg.addEventListener("pointerdown", (event) => {
-    if (!image) return;
-    start = point(event);
-    svg.setPointerCapture(event.pointerId);
-    ghost = document.createElementNS(SVG, "rect");
-    svg.append(ghost);
-  });
-  svg.addEventListener("pointermove", (event) => {
-    if (!start) return;
-    const p = point(event);
-    for (const [k, v] of Object.entries({ x: Math.min(p.x, start.x), y: Math.min(p.y, start.y), width: Math.abs(p.x - start.x), height: Math.abs(p.y - start.y) }))
-      ghost.setAttribute(k, v);
-  });
-  svg.addEventListener("pointerup", (event) => {
-    if (!start) return;
-    const p = point(event);
-    const box = {
-      label: root.querySelector("#box-class").value,
-      x: Math.max(0, Math.min(p.x, start.x)),
-      y: Math.max(0, Math.min(p.y, start.y)),
-      w: Math.abs(p.x - start.x),
-      h: Math.abs(p.y - start.y),
-    };
-    start = null;
-    if (box.w >= 2 && box.h >= 2 && box.label) {
-      state.boxes.push(box);
-      state.dirty = true;
+  $("#predictions")?.addEventListener("click", async (event) => {
+    const modelId = event.target.dataset.accept;
+    if (!modelId) return;
+    try {
+      const answer = await api(`/datasets/${datasetId}/predictions/accept`, {
+        method: "POST",
+        body: { model_id: modelId, item_ids: [itemId], overwrite: true },
+      });
+      if (!answer.labelled) throw new Error("the model's label was not applied");
+      const predicted = predictions.find((p) => p.model_id === modelId).predicted;
+      Object.assign(item, { label: predicted, label_source: { kind: "model", by: modelId } });
+      list.update({ id: itemId, label: item.label, label_source: item.label_source });
+      $("#label").value = predicted;
+      showSource();
+      ctx.toast(`Label ${predicted} accepted from ${names[modelId] ?? "the model"}`);
+    } catch (error) {
+      ctx.toast(error.message, "error");
     }
-    drawBoxes();
   });
-  root.querySelector("#save-boxes").addEventListener("click", async () => {
-    const badge = root.querySelector("#box-state");
+  list$.addEventListener("click", (event) => {
+    const { remove, select } = event.target.dataset;
+    if (remove !== undefined) boxes?.remove(Number(remove));
+    else if (select !== undefined) boxes?.select(boxes.editor.selected === Number(select) ? -1 : Number(select));
+  });
+  list$.addEventListener("change", (event) => {
+    const i = event.target.dataset.relabel;
+    if (i !== undefined) boxes?.relabel(Number(i), event.target.value);
+  });
+
+  // Saving: a stale version is refused (409); the unsaved boxes stay, and can be re-applied.
+  const badge = $("#box-state");
+  const conflict = $("#conflict");
+  function showConflict() {
+    const c = state.conflict;
+    conflict.hidden = !c;
+    if (!c) return;
+    mount(
+      conflict,
+      html`<p><strong>Someone else saved boxes on this item first</strong> (${c.theirs.length} boxes, version ${c.version}).
+        Your ${formatNumber(boxes.editor.boxes.length)} boxes are kept here, not saved.</p>
+        <div class="row"><button class="primary" type="button" id="reapply">Re-apply my boxes</button>
+          <button type="button" id="take-theirs">Drop mine, show theirs</button></div>`,
+    );
+    conflict.querySelector("#reapply").addEventListener("click", () => {
+      boxes.set(reapply(state.base, boxes.editor.boxes, c.theirs));
+      Object.assign(state, { base: clone(c.theirs), version: c.version, conflict: null, dirty: true });
+      badge.textContent = "Your changes are applied on their version: check them, then save.";
+      badge.className = "save-state";
+      showConflict();
+      showBoxes();
+      save.focus();
+    });
+    conflict.querySelector("#take-theirs").addEventListener("click", () => {
+      boxes.set(c.theirs);
+      Object.assign(state, { base: clone(c.theirs), version: c.version, conflict: null, dirty: false });
+      badge.textContent = "";
+      showConflict();
+      showBoxes();
+    });
+  }
+  save.addEventListener("click", async () => {
+    const mine = clone(boxes.editor.boxes);
+    save.disabled = true;
+    badge.textContent = "Saving…";
+    badge.className = "save-state";
     try {
       const saved = await api(`/datasets/${datasetId}/items/${itemId}/annotations`, {
         method: "PUT",
-        body: { boxes: state.boxes, version: state.version },
+        body: { boxes: mine, version: state.version },
       });
-      state.version = saved.version;
-      state.dirty = false;
+      Object.assign(state, { base: mine, version: saved.version, dirty: false, conflict: null });
       badge.textContent = "Saved";
       badge.className = "save-state ok";
     } catch (error) {
-      badge.textContent = `Not saved: ${error.message}`;
+      if (error.status === 409) {
+        try {
+          const fresh = await api(`/datasets/${datasetId}/items/${itemId}/annotations`);
+          state.conflict = { theirs: clone(fresh.boxes || []), version: fresh.version };
+          badge.textContent = "Not saved: someone else saved first.";
+        } catch (again) {
+          badge.textContent = `Not saved: ${again.message}`;
+        }
+      } else badge.textContent = `Not saved: ${error.message}`;
       badge.className = "save-state error";
     }
-    drawBoxes();
+    showConflict();
+    showBoxes();
   });
+  return cleanup;
 }

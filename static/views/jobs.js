@@ -3,6 +3,7 @@
 
 import { all, api } from "../lib/api.js";
 import { formatNumber, html, mount } from "../lib/html.js";
+import { statusLine } from "../lib/jobs.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const REFRESH_MS = 1500;
@@ -88,8 +89,8 @@ export async function render(root, _params, ctx) {
         ? html`<table><thead><tr><th>Model</th><th>Dataset</th><th>Status</th><th>Progress</th><th class="num">Accuracy</th>
             ${ctx.can("editor") ? html`<th><span class="sr">Actions</span></th>` : ""}</tr></thead><tbody>
             ${jobs.items.map(
-              (j) => html`<tr><td>${j.model_name}</td><td>${names[j.dataset_id] ?? j.dataset_id}</td>
-                <td class="${`status-${j.status}`}">${j.status}${j.error ? html`<div class="error">${j.error}</div>` : ""}</td>
+              (j) => html`<tr><td><a href="${`#/jobs/${j.id}`}">${j.model_name}</a></td><td>${names[j.dataset_id] ?? j.dataset_id}</td>
+                <td>${statusLine(j)}${j.error ? html`<div class="error">${j.error}</div>` : ""}</td>
                 <td>${progressBar(j.progress, `Progress of ${j.model_name}`)}</td>
                 <td class="num">${j.metrics?.accuracy != null ? `${(100 * j.metrics.accuracy).toFixed(1)} %` : ""}</td>
                 ${ctx.can("editor") ? html`<td>${ACTIVE.has(j.status) ? html`<button type="button" data-cancel="${j.id}">Cancel</button>` : ""}</td>` : ""}

@@ -1,14 +1,17 @@
 """A recording fake of one OpenSearch node for what DocumentSearchIndex uses (HTTP: fake_opensearch_http).
 
 It keeps what matters to the adapter's correctness: external_gte versions with 409 on an older
-one, realtime `get` but search and delete_by_query only over refreshed documents, delete_by_query
-conflicts on documents rewritten since its snapshot, bulk per-item statuses, JSON round trips.
-It refuses query clauses and sort fields it does not know rather than ignoring them.
+one, realtime `get` and `mget` but search and delete_by_query only over refreshed documents,
+delete_by_query conflicts on documents rewritten since its snapshot, bulk per-item statuses, JSON
+round trips, nested fields (queried, sorted and aggregated only through their path, as a server
+requires: elsewhere it would silently match nothing). It refuses query clauses, sorts and
+aggregations it does not know rather than ignoring them.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from typing import Any
@@ -54,6 +57,11 @@ def analyze(text: str) -> list[str]:
 class _Index:
     def __init__(self, body: dict[str, Any]):
         self.mapping = body.get("mappings", {}).get("properties", {})
+        # A nested object's fields by their full name ("predictions.score"), marked with their path.
+        for path, spec in list(self.mapping.items()):
+            if spec.get("type") == "nested":
+                for name, sub in spec["properties"].items():
+                    self.mapping[f"{path}.{name}"] = sub | {"nested": path}
         self.live: dict[str, dict[str, Any]] = {}  # id -> {"source", "version", "seq_no"}
         self.searchable: dict[str, dict[str, Any]] = {}
 
@@ -132,6 +140,24 @@ class FakeOpenSearch:
         source = copy.deepcopy(held["source"])
         return {"_index": index, "_id": id, "_version": held["version"], "found": True, "_source": source}
 
+    def mget(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("mget", {"index": index, "body": body}))
+        if set(body) != {"ids"} or not body["ids"]:
+            raise FakeBadRequest("action_request_validation_exception", "no documents to get")
+        docs = []
+        for doc_id in body["ids"]:
+            doc: dict[str, Any] = {"_index": index, "_id": doc_id}
+            try:  # a server answers a missing index per document, not for the whole request
+                held = self.index_named(index).live.get(doc_id)
+            except FakeError as e:
+                docs.append(doc | {"error": {"type": e.kind, "reason": e.reason}})
+                continue
+            doc["found"] = held is not None
+            if held is not None:
+                doc |= {"_version": held["version"], "_source": copy.deepcopy(held["source"])}
+            docs.append(doc)
+        return {"docs": docs}
+
     def bulk(self, body: list[dict[str, Any]], refresh=None) -> dict[str, Any]:
         self.calls.append(("bulk", {"body": body, "refresh": refresh}))
         items = []
@@ -158,22 +184,22 @@ class FakeOpenSearch:
         query = body.get("query", {"match_all": {}})
         found = [(i, h) for i, h in idx.searchable.items() if _matches(query, h["source"], idx.mapping)]
         hits = [{"_index": index, "_id": i, "_source": copy.deepcopy(h["source"])} for i, h in found]
-        for sort in reversed(body.get("sort", [])):
-            ((field, order),) = sort.items()
-            # Ascending keyword sorts only: all the adapter needs, and what search_after below assumes.
-            if idx.mapping.get(field, {}).get("type") != "keyword" or order != "asc":
-                raise FakeBadRequest("illegal_argument_exception", f"cannot sort on [{field}] {order}")
-            hits.sort(key=lambda h, f=field: h["_source"].get(f, ""))
-        fields = [next(iter(s)) for s in body.get("sort", [])]
+        sorts = [_sort_spec(s, idx.mapping) for s in body.get("sort", [])]
         for hit in hits:
-            hit["sort"] = [hit["_source"].get(f) for f in fields]
+            hit["sort"] = [_sort_value(hit["_source"], spec, idx.mapping) for spec in sorts]
+        orders = [spec["order"] for spec in sorts]
+        hits.sort(key=functools.cmp_to_key(lambda a, b: _compare(a["sort"], b["sort"], orders)))
         if "search_after" in body:
-            hits = [h for h in hits if h["sort"] > body["search_after"]]
+            after = body["search_after"]
+            kinds = [idx.mapping[spec["field"]]["type"] for spec in sorts]
+            if len(after) != len(sorts) or not all(map(_is_a, after, kinds)):
+                raise FakeBadRequest("illegal_argument_exception", f"search_after {after} for sorts {sorts}")
+            hits = [h for h in hits if _compare(h["sort"], after, orders) > 0]
         answer: dict[str, Any] = {"hits": {"hits": hits[: body.get("size", 10)]}}
         if body.get("track_total_hits") is not False:
             answer["hits"]["total"] = {"value": len(found), "relation": "eq"}
         if "aggs" in body:
-            answer["aggregations"] = _aggregate(body["aggs"], [h["source"] for _, h in found])
+            answer["aggregations"] = _aggregate(body["aggs"], [h["source"] for _, h in found], idx.mapping)
         return answer
 
     def delete_by_query(self, index: str, body: dict[str, Any], conflicts=None, refresh=None):
@@ -198,7 +224,64 @@ class FakeOpenSearch:
         return {"deleted": deleted, "version_conflicts": conflicted, "failures": []}
 
 
-def _matches(query: dict[str, Any], src: dict[str, Any], mapping: dict[str, Any]) -> bool:
+def _nested(src: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """The objects of a nested field, their keys named in full ("predictions.score")."""
+    return [{f"{path}.{k}": v for k, v in obj.items()} for obj in src.get(path) or []]
+
+
+def _sort_spec(sort: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
+    ((field, spec),) = sort.items()
+    spec = {"order": spec} if isinstance(spec, str) else dict(spec)
+    if set(spec) - {"order", "nested", "missing"} or spec.get("order") not in ("asc", "desc"):
+        raise FakeBadRequest("parsing_exception", f"sort {sort}")
+    kind = mapping.get(field, {})
+    if kind.get("type") not in ("keyword", "double") or kind.get("doc_values") is False:
+        raise FakeBadRequest("illegal_argument_exception", f"cannot sort on [{field}]")
+    nested = spec.get("nested")
+    if kind.get("nested") != (nested or {}).get("path") or (nested and set(nested) - {"path", "filter"}):
+        raise FakeBadRequest("illegal_argument_exception", f"[{field}] sorts with nested {nested}")
+    if spec.get("missing", "_last") != "_last":
+        raise FakeBadRequest("illegal_argument_exception", f"missing {spec['missing']}")  # the default only
+    return spec | {"field": field}
+
+
+def _sort_value(src: dict[str, Any], spec: dict[str, Any], mapping: dict[str, Any]) -> Any:
+    """The value a document sorts by: of a nested field, the least (asc) or greatest (desc) of the
+    objects the filter keeps, as a server's default sort mode takes it; None when missing."""
+    nested = spec.get("nested")
+    if nested is None:
+        return src.get(spec["field"])
+    objects = [
+        o
+        for o in _nested(src, nested["path"])
+        if _matches(nested.get("filter", {"match_all": {}}), o, mapping, nested["path"])
+    ]
+    values = [o[spec["field"]] for o in objects if o.get(spec["field"]) is not None]
+    if not values:
+        return None
+    return min(values) if spec["order"] == "asc" else max(values)
+
+
+def _is_a(value: Any, kind: str) -> bool:
+    """Whether a search_after value can stand for a field of this type (null never does)."""
+    if kind == "keyword":
+        return isinstance(value, str)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _compare(a: list[Any], b: list[Any], orders: list[str]) -> int:
+    """Order of two sort keys; a missing value comes last in either direction."""
+    for x, y, order in zip(a, b, orders, strict=True):
+        if x == y:
+            continue
+        if x is None or y is None:
+            return 1 if x is None else -1
+        return (1 if x > y else -1) * (1 if order == "asc" else -1)
+    return 0
+
+
+def _matches(query: dict[str, Any], src: dict[str, Any], mapping: dict[str, Any], path: str | None = None) -> bool:
+    """Whether a document (or, under `path`, one object of that nested field) matches the query."""
     ((kind, arg),) = query.items()
     if kind == "match_all":
         return True
@@ -206,13 +289,20 @@ def _matches(query: dict[str, Any], src: dict[str, Any], mapping: dict[str, Any]
         if set(arg) - {"filter", "must", "must_not"}:
             raise FakeBadRequest("parsing_exception", f"bool keys {sorted(arg)}")
         positive = arg.get("filter", []) + arg.get("must", [])
-        return all(_matches(q, src, mapping) for q in positive) and not any(
-            _matches(q, src, mapping) for q in arg.get("must_not", [])
+        return all(_matches(q, src, mapping, path) for q in positive) and not any(
+            _matches(q, src, mapping, path) for q in arg.get("must_not", [])
         )
+    if kind == "nested":
+        if set(arg) != {"path", "query"} or mapping.get(arg["path"], {}).get("type") != "nested" or path:
+            raise FakeBadRequest("query_shard_exception", f"nested {arg}")
+        return any(_matches(arg["query"], obj, mapping, arg["path"]) for obj in _nested(src, arg["path"]))
     ((field, value),) = arg.items() if kind != "exists" else [(arg["field"], None)]
     spec = mapping.get(field)
-    if spec is None or spec.get("index") is False:
+    if spec is None or spec.get("index") is False or spec.get("enabled") is False or spec.get("type") == "nested":
         raise FakeBadRequest("query_shard_exception", f"[{field}] is not an indexed field")
+    if spec.get("nested") != path:
+        # A server answers such a query with no hits at all: refuse it, so a test sees the mistake.
+        raise FakeBadRequest("query_shard_exception", f"[{field}] queried outside its nested path {spec.get('nested')}")
     held = src.get(field)
     if kind == "exists":
         return held is not None and held != []
@@ -231,21 +321,45 @@ def _matches(query: dict[str, Any], src: dict[str, Any], mapping: dict[str, Any]
     raise FakeBadRequest("parsing_exception", f"unknown query [{kind}] on [{field}]")
 
 
-def _aggregate(aggs: dict[str, Any], sources: list[dict[str, Any]]) -> dict[str, Any]:
+def _aggregate(
+    aggs: dict[str, Any], sources: list[dict[str, Any]], mapping: dict[str, Any], path: str | None = None
+) -> dict[str, Any]:
+    """sum, max, terms (with sub-aggregations per bucket) and nested (over the objects of a path)."""
     out: dict[str, Any] = {}
     for name, spec in aggs.items():
-        ((kind, arg),) = spec.items()
+        kinds = set(spec) - {"aggs"}
+        if len(kinds) != 1:
+            raise FakeBadRequest("parsing_exception", f"aggregation {spec}")
+        kind = kinds.pop()
+        arg, sub = spec[kind], spec.get("aggs")
+        if sub is not None and kind not in ("terms", "nested"):
+            raise FakeBadRequest("parsing_exception", f"[{kind}] takes no sub-aggregations")
+        if kind == "nested":
+            if path is not None:
+                raise FakeBadRequest("parsing_exception", "nested within nested")
+            objects = [o for s in sources for o in _nested(s, arg["path"])]
+            out[name] = {"doc_count": len(objects), **_aggregate(sub or {}, objects, mapping, arg["path"])}
+            continue
+        if kind not in ("sum", "max", "terms"):
+            raise FakeBadRequest("parsing_exception", f"unknown aggregation [{kind}]")
+        if mapping.get(arg["field"], {}).get("nested") != path:
+            raise FakeBadRequest("parsing_exception", f"[{arg['field']}] outside its nested path")
         values = [s[arg["field"]] for s in sources if s.get(arg["field"]) is not None]
         if kind == "sum":
             out[name] = {"value": float(sum(values))}
-        elif kind == "terms":
+        elif kind == "max":
+            out[name] = {"value": float(max(values)) if values else None}
+        else:
             counts: dict[Any, int] = {}
             for v in values:
                 counts[v] = counts.get(v, 0) + 1
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            buckets = [{"key": k, "doc_count": n} for k, n in ranked[: arg.get("size", 10)]]
+            buckets = []
+            for key, n in ranked[: arg.get("size", 10)]:
+                bucket = {"key": key, "doc_count": n}
+                if sub:
+                    bucket |= _aggregate(sub, [s for s in sources if s.get(arg["field"]) == key], mapping, path)
+                buckets.append(bucket)
             other = sum(n for _, n in ranked[arg.get("size", 10) :])
             out[name] = {"doc_count_error_upper_bound": 0, "sum_other_doc_count": other, "buckets": buckets}
-        else:
-            raise FakeBadRequest("parsing_exception", f"unknown aggregation [{kind}]")
     return out

@@ -47,6 +47,8 @@ def _route(node: FakeOpenSearch, method: str, parts: list[str], args, data: str)
         return node.indices.delete(index=index)
     if parts[1:] == ["_refresh"]:
         return node.indices.refresh(index=index)
+    if parts[1:] == ["_mget"]:
+        return node.mget(index=index, body=json.loads(data))
     if parts[1:] == ["_search"]:
         return node.search(index=index, body=json.loads(data or "{}"))
     if parts[1:] == ["_delete_by_query"]:

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from service.adapters.searchindex import DatasetStats, ItemQuery, ItemRecord
+from service.adapters.searchindex import SORTS, DatasetStats, ItemQuery, ItemRecord, Prediction, position_of
 from service.adapters.searchindex import documents as docs
 
-KEYWORDS = ["tenant", "dataset_id", "item_id", "label", "status", "content_type", "created_by"]
+KEYWORDS = ["tenant", "dataset_id", "item_id", "label", "status", "content_type", "created_by", "label_source"]
 
 RECORD = ItemRecord(
     tenant="t1",
@@ -33,7 +33,12 @@ RECORD = ItemRecord(
     thumbnail=True,
     annotations=2,
     observed_at=1_700_000_200.000001,
+    label_source="person:ann",
 )
+# Two models: one agrees with the label (seven), one prefers another class.
+AGREES = Prediction("m-a", "job-1", "seven", 0.7, 0.5, {"seven": 0.7, "one": 0.2}, 1_700_000_300.5)
+DIFFERS = Prediction("m-b", "job-2", "one", 0.6, 0.35, {"one": 0.6, "seven": 0.25, "four": 0.1}, 1_700_000_400.0)
+PREDICTED = dataclasses.replace(RECORD, predictions=(AGREES, DIFFERS))
 
 
 def wire(value):
@@ -49,8 +54,54 @@ def test_mapping_has_keyword_filters_and_one_full_text_field():
     # Arbitrary user tag keys must never become mapped fields.
     assert props["tags"] == {"type": "object", "enabled": False}
     assert {f.name for f in dataclasses.fields(ItemRecord)} <= set(props)
-    for name in ("created_at", "updated_at", "observed_at"):
+    for name in ("created_at", "updated_at", "observed_at", "mistake"):
         assert props[name]["type"] == "double"
+
+
+def test_predictions_are_nested_so_a_filter_holds_on_one_model():
+    nested = docs.index_body()["mappings"]["properties"]["predictions"]
+    assert nested["type"] == "nested"
+    fields = nested["properties"]
+    assert {n: fields[n]["type"] for n in ("model_id", "job_id", "predicted")} == dict.fromkeys(
+        ("model_id", "job_id", "predicted"), "keyword"
+    )
+    assert {n: fields[n]["type"] for n in ("score", "margin", "mistake", "finished_at")} == dict.fromkeys(
+        ("score", "margin", "mistake", "finished_at"), "double"
+    )
+    assert fields["disagrees"] == {"type": "boolean"}
+    # Class names are user input: never mapped fields.
+    assert fields["probs"] == {"type": "object", "enabled": False}
+
+
+def test_predictions_carry_what_the_label_makes_of_them_and_round_trip():
+    doc = docs.to_document(PREDICTED)
+    agrees, differs = doc["predictions"]
+    assert agrees | {"probs": None} == {
+        "model_id": "m-a",
+        "job_id": "job-1",
+        "predicted": "seven",
+        "score": 0.7,
+        "margin": 0.5,
+        "probs": None,
+        "finished_at": 1_700_000_300.5,
+        "disagrees": False,
+        "mistake": -0.5,
+    }
+    assert differs["disagrees"] is True and differs["mistake"] == 0.35
+    assert doc["mistake"] == -0.075  # the mean over the models, as sort_value takes it
+    assert docs.from_document(wire(doc)) == PREDICTED
+    relabelled = docs.to_document(dataclasses.replace(PREDICTED, label="one"))
+    assert [p["disagrees"] for p in relabelled["predictions"]] == [True, False]
+    unlabelled = docs.to_document(dataclasses.replace(PREDICTED, label=None))
+    assert "mistake" not in unlabelled and all("mistake" not in p for p in unlabelled["predictions"])
+    assert all(p["disagrees"] is False for p in unlabelled["predictions"])
+
+
+def test_a_prediction_without_a_score_leaves_it_out():
+    bare = Prediction("m-a", "job-1", "seven", None, None, {}, 5.0)
+    doc = docs.to_document(dataclasses.replace(RECORD, predictions=(bare,)))
+    assert set(doc["predictions"][0]) == {"model_id", "job_id", "predicted", "probs", "finished_at", "disagrees"}
+    assert docs.from_document(wire(doc)).predictions == (bare,)
 
 
 def test_analyzer_splits_file_names_on_anything_but_letters_and_digits():
@@ -231,3 +282,133 @@ def test_bulk_actions_are_versioned_like_single_writes():
     assert lines[1] == docs.to_document(RECORD)
     assert lines[2]["index"]["_id"] == "t1:i-0002" and lines[2]["index"]["version"] == 3_000_000
     assert len(lines) == 4
+
+
+def _nested(body):
+    """The nested clause of a search body's filters, if any."""
+    return next((f["nested"] for f in body["query"]["bool"]["filter"] if "nested" in f), None)
+
+
+def test_model_filters_are_one_nested_clause_on_that_models_prediction():
+    query = ItemQuery(dataset_id="d1", model_id="m-b", predicted="one", disagrees=True, min_score=0.5, max_score=0.9)
+    nested = _nested(docs.search_body("t1", query, 10, None))
+    assert nested == {
+        "path": "predictions",
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"predictions.model_id": "m-b"}},
+                    {"term": {"predictions.predicted": "one"}},
+                    {"term": {"predictions.disagrees": True}},
+                    {"range": {"predictions.score": {"gte": 0.5, "lte": 0.9}}},
+                ]
+            }
+        },
+    }
+    assert _nested(docs.search_body("t1", ItemQuery(model_id="m-b"), 10, None))["query"]["bool"]["filter"] == [
+        {"term": {"predictions.model_id": "m-b"}}
+    ]
+    assert _nested(docs.search_body("t1", ItemQuery(), 10, None)) is None
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+@pytest.mark.parametrize("model", ["m-b", None])
+def test_every_sort_pages_on_its_value_then_the_item_id(sort, model):
+    query = ItemQuery(dataset_id="d1", model_id=model, sort=sort)
+    if model is None and sort in ("score", "-score", "margin"):
+        with pytest.raises(ValueError):
+            docs.search_body("t1", query, 10, None)
+        return
+    column, descending = SORTS[sort]
+    body = docs.search_body("t1", query, 10, position_of(PREDICTED, query))
+    order = "desc" if descending else "asc"
+    if column == "item_id":
+        assert body["sort"] == [{"item_id": "asc"}] and body["search_after"] == ["i-0001"]
+        return
+    value = body["search_after"][0]
+    assert body["search_after"] == [value, "i-0001"] and body["sort"][1] == {"item_id": "asc"}
+    if column in ("filename", "created_at"):
+        assert body["sort"][0] == {column: {"order": order}}
+        assert value == getattr(PREDICTED, column)
+    elif model is None:  # the mean mistake, kept only where there is one
+        assert body["sort"][0] == {"mistake": {"order": "desc"}} and value == -0.075
+        assert {"exists": {"field": "mistake"}} in body["query"]["bool"]["filter"]
+    else:
+        nested = {"path": "predictions", "filter": {"term": {"predictions.model_id": "m-b"}}}
+        assert body["sort"][0] == {f"predictions.{column}": {"order": order, "nested": nested}}
+        assert {"exists": {"field": f"predictions.{column}"}} in _nested(body)["query"]["bool"]["filter"]
+        assert value == {"score": 0.6, "margin": 0.35, "mistake": 0.35}[column]
+
+
+@pytest.mark.parametrize("after", ["nope", "[1]", '[null, "i-1"]', '["x", "i-1"]', "[0.5, 7]"])
+def test_a_malformed_position_is_a_value_error(after):
+    with pytest.raises(ValueError):
+        docs.search_body("t1", ItemQuery(model_id="m-b", sort="margin"), 10, after)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [ItemQuery(disagrees=True), ItemQuery(predicted="one"), ItemQuery(min_score=0.1), ItemQuery(sort="margin")],
+)
+def test_prediction_filters_and_sorts_need_a_model(query):
+    with pytest.raises(ValueError):
+        docs.search_body("t1", query, 10, None)
+
+
+def test_older_body_finds_a_models_predictions_from_jobs_that_finished_before():
+    body = docs.older_body("t1", "d1", "m-b", 50.0, 500, "i-9")
+    assert body["query"]["bool"]["filter"] == [
+        {"term": {"tenant": "t1"}},
+        {"term": {"dataset_id": "d1"}},
+        {
+            "nested": {
+                "path": "predictions",
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"predictions.model_id": "m-b"}},
+                            {"range": {"predictions.finished_at": {"lt": 50.0}}},
+                        ]
+                    }
+                },
+            }
+        },
+    ]
+    assert body["sort"] == [{"item_id": "asc"}] and body["search_after"] == ["i-9"] and body["size"] == 500
+
+
+def test_predicted_models_from_a_realistic_nested_aggregation():
+    body = docs.models_body("t1", "d1")
+    assert body["size"] == 0
+    assert body["query"]["bool"]["must_not"] == [{"term": {"status": "deleted"}}]
+    assert body["aggs"]["predictions"]["nested"] == {"path": "predictions"}
+    response = {
+        "hits": {"total": {"value": 7, "relation": "eq"}, "hits": []},
+        "aggregations": {
+            "predictions": {
+                "doc_count": 9,
+                "models": {
+                    "doc_count_error_upper_bound": 0,
+                    "sum_other_doc_count": 0,
+                    "buckets": [
+                        {
+                            "key": "m-a",
+                            "doc_count": 6,
+                            "jobs": {
+                                "buckets": [
+                                    {"key": "job-old", "doc_count": 4, "finished": {"value": 10.0}},
+                                    {"key": "job-new", "doc_count": 2, "finished": {"value": 20.0}},
+                                ]
+                            },
+                        },
+                        {
+                            "key": "m-b",
+                            "doc_count": 3,
+                            "jobs": {"buckets": [{"key": "job-2", "doc_count": 3, "finished": {"value": 5.0}}]},
+                        },
+                    ],
+                },
+            }
+        },
+    }
+    assert docs.parse_models(response) == {"m-a": ("job-new", 6), "m-b": ("job-2", 3)}

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from fake_opensearch import FAKE_ERRORS, FakeNotFound, FakeOpenSearch, analyze
+from fake_opensearch import FAKE_ERRORS, FakeBadRequest, FakeNotFound, FakeOpenSearch, analyze
 from fake_opensearch_http import wsgi
-from search_behaviours import T0, Behaviours, ids, rec, refresh
+from search_behaviours import T0, Behaviours, attach, ids, pred, rec, refresh
 from werkzeug.serving import make_server
 
 from service.adapters.searchindex import ItemQuery
@@ -105,7 +105,8 @@ class TestCallsAtTheClientBoundary:
         index = self.make(node)
         index.upsert(rec("a", observed=0.25))
         index.delete("t1", "d1", "a", T0 + 0.5)
-        (_, up), (_, down) = node.calls
+        (read, _), (_, up), (_, down) = node.calls
+        assert read == "mget"  # an upsert reads the predictions it must carry over
         assert up["id"] == down["id"] == "t1:a"
         assert up["version"] == 1_700_000_000_250_000 and down["version"] == 1_700_000_000_500_000
         assert up["version_type"] == down["version_type"] == "external_gte"
@@ -129,17 +130,26 @@ class TestCallsAtTheClientBoundary:
         assert all(b["refresh"] is None for b in bulks)
         assert index.search("t1", ItemQuery(), 10, None) == []
 
-    def test_bulk_errors_other_than_conflicts_raise(self, node):
+    def test_bulk_errors_other_than_conflicts_raise(self, node, monkeypatch):
         index = self.make(node)
-        index.index = "no-such-index"
-        with pytest.raises(adapter.BulkWriteError, match="index_not_found"):
+
+        def refuse(*args):
+            raise FakeBadRequest("mapper_parsing_exception", "failed to parse")
+
+        monkeypatch.setattr(node, "_put", refuse)
+        with pytest.raises(adapter.BulkWriteError, match="mapper_parsing"):
             index.upsert_many([rec("a")])
 
     def test_errors_other_than_conflicts_propagate(self, node):
         index = self.make(node)
         index.index = "no-such-index"
-        with pytest.raises(FakeNotFound):
+        # The read that carries predictions over comes first; a write that fails propagates too.
+        with pytest.raises(adapter.IndexReadError, match="index_not_found"):
             index.upsert(rec("a"))
+        with pytest.raises(adapter.IndexReadError, match="index_not_found"):
+            index.upsert_many([rec("a")])
+        with pytest.raises(FakeNotFound):
+            index.delete("t1", "d1", "a", T0)
 
     def test_ensure_index_creates_once_and_tolerates_a_race(self, node, monkeypatch):
         index = DocumentSearchIndex(node, FAKE_ERRORS, "items")
@@ -169,3 +179,61 @@ class TestCallsAtTheClientBoundary:
     def test_fake_analyzer_splits_like_the_mapping_says(self):
         assert analyze("digit-0001.png") == ["digit", "0001", "png"]
         assert analyze("Photo_2024 (1).JPG") == ["photo", "2024", "1", "jpg"]
+
+    def test_upsert_carries_the_predictions_of_a_realtime_read(self, node):
+        index = self.make(node, refresh=False)
+        index.upsert(rec("a", label="cat"))
+        attach(index, "m1", {"a": pred("m1", {"dog": 0.9, "cat": 0.1})})
+        index.upsert(rec("a", observed=2, label="dog"))  # not refreshed: the get still sees it
+        held = index.get("t1", "d1", "a")
+        assert held.predictions == (pred("m1", {"dog": 0.9, "cat": 0.1}),)
+        assert node.indexes["items"].live["t1:a"]["source"]["predictions"][0]["disagrees"] is False
+
+    def test_attach_writes_each_document_back_at_the_version_it_read(self, node, monkeypatch):
+        monkeypatch.setattr(adapter, "BULK_CHUNK", 2)
+        index = self.make(node)
+        index.upsert_many([rec("a", observed=1), rec("b", observed=2), rec("c", observed=3)])
+        node.calls.clear()
+        assert attach(index, "m1", {i: pred("m1", {"cat": 0.9}) for i in ("a", "b", "c", "gone")}) == 3
+        names = [name for name, _ in node.calls]
+        assert names[:4] == ["mget", "bulk", "mget", "bulk"] and names[4] == "indices.refresh"
+        assert node.calls[0][1]["body"] == {"ids": ["t1:a", "t1:b"]}
+        metas = [line["index"] for _, call in node.calls if _ == "bulk" for line in call["body"][::2]]
+        assert [(m["_id"], m["version"], m["version_type"]) for m in metas] == [
+            ("t1:a", adapter.docs.version_of(T0 + 1), "external_gte"),
+            ("t1:b", adapter.docs.version_of(T0 + 2), "external_gte"),
+            ("t1:c", adapter.docs.version_of(T0 + 3), "external_gte"),
+        ]
+        assert index.get("t1", "d1", "c") == rec("c", observed=3, predictions=(pred("m1", {"cat": 0.9}),))
+
+    def test_attach_reads_again_a_document_that_a_newer_observation_overtook(self, node, monkeypatch):
+        index = self.make(node)
+        index.upsert(rec("a", label="cat"))
+        read, overtaken = node.mget, []
+
+        def read_then_overtaken(**call):
+            answer = read(**call)
+            if not overtaken:  # after the attach's first read, the item is relabelled before its write
+                overtaken.append(True)
+                index.upsert(rec("a", observed=5, label="dog"))
+            return answer
+
+        monkeypatch.setattr(node, "mget", read_then_overtaken)
+        assert attach(index, "m1", {"a": pred("m1", {"dog": 0.9, "cat": 0.1})}) == 1
+        assert index.get("t1", "d1", "a") == rec(
+            "a", observed=5, label="dog", predictions=(pred("m1", {"dog": 0.9, "cat": 0.1}),)
+        )
+
+    def test_the_fake_refuses_nested_fields_outside_their_path(self, node):
+        """A server answers these with nothing at all; the fake refuses them so a test sees the mistake."""
+        index = self.make(node)
+        index.upsert(rec("a", label="cat"))
+        attach(index, "m1", {"a": pred("m1", {"cat": 0.9})})
+        for body in (
+            {"query": {"term": {"predictions.model_id": "m1"}}},
+            {"sort": [{"predictions.margin": "asc"}]},
+            {"query": {"nested": {"path": "predictions", "query": {"term": {"label": "cat"}}}}},
+            {"sort": [{"item_id": "asc"}], "search_after": [None]},
+        ):
+            with pytest.raises(FakeBadRequest):
+                node.search(index=index.index, body=body)

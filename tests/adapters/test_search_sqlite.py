@@ -1,11 +1,12 @@
 """The embedded index shows every behaviour the port promises (the suite the document stores pass too)."""
 
+import dataclasses
 import sqlite3
 
 import pytest
-from search_behaviours import Behaviours, ids, rec
+from search_behaviours import Behaviours, attach, ids, pred, rec
 
-from service.adapters.searchindex import ItemQuery
+from service.adapters.searchindex import ItemQuery, position_of, sqlite_predictions
 from service.adapters.searchindex.sqlite import SqliteSearchIndex, match_expression
 
 
@@ -104,3 +105,81 @@ def test_every_full_text_plan_gives_the_pages_of_the_plain_plan(tmp_path):
             if not page:
                 break
             after = page[-1]
+
+
+def test_an_index_made_before_label_source_gets_the_column(tmp_path):
+    """Old index.db files: items without label_source get the column (empty), their rows unchanged."""
+    path = tmp_path / "index.db"
+    SqliteSearchIndex(path).upsert(rec("a", label="cat"))
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE items DROP COLUMN label_source")
+    db.commit()
+    db.close()
+    upgraded = SqliteSearchIndex(path)
+    assert upgraded.get("t1", "d1", "a") == rec("a", label="cat")
+    upgraded.upsert(rec("a", observed=2, label="dog", label_source="person:ann"))
+    assert upgraded.get("t1", "d1", "a").label_source == "person:ann"
+
+
+def test_every_listing_walks_an_index_in_its_order(tmp_path):
+    """EXPLAIN QUERY PLAN of what each sort and model filter runs: one index range in the page's
+    order (ties of a descending sort may be sorted among themselves), never a sort of every match."""
+    index = SqliteSearchIndex(tmp_path / "index.db")
+    index.upsert_many(rec(f"i{n:03d}", label="cat") for n in range(20))
+    attach(index, "m1", {f"i{n:03d}": pred("m1", {"cat": 0.7, "dog": 0.3}) for n in range(20)})
+    db = index._db()
+    wanted = {
+        ItemQuery(dataset_id="d1", model_id="m1", sort="margin"): "predictions_by_margin",
+        ItemQuery(dataset_id="d1", model_id="m1", sort="score"): "predictions_by_score",
+        ItemQuery(dataset_id="d1", model_id="m1", sort="-score"): "predictions_by_score",
+        ItemQuery(dataset_id="d1", model_id="m1", sort="mistake"): "predictions_by_mistake",
+        ItemQuery(dataset_id="d1", sort="mistake"): "item_mistakes_by_value",
+        ItemQuery(dataset_id="d1", model_id="m1", disagrees=True): "predictions_disagreeing",
+        ItemQuery(dataset_id="d1", model_id="m1", predicted="cat"): "PRIMARY KEY",
+        ItemQuery(dataset_id="d1", sort="name"): "items_by_name",
+        ItemQuery(dataset_id="d1", sort="-created_at", model_id="m1"): "items_by_created",
+    }
+    for query, index_name in wanted.items():
+        record = index.search("t1", ItemQuery(), 1, None)[0]
+        record = dataclasses.replace(record, predictions=(pred("m1", {"cat": 0.7, "dog": 0.3}),))
+        for after in (None, position_of(record, query)):
+            statements: list[str] = []
+            db.set_trace_callback(statements.append)
+            index.search("t1", query, 10, after)
+            db.set_trace_callback(None)
+            (sql,) = [s for s in statements if s.startswith("SELECT items.tenant")]
+            plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+            assert index_name in plan.split(" | ")[0], (query, plan)
+            assert "TEMP B-TREE FOR ORDER BY" not in plan, (query, plan)
+
+
+def test_attach_reads_its_rows_a_batch_at_a_time_and_commits_each(tmp_path, monkeypatch):
+    """A million rows are never held at once: by the time the third batch is read, the first two are
+    committed (another connection sees them)."""
+    monkeypatch.setattr(sqlite_predictions, "BATCH", 2)
+    index = SqliteSearchIndex(tmp_path / "index.db")
+    index.upsert_many(rec(f"i{n}") for n in range(6))
+    seen = []
+
+    def rows():
+        for n in range(6):
+            if n == 4:
+                with sqlite3.connect(index.path) as other:
+                    seen.append(other.execute("SELECT count(*) FROM predictions").fetchone()[0])
+            yield f"i{n}", pred("m1", {"cat": 0.9})
+
+    assert index.attach_predictions("t1", "d1", "m1", "j1", 10.0, rows()) == 6
+    assert seen == [4]
+    assert index.predicted_models("t1", "d1") == {"m1": ("j1", 6)}
+
+
+def test_a_label_changed_by_another_writer_is_rescored_by_the_next_upsert(tmp_path):
+    """The queue a label change leaves (a trigger) is drained by whichever writer comes next."""
+    index = SqliteSearchIndex(tmp_path / "index.db")
+    index.upsert_many([rec("a", label="cat"), rec("b", label="cat")])
+    attach(index, "m1", {"a": pred("m1", {"dog": 0.9, "cat": 0.1}), "b": pred("m1", {"cat": 0.9, "dog": 0.1})})
+    with sqlite3.connect(index.path) as other:
+        other.execute("UPDATE items SET label = 'dog' WHERE item_id = 'b'")
+    index.upsert(rec("c"))
+    found = ids(index.search("t1", ItemQuery(model_id="m1", disagrees=True), 10, None))
+    assert found == ["a", "b"]

@@ -101,6 +101,9 @@ def walk_every_mutation(stack, ids: dict) -> Walk:
     w.call("PUT", "/api/datasets/{dataset_id}/items/{item_id}/annotations", item, json={"boxes": [box], "version": 0})
     bulk = {"labels": [{"item_id": item["item_id"], "label": "dog"}]}
     w.call("POST", "/api/datasets/{dataset_id}/labels", kept, json=bulk)
+    accept = {"model_id": ids["model"], "item_ids": [item["item_id"]]}
+    w.call("POST", "/api/datasets/{dataset_id}/predictions/accept", kept, json=accept)
+    w.call("POST", "/api/datasets/{dataset_id}/mistakes/{item_id}/dismiss", item, expect=(204,))
     w.call("DELETE", "/api/datasets/{dataset_id}/items/{item_id}", item, expect=(204,))
 
     onnx = models()["digits-logistic-regression"]

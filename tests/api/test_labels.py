@@ -39,7 +39,9 @@ def test_label_set_change_clear(labeled):
     stack, labeler, dataset_id, item_id = labeled
     item = labeler.call("PUT", item_path(dataset_id, item_id) + "/label", json={"label": "cat"})
     assert item["label"] == "cat"
-    assert stored_tags(stack, dataset_id, item_id) == {"label": "cat"}  # the label is the object tag
+    # The label is an object tag, and who set it another, written with it.
+    assert stored_tags(stack, dataset_id, item_id) == {"label": "cat", "label-by": "person:labeler-demo"}
+    assert item["label_source"] == {"kind": "person", "by": "labeler-demo"}
     assert labeler.call("GET", f"/api/datasets/{dataset_id}")["label_counts"] == {"cat": 1}
     labeler.call("PUT", item_path(dataset_id, item_id) + "/label", json={"label": "dog"})
     assert labeler.call("GET", f"/api/datasets/{dataset_id}")["label_counts"] == {"dog": 1}
@@ -80,7 +82,7 @@ def test_tags_replace_user_tags_and_keep_the_label(labeled):
     assert item["tags"] == {"camera": "a7", "site": "Nørd 1"} and item["label"] == "cat"
     item = labeler.call("PUT", item_path(dataset_id, item_id) + "/tags", json={"tags": {}})
     assert item["tags"] == {} and item["label"] == "cat"
-    assert stored_tags(stack, dataset_id, item_id) == {"label": "cat"}
+    assert stored_tags(stack, dataset_id, item_id) == {"label": "cat", "label-by": "person:labeler-demo"}
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,7 @@ def test_tags_replace_user_tags_and_keep_the_label(labeled):
         ({"k": "semi;colon"}, "may hold only"),
         ({"bad<key>": "v"}, "may hold only"),
         ({"label": "cat"}, "reserved"),
+        ({"label-by": "model:x"}, "reserved"),
         ({"aws:x": "v"}, "reserved"),
     ],
 )
@@ -152,7 +155,11 @@ def test_concurrent_label_and_tag_writers_lose_nothing(labeled):
         t.join()
     assert errors == []
     final_label = ["cat", "dog"][(rounds - 1) % 2]
-    assert stored_tags(stack, dataset_id, item_id) == {"label": final_label, "round": str(rounds - 1)}
+    assert stored_tags(stack, dataset_id, item_id) == {
+        "label": final_label,
+        "label-by": "person:labeler-demo",
+        "round": str(rounds - 1),
+    }
     item = labeler.call("GET", item_path(dataset_id, item_id))
     assert (item["label"], item["tags"]) == (final_label, {"round": str(rounds - 1)})
 

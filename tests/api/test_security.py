@@ -139,6 +139,7 @@ BODIES = {
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/label"): {"label": "cat"},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/tags"): {"tags": {"k": "v"}},
     ("POST", "/api/datasets/{dataset_id}/labels"): {"labels": [{"item_id": "x", "label": "cat"}]},
+    ("POST", "/api/datasets/{dataset_id}/predictions/accept"): {"model_id": "0" * 26, "dry_run": True},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/annotations"): {
         "boxes": [{"label": "cat", "x": 0, "y": 0, "w": 1, "h": 1}],
         "version": 0,

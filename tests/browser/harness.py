@@ -224,6 +224,17 @@ def page(browser, edna_server: EdnaServer, page_watch: PageWatch, request: pytes
         pytest.fail("the page reported problems:\n  " + "\n  ".join(page_watch.problems), pytrace=False)
 
 
+def sign_in(page, username: str, password: str) -> None:
+    """Sign in through the app's form and wait for the header to show the role."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#my-role")).to_be_visible()
+
+
 def _test_name() -> str:
     current = os.environ.get("PYTEST_CURRENT_TEST", "outside-a-test")
     name = current.rsplit("::", 1)[-1].rsplit(" (", 1)[0]

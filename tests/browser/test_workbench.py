@@ -11,23 +11,16 @@ import re
 import time
 import uuid
 
-from harness import needs_chromium, shot
+from harness import needs_chromium, shot, sign_in
 from PIL import Image
 from playwright.sync_api import expect
 
 pytest_plugins = ["harness"]
 pytestmark = needs_chromium
 
-COLOURS = {"red.png": ("red", "1"), "green.png": ("green", "2"), "blue.png": ("blue", "3")}
+# The labelling keys follow the class names: the first free letter of each.
+COLOURS = {"red.png": ("red", "r"), "green.png": ("green", "g"), "blue.png": ("blue", "b")}
 COMPARISON_TIMEOUT_MS = 180_000
-
-
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#my-role")).to_be_visible()
 
 
 def test_sign_in_upload_label_search_and_compare(page, demo_credentials, tmp_path):
@@ -110,7 +103,7 @@ def test_sign_in_upload_label_search_and_compare(page, demo_credentials, tmp_pat
     rows = page.locator("#leaderboard tbody tr")
     expect(rows).to_have_count(2)
     for i in range(2):
-        expect(rows.nth(i)).to_contain_text(re.compile(r"\d+\.\d %"))
+        expect(rows.nth(i)).to_contain_text(re.compile(r"\d+\.\d+ %"))
     expect(page.get_by_role("img", name=re.compile("Accuracy and macro-F1 per model"))).to_be_visible()
     for model in ("digits-logistic-regression", "digits-random-forest"):
         expect(page.get_by_role("table", name=f"Confusion matrix of {model}")).to_be_visible()

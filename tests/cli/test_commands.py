@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import requests
+from sklearn.datasets import load_digits
 
 from service.client import EdnaClient
+from service.demo import digit_filename, planted_mistakes
 
 
 def test_run_serves_health_api_docs_and_ui(tmp_path):
@@ -37,6 +40,7 @@ def test_seed_demo_is_idempotent(tmp_path):
     command = [sys.executable, "-m", "service", "seed-demo", "--data-dir", str(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "1797 items, 1797 new" in first and "registered model 'digits-random-forest'" in first
+    assert "but 36 on purpose with a wrong one" in first and first.count("demo: started a job of") == 2
     # Made off the request path, yet all there when seed-demo ends: it waits for the thumbnail worker.
     assert len(list((tmp_path / "blobs" / "objects").rglob("thumbnails/*/*.webp"))) == 1797
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
@@ -47,6 +51,7 @@ def test_seed_demo_is_idempotent(tmp_path):
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "blobs" / "objects").rglob("*"))
     second = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "1797 items, 0 new" in second and "registered model" not in second and "labeled" not in second
+    assert "started a job" not in second
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "blobs" / "objects").rglob("*")) == before
     assert passwords == json.loads((tmp_path / "demo-credentials.json").read_text())
     _check_demo(tmp_path, passwords)
@@ -71,7 +76,14 @@ def _check_demo(data_dir, passwords):
         (digits,) = list(victor.pages("/api/datasets"))
         assert digits["name"] == "digits" and digits["item_count"] == 1797
         assert digits["label_classes"] == [str(d) for d in range(10)]
-        assert digits["label_counts"]["0"] == 178 and sum(digits["label_counts"].values()) == 1797
+        planted = planted_mistakes()
+        truth = {digit_filename(n): str(target) for n, target in enumerate(load_digits().target)}
+        assert digits["label_counts"] == Counter((truth | planted).values())
+        labels = {item["filename"]: item["label"] for item in victor.pages(f"/api/datasets/{digits['id']}/items")}
+        assert labels == truth | planted
+        jobs = list(victor.pages("/api/jobs"))
+        assert sorted(j["model_name"] for j in jobs) == ["digits-logistic-regression", "digits-random-forest"]
+        assert {j["dataset_id"] for j in jobs} == {digits["id"]}
         models = {m["name"]: m["status"] for m in victor.pages("/api/models")}
         assert models == {"digits-logistic-regression": "available", "digits-random-forest": "available"}
         item = next(victor.pages(f"/api/datasets/{digits['id']}/items"))

@@ -1,4 +1,4 @@
-"""Test support for the engine: an in-memory Storage, digits as PNG items, skl2onnx models."""
+"""Test support for the engine: an in-memory Storage, an injected crash, digits as PNG items, skl2onnx models."""
 
 from __future__ import annotations
 
@@ -76,6 +76,27 @@ class MemoryStorage:
     def lines(self, prefix: str) -> list[dict]:
         """Every prediction line of every part under `prefix`, parts in name order."""
         return [json.loads(line) for k in self.keys(prefix) for line in self.objects[k].splitlines()]
+
+
+class Crash(Exception):
+    """The injected failure."""
+
+
+class CrashingStorage:
+    """Delegates to a storage but raises on the n-th put whose key contains `marker`."""
+
+    def __init__(self, inner, n: int, marker: str = "/parts/"):
+        self.inner, self.n, self.marker, self.seen = inner, n, marker, 0
+
+    def put(self, key, data):
+        if self.marker in key:
+            self.seen += 1
+            if self.seen == self.n:
+                raise Crash(f"injected crash on {key}")
+        self.inner.put(key, data)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 @functools.cache

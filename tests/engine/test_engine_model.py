@@ -125,11 +125,15 @@ def test_logits_go_through_softmax_and_named_outputs_are_used():
     assert validate_model(data, spec) == []
     model = Model(data, parse_spec(spec))
     x = np.array([[1, 2, 3, 4], [4, 3, 2, 1]], dtype=np.float32)
-    best, scores = model.predict(x)
+    got = model.predict(x)
     logits = x @ (np.arange(12, dtype=np.float32).reshape(4, 3) / 100)
     soft = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    np.testing.assert_array_equal(best, soft.argmax(axis=1))
-    np.testing.assert_allclose(scores, soft.max(axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(got.best, soft.argmax(axis=1))
+    np.testing.assert_allclose(got.score, soft.max(axis=1), rtol=1e-5)
+    ordered = np.sort(soft, axis=1)[:, ::-1]
+    np.testing.assert_allclose(got.margin, ordered[:, 0] - ordered[:, 1], atol=1e-6)
+    np.testing.assert_array_equal(got.top, np.argsort(-soft, axis=1))
+    np.testing.assert_allclose(got.top_scores, ordered, rtol=1e-5)
 
 
 def test_model_refuses_a_spec_that_does_not_fit():

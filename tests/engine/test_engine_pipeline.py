@@ -14,7 +14,18 @@ from onnx import TensorProto, helper
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from PIL import Image
 
-from tests.engine.digits import ITEMS, OUT, MemoryStorage, digit_png, digits, job, seed, seeded_storage
+from tests.engine.digits import (
+    ITEMS,
+    OUT,
+    Crash,
+    CrashingStorage,
+    MemoryStorage,
+    digit_png,
+    digits,
+    job,
+    seed,
+    seeded_storage,
+)
 
 
 @pytest.fixture
@@ -40,27 +51,6 @@ def assert_each_item_once(storage, count: int = 120) -> None:
     assert len(keys) == count
     assert Counter(keys).most_common(1)[0][1] == 1
     assert set(keys) == set(storage.keys(ITEMS))
-
-
-class Crash(Exception):
-    """The injected failure."""
-
-
-class CrashingStorage:
-    """Delegates to a storage but raises on the n-th put whose key contains `marker`."""
-
-    def __init__(self, inner, n: int, marker: str = "/parts/"):
-        self.inner, self.n, self.marker, self.seen = inner, n, marker, 0
-
-    def put(self, key, data):
-        if self.marker in key:
-            self.seen += 1
-            if self.seen == self.n:
-                raise Crash(f"injected crash on {key}")
-        self.inner.put(key, data)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 @pytest.mark.parametrize("shards", [1, 3])
@@ -335,7 +325,7 @@ def test_predictions_page_walks_every_prediction_once_in_order(storage, limit):
         assert len(page) == limit
     assert got == expected
     assert pages == max(1, -(-len(expected) // limit))
-    assert set(expected[0]) == {"key", "label", "predicted", "score"}
+    assert set(expected[0]) == {"key", "label", "predicted", "score", "margin", "top"}
 
 
 def test_predictions_page_rejects_foreign_positions(storage):

@@ -7,10 +7,14 @@ job's prefix), so a runner only has to start, cancel and report on runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 
 class JobRunner(ABC):
     name: str
+    # Called with a run's params when it ends, by runners whose engine writes go unheard by storage
+    # events (the local runner's job process); runners on S3 leave it to the events.
+    finished: list[Callable[[dict], None]]
 
     @abstractmethod
     def submit(self, params: dict) -> str:

@@ -88,6 +88,7 @@ class LocalJobRunner(JobRunner):
         self._dispatchers: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.finished = []
 
     def _dispatch(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -109,6 +110,16 @@ class LocalJobRunner(JobRunner):
                     self._states[run_id] = "stopped"  # ended by close(): it resumes on the next start
                 elif self._states.get(run_id) == "running":
                     self._states[run_id] = "failed" if process.exitcode else "succeeded"
+                closed = self._closed
+            if not closed:
+                self._report(params)
+
+    def _report(self, params: dict) -> None:
+        for hook in self.finished:
+            try:
+                hook(params)
+            except Exception:  # a hook's failure (an index outage) must not stop the next job
+                log.exception("job %s: a finished-run hook failed", params.get("job_id"))
 
     def submit(self, params: dict) -> str:
         run_id = params["job_id"]

@@ -20,6 +20,7 @@ class MwaaJobRunner(JobRunner):
     def __init__(self, environment: str, client: Any = None):
         self.environment = environment
         self.client = client or boto3.client("mwaa")
+        self.finished = []  # never called: the workers' status writes reach the indexer as S3 events
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         request = {"Name": self.environment, "Path": path, "Method": method}

@@ -6,17 +6,30 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from service.adapters.searchindex import AVAILABLE, PENDING, DatasetStats, ItemQuery, ItemRecord
+from service.adapters.searchindex import (
+    AVAILABLE,
+    PENDING,
+    SORTS,
+    DatasetStats,
+    ItemQuery,
+    ItemRecord,
+    Prediction,
+    mistake_score,
+    parse_position,
+    sort_value,
+)
 
 DELETED = "deleted"
 DEFAULT_INDEX = "edna-items"
 # A terms aggregation returns 10 buckets unless told otherwise; label classes are a short list.
 LABEL_BUCKETS = 1000
 
-_KEYWORDS = ("tenant", "dataset_id", "item_id", "label", "status", "content_type", "created_by")
+_KEYWORDS = ("tenant", "dataset_id", "item_id", "label", "status", "content_type", "created_by", "label_source")
 _FLOATS = ("created_at", "updated_at", "observed_at")
 _INTS = ("size", "annotations")
-_FIELDS = tuple(f.name for f in dataclasses.fields(ItemRecord))
+_FIELDS = tuple(f.name for f in dataclasses.fields(ItemRecord) if f.name != "predictions")
+MODEL_BUCKETS = 1000  # models with predictions on one dataset, and jobs of one model, are short lists
+NESTED = "predictions"
 
 MAPPING: dict[str, Any] = {
     # Unknown fields stay in _source without growing the mapping; every record field is listed.
@@ -36,6 +49,19 @@ MAPPING: dict[str, Any] = {
         # Tag keys are user input: indexing them as fields would explode the mapping.
         "tags": {"type": "object", "enabled": False},
         "text": {"type": "text", "analyzer": "edna_text"},
+        # One object per model, nested so that a filter's terms hold on the same model's prediction.
+        NESTED: {
+            "type": "nested",
+            "properties": {
+                "model_id": {"type": "keyword"},
+                "job_id": {"type": "keyword"},
+                "predicted": {"type": "keyword"},
+                **{name: {"type": "double"} for name in ("score", "margin", "mistake", "finished_at")},
+                "probs": {"type": "object", "enabled": False},  # class names are user input, like tag keys
+                "disagrees": {"type": "boolean"},
+            },
+        },
+        "mistake": {"type": "double"},  # the mean over the item's models (sort=mistake without a model)
     },
 }
 
@@ -72,13 +98,45 @@ def version_of(observed_at: float) -> int:
 
 
 def to_document(record: ItemRecord) -> dict[str, Any]:
-    """The document of one record; None values are left out, `text` feeds full-text search."""
+    """The document of one record; None values are left out, `text` feeds full-text search.
+    Each prediction carries what the label makes of it (`disagrees`, `mistake`), and the item its mean
+    mistake: computed here with the port's own functions, so the sort values equal the cursors'."""
     values = {name: getattr(record, name) for name in _FIELDS}
     doc: dict[str, Any] = {name: value for name, value in values.items() if value is not None}
     doc["tags"] = dict(record.tags)
     label = [record.label] if record.label else []
     doc["text"] = [record.filename, *label, *record.tags, *record.tags.values()]
+    doc[NESTED] = [_prediction_doc(p, record.label) for p in record.predictions]
+    mean = sort_value(record, ItemQuery(sort="mistake"))
+    if mean is not None:
+        doc["mistake"] = mean
     return doc
+
+
+def _prediction_doc(prediction: Prediction, label: str | None) -> dict[str, Any]:
+    doc = {name: getattr(prediction, name) for name in ("model_id", "job_id", "predicted", "score", "margin")}
+    doc = {name: value for name, value in doc.items() if value is not None}
+    doc |= {"probs": dict(prediction.probs), "finished_at": prediction.finished_at}
+    doc["disagrees"] = label is not None and prediction.predicted is not None and prediction.predicted != label
+    mistake = mistake_score(prediction, label)
+    return doc if mistake is None else doc | {"mistake": mistake}
+
+
+def predictions_of(source: dict[str, Any]) -> tuple[Prediction, ...]:
+    """The predictions a document holds, sorted by model id (a tombstone holds none)."""
+    found = [
+        Prediction(
+            model_id=p["model_id"],
+            job_id=p["job_id"],
+            predicted=p.get("predicted"),
+            score=None if p.get("score") is None else float(p["score"]),
+            margin=None if p.get("margin") is None else float(p["margin"]),
+            probs={str(k): float(v) for k, v in (p.get("probs") or {}).items()},
+            finished_at=float(p.get("finished_at", 0.0)),
+        )
+        for p in source.get(NESTED) or []
+    ]
+    return tuple(sorted(found, key=lambda p: p.model_id))
 
 
 def tombstone(tenant: str, dataset_id: str, item_id: str, observed_at: float) -> dict[str, Any]:
@@ -102,7 +160,7 @@ def from_document(source: dict[str, Any]) -> ItemRecord:
         if name in values:
             values[name] = int(values[name])
     values["tags"] = {str(k): str(v) for k, v in (source.get("tags") or {}).items()}
-    return ItemRecord(**values)
+    return ItemRecord(**values, predictions=predictions_of(source))
 
 
 def is_live(source: dict[str, Any]) -> bool:
@@ -115,7 +173,8 @@ def _term(field: str, value: Any) -> dict[str, Any]:
 
 
 def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) -> dict[str, Any]:
-    """One page of live items matching `query`, ordered by item id, strictly after `after`."""
+    """One page of live items matching `query` in `query.sort` order, strictly after the position `after`."""
+    column, descending = SORTS[query.sort]
     filters = [_term("tenant", tenant)]
     for field in ("dataset_id", "label", "status", "content_type"):
         value = getattr(query, field)
@@ -124,20 +183,108 @@ def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) ->
     must_not: list[dict[str, Any]] = [_term("status", DELETED)]
     if query.unlabeled:
         must_not.append({"exists": {"field": "label"}})
+    prediction = _prediction_filter(query)
+    if prediction is not None:
+        filters.append(prediction)
+    elif column == "mistake":
+        filters.append({"exists": {"field": "mistake"}})  # the sort keeps only the items that have its value
     boolean: dict[str, Any] = {"filter": filters, "must_not": must_not}
     if query.q and query.q.strip():
         # Every typed term must match; the last one may still be half typed ("digit-00").
         boolean["must"] = [{"match_bool_prefix": {"text": {"query": query.q, "operator": "and"}}}]
     body: dict[str, Any] = {
         "query": {"bool": boolean},
-        "sort": [{"item_id": "asc"}],
+        "sort": _sort(query, column, descending),
         "size": limit,
         # Pages are cursors, not counts: skip counting every match.
         "track_total_hits": False,
     }
     if after is not None:
+        value, item_id = parse_position(query, after)
+        body["search_after"] = [item_id] if column == "item_id" else [value, item_id]
+    return body
+
+
+def _prediction_filter(query: ItemQuery) -> dict[str, Any] | None:
+    """One nested clause, so that every condition holds on the same prediction: the one of `model_id`."""
+    column = SORTS[query.sort][0]
+    bounds = {op: v for op, v in (("gte", query.min_score), ("lte", query.max_score)) if v is not None}
+    if query.model_id is None:
+        if column in ("score", "margin") or query.predicted is not None or query.disagrees or bounds:
+            raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
+        return None
+    inner = [_term(f"{NESTED}.model_id", query.model_id)]
+    if query.predicted is not None:
+        inner.append(_term(f"{NESTED}.predicted", query.predicted))
+    if query.disagrees:
+        inner.append(_term(f"{NESTED}.disagrees", True))
+    if bounds:
+        inner.append({"range": {f"{NESTED}.score": bounds}})
+    if column in ("score", "margin", "mistake"):
+        inner.append({"exists": {"field": f"{NESTED}.{column}"}})
+    return {"nested": {"path": NESTED, "query": {"bool": {"filter": inner}}}}
+
+
+def _sort(query: ItemQuery, column: str, descending: bool) -> list[dict[str, Any]]:
+    """The sort, then item_id: ties keep a stable order and search_after a unique position."""
+    if column == "item_id":
+        return [{"item_id": "asc"}]
+    order: dict[str, Any] = {"order": "desc" if descending else "asc"}
+    if column in ("filename", "created_at") or query.model_id is None:
+        return [{column: order}, {"item_id": "asc"}]
+    nested = {"path": NESTED, "filter": _term(f"{NESTED}.model_id", query.model_id)}
+    return [{f"{NESTED}.{column}": order | {"nested": nested}}, {"item_id": "asc"}]
+
+
+def older_body(
+    tenant: str, dataset_id: str, model_id: str, finished_at: float, limit: int, after: str | None
+) -> dict[str, Any]:
+    """One page (by item id) of a dataset's items holding a prediction of `model_id` from a job that
+    finished before `finished_at`."""
+    older = [_term(f"{NESTED}.model_id", model_id), {"range": {f"{NESTED}.finished_at": {"lt": finished_at}}}]
+    filters = [
+        _term("tenant", tenant),
+        _term("dataset_id", dataset_id),
+        {"nested": {"path": NESTED, "query": {"bool": {"filter": older}}}},
+    ]
+    body: dict[str, Any] = {
+        "query": {"bool": {"filter": filters}},
+        "sort": [{"item_id": "asc"}],
+        "size": limit,
+        "track_total_hits": False,
+    }
+    if after is not None:
         body["search_after"] = [after]
     return body
+
+
+def models_body(tenant: str, dataset_id: str) -> dict[str, Any]:
+    """Per model with predictions on a dataset's live items: how many, and per job its finish time."""
+    jobs = {
+        "terms": {"field": f"{NESTED}.job_id", "size": MODEL_BUCKETS},
+        "aggs": {"finished": {"max": {"field": f"{NESTED}.finished_at"}}},
+    }
+    models = {"terms": {"field": f"{NESTED}.model_id", "size": MODEL_BUCKETS}, "aggs": {"jobs": jobs}}
+    return {
+        "size": 0,
+        "query": {
+            "bool": {
+                "filter": [_term("tenant", tenant), _term("dataset_id", dataset_id)],
+                "must_not": [_term("status", DELETED)],
+            }
+        },
+        "aggs": {NESTED: {"nested": {"path": NESTED}, "aggs": {"models": models}}},
+    }
+
+
+def parse_models(response: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """model_id -> (its latest job, items) from the response to `models_body`."""
+    found: dict[str, tuple[str, int]] = {}
+    for model in response["aggregations"][NESTED]["models"]["buckets"]:
+        jobs = model["jobs"]["buckets"]
+        latest = max(jobs, key=lambda job: (job["finished"]["value"] or 0.0, job["key"]))
+        found[model["key"]] = (latest["key"], int(model["doc_count"]))
+    return found
 
 
 def pending_body(tenant: str, dataset_id: str, limit: int, after: str | None) -> dict[str, Any]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
-from service.adapters.searchindex import DatasetStats, ItemQuery, ItemRecord, SearchIndex
+from service.adapters.searchindex import DatasetStats, ItemQuery, ItemRecord, Prediction, SearchIndex
 from service.adapters.searchindex import documents as docs
 
 # Documents per bulk request: a few hundred KB, well under the 10 MB body limit of small domains.
 BULK_CHUNK = 500
 # Page size when the adapter itself walks results (pending items of a dataset).
 PAGE = 500
+# Times a document rewritten for its predictions is read again after a newer observation won the race.
+REWRITE_ATTEMPTS = 3
+# What a rewrite makes of an item's predictions: the new set, or None to leave the document as it is.
+Change = Callable[[ItemRecord], tuple[Prediction, ...] | None]
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class ClientErrors:
 
 class BulkWriteError(RuntimeError):
     """A bulk write failed for a reason other than an older observation (mapping, limits)."""
+
+
+class IndexReadError(RuntimeError):
+    """A document could not be read before it is written again (a missing index, a failed shard)."""
 
 
 class DocumentSearchIndex(SearchIndex):
@@ -67,15 +75,21 @@ class DocumentSearchIndex(SearchIndex):
         return True
 
     def upsert(self, record: ItemRecord) -> bool:
-        """Store the record unless a later observation is indexed; True when applied."""
+        """Store the record unless a later observation is indexed; True when applied. The predictions
+        the document holds are carried over: a realtime get, then the write. An attach that lands
+        between the two is lost for this item (the write carries the older set) until a reindex."""
         doc_id = docs.doc_id(record.tenant, record.item_id)
-        return self._write(doc_id, docs.to_document(record), record.observed_at)
+        held = self._sources([doc_id]).get(doc_id)
+        return self._write(doc_id, docs.to_document(_carrying(record, held)), record.observed_at)
 
     def upsert_many(self, records: Iterable[ItemRecord]) -> int:
-        """Bulk upsert without refresh (reindex, ingest); returns how many were applied."""
+        """Bulk upsert without refresh (reindex, ingest); returns how many were applied. Predictions
+        are carried over as in `upsert` (one mget per chunk)."""
         applied = 0
         it = iter(records)
         while chunk := list(islice(it, BULK_CHUNK)):
+            held = self._sources([docs.doc_id(r.tenant, r.item_id) for r in chunk])
+            chunk = [_carrying(r, held.get(docs.doc_id(r.tenant, r.item_id))) for r in chunk]
             response = self.client.bulk(body=docs.bulk_actions(self.index, chunk))
             for item in response["items"]:
                 result = item["index"]
@@ -84,6 +98,14 @@ class DocumentSearchIndex(SearchIndex):
                 elif result["status"] != 409:
                     raise BulkWriteError(f"{result.get('_id')}: {result.get('error')}")
         return applied
+
+    def _sources(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """doc id -> its mget answer (`_source`, `_version`) for those that exist, read in real time."""
+        docs_read = self.client.mget(index=self.index, body={"ids": doc_ids})["docs"]
+        failed = next((d for d in docs_read if "error" in d), None)
+        if failed is not None:  # writing on would drop the predictions it holds
+            raise IndexReadError(f"{failed['_id']}: {failed['error']}")
+        return {d["_id"]: d for d in docs_read if d.get("found")}
 
     def get(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord | None:
         """One live item of one dataset, or None; a realtime get needs no refresh."""
@@ -133,11 +155,75 @@ class DocumentSearchIndex(SearchIndex):
         return pending
 
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
-        """Up to `limit` live items matching `query`, ordered by item id, after the id `after`."""
+        """Up to `limit` live items matching `query` in its order, after the position `after`."""
+        body = docs.search_body(tenant, query, limit, after)  # a malformed position raises before asking
         if limit <= 0:
             return []
-        body = docs.search_body(tenant, query, limit, after)
         return docs.records_of(self.client.search(index=self.index, body=body))
+
+    def attach_predictions(
+        self,
+        tenant: str,
+        dataset_id: str,
+        model_id: str,
+        job_id: str,
+        finished_at: float,
+        rows: Iterable[tuple[str, Prediction]],
+    ) -> int:
+        """Each chunk: read the documents (mget), set the prediction, write each back with its own
+        version (`external_gte` takes an equal one); then drop the model's older predictions."""
+        attached = 0
+        it = iter(rows)
+        while chunk := dict(islice(it, BULK_CHUNK)):
+            attached += self._rewrite(tenant, dataset_id, list(chunk), _attaching(chunk, model_id, job_id, finished_at))
+        # Searches see refreshed documents only: the walk below must not find what was just replaced.
+        self.client.indices.refresh(index=self.index)
+        after: str | None = None
+        while True:
+            body = docs.older_body(tenant, dataset_id, model_id, finished_at, PAGE, after)
+            ids = [r.item_id for r in docs.records_of(self.client.search(index=self.index, body=body))]
+            self._rewrite(tenant, dataset_id, ids, _dropping(model_id, finished_at))
+            if len(ids) < PAGE:
+                break
+            after = ids[-1]
+        self.client.indices.refresh(index=self.index)
+        return attached
+
+    def _rewrite(self, tenant: str, dataset_id: str, item_ids: list[str], change: Change) -> int:
+        """Give the dataset's live items the predictions `change` makes of their record (None: leave
+        it), each written at the version it was read at; an item that a newer observation overtook
+        meanwhile is read again. Returns how many were written."""
+        written = 0
+        for _ in range(REWRITE_ATTEMPTS):
+            if not item_ids:
+                break
+            wanted = {docs.doc_id(tenant, item_id): item_id for item_id in item_ids}
+            lines: list[dict[str, Any]] = []
+            for doc_id, found in self._sources(list(wanted)).items():
+                source = found["_source"]
+                if not docs.is_live(source) or source.get("dataset_id") != dataset_id:
+                    continue
+                record = docs.from_document(source)
+                predictions = change(record)
+                if predictions is None:
+                    continue
+                record = replace(record, predictions=tuple(sorted(predictions, key=lambda p: p.model_id)))
+                meta = {"_index": self.index, "_id": doc_id, "version": found["_version"]}
+                lines += [{"index": meta | {"version_type": "external_gte"}}, docs.to_document(record)]
+            item_ids = []
+            for item in self.client.bulk(body=lines)["items"] if lines else []:
+                result = item["index"]
+                if result["status"] in (200, 201):
+                    written += 1
+                elif result["status"] == 409:
+                    item_ids.append(wanted[result["_id"]])
+                else:
+                    raise BulkWriteError(f"{result.get('_id')}: {result.get('error')}")
+        return written
+
+    def predicted_models(self, tenant: str, dataset_id: str) -> dict[str, tuple[str, int]]:
+        response = self.client.search(index=self.index, body=docs.models_body(tenant, dataset_id))
+        return docs.parse_models(response)
 
     def stats(self, tenant: str, dataset_id: str) -> DatasetStats:
         """Counts of a dataset's available items: total, bytes, per label."""
@@ -162,6 +248,36 @@ class DocumentSearchIndex(SearchIndex):
         # which is right, since it now holds a newer observation.
         response = self.client.delete_by_query(index=self.index, body=body, conflicts="proceed", refresh=True)
         return int(response["deleted"])
+
+
+def _attaching(rows: dict[str, Prediction], model_id: str, job_id: str, finished_at: float) -> Change:
+    def change(record: ItemRecord) -> tuple[Prediction, ...] | None:
+        held = record.prediction(model_id)
+        if held is not None and held.finished_at > finished_at:
+            return None  # a job that finished later has attached its own
+        new = rows[record.item_id]
+        mine = Prediction(model_id, job_id, new.predicted, new.score, new.margin, dict(new.probs), finished_at)
+        return (*(p for p in record.predictions if p.model_id != model_id), mine)
+
+    return change
+
+
+def _dropping(model_id: str, finished_at: float) -> Change:
+    def change(record: ItemRecord) -> tuple[Prediction, ...] | None:
+        held = record.prediction(model_id)
+        if held is None or held.finished_at >= finished_at:
+            return None
+        return tuple(p for p in record.predictions if p.model_id != model_id)
+
+    return change
+
+
+def _carrying(record: ItemRecord, held: dict[str, Any] | None) -> ItemRecord:
+    """The record with the predictions its indexed document holds (storage never has them)."""
+    source = held["_source"] if held else {}
+    if not docs.is_live(source) or source.get("dataset_id") != record.dataset_id:
+        return replace(record, predictions=())
+    return replace(record, predictions=docs.predictions_of(source))
 
 
 def opensearch_index(

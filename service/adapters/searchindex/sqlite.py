@@ -8,9 +8,22 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
-from service.adapters.searchindex import AVAILABLE, DatasetStats, ItemQuery, ItemRecord, SearchIndex
+from service.adapters.searchindex import (
+    AVAILABLE,
+    PREDICTION_SORTS,
+    DatasetStats,
+    ItemQuery,
+    ItemRecord,
+    Prediction,
+    SearchIndex,
+    parse_position,
+)
+from service.adapters.searchindex import sqlite_listing as listing
+from service.adapters.searchindex import sqlite_predictions as predictions
+from service.adapters.searchindex.sqlite_predictions import transaction
 
 DELETED = "deleted"  # tombstone: blocks older observations, never returned
 
@@ -34,8 +47,11 @@ _FIELDS = [
     "thumbnail",
     "annotations",
     "observed_at",
+    "label_source",
 ]
 _COLUMNS = ", ".join(_FIELDS)
+_ITEM_COLUMNS = ", ".join(f"items.{f}" for f in _FIELDS)  # where predictions are joined in
+_ADDED_COLUMNS = {"label_source": "TEXT"}  # columns newer than some index files: added when missing
 _UPDATABLE = [f for f in _FIELDS if f not in ("tenant", "item_id")]
 
 # Prefixes of 1-3 characters are indexed too, so searching as you type seeks instead of merging.
@@ -43,20 +59,23 @@ _FULL_TEXT = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5("
     "body, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')"
 )
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS items (
     tenant TEXT NOT NULL, dataset_id TEXT NOT NULL, item_id TEXT NOT NULL,
     filename TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL, status TEXT NOT NULL,
     created_at REAL NOT NULL, created_by TEXT NOT NULL, label TEXT, tags TEXT NOT NULL,
     etag TEXT NOT NULL, upload_id TEXT NOT NULL, updated_at REAL NOT NULL,
     width INTEGER, height INTEGER, thumbnail INTEGER NOT NULL, annotations INTEGER NOT NULL,
-    observed_at REAL NOT NULL, search_text TEXT NOT NULL,
+    observed_at REAL NOT NULL, search_text TEXT NOT NULL, label_source TEXT,
     UNIQUE (tenant, item_id)
 );
 CREATE INDEX IF NOT EXISTS items_by_dataset ON items (tenant, dataset_id, item_id);
 CREATE INDEX IF NOT EXISTS items_by_label ON items (tenant, dataset_id, label, item_id);
 CREATE INDEX IF NOT EXISTS items_by_observation ON items (tenant, observed_at);
 CREATE INDEX IF NOT EXISTS items_pending ON items (tenant, size) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS items_by_name ON items (tenant, dataset_id, filename, item_id);
+CREATE INDEX IF NOT EXISTS items_by_created ON items (tenant, dataset_id, created_at, item_id);
 {fts}
 -- Per-label totals of available items, kept by triggers: dataset reads never scan items.
 CREATE TABLE IF NOT EXISTS label_counts (
@@ -90,6 +109,8 @@ CREATE TRIGGER IF NOT EXISTS uncount_delete AFTER DELETE ON items WHEN old.statu
     WHERE tenant = old.tenant AND dataset_id = old.dataset_id AND label = coalesce(old.label, '');
 END;
 """.replace("{fts}", _FULL_TEXT + ";")
+    + predictions.SCHEMA
+)
 
 _UPSERT = (
     f"INSERT INTO items ({_COLUMNS}, search_text) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
@@ -135,6 +156,7 @@ class SqliteSearchIndex(SearchIndex):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._upgrade_full_text()
+        self._upgrade_columns()
         self._db().executescript(_SCHEMA)
 
     def _upgrade_full_text(self) -> None:
@@ -153,6 +175,14 @@ class SqliteSearchIndex(SearchIndex):
             raise
         db.execute("COMMIT")
 
+    def _upgrade_columns(self) -> None:
+        """Indexes made before a column was added get it, empty (a rebuild from storage fills it)."""
+        db = self._db()
+        have = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if have and column not in have:
+                db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
@@ -163,18 +193,17 @@ class SqliteSearchIndex(SearchIndex):
         return db
 
     def upsert(self, record: ItemRecord) -> bool:
-        return self._db().execute(_UPSERT, _row(record)).rowcount > 0
+        """The item's stored state; its predictions stay as they are (rescored if its label changed)."""
+        with transaction(self._db()) as db:
+            applied = db.execute(_UPSERT, _row(record)).rowcount > 0
+            predictions.rescore(db)
+        return applied
 
     def upsert_many(self, records: Iterable[ItemRecord]) -> int:
         """Many upserts in one transaction (rebuilds and benchmarks); returns how many applied."""
-        db = self._db()
-        db.execute("BEGIN")
-        try:
+        with transaction(self._db()) as db:
             applied = sum(db.execute(_UPSERT, _row(r)).rowcount for r in records)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            predictions.rescore(db)
         return applied
 
     def get(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord | None:
@@ -186,7 +215,28 @@ class SqliteSearchIndex(SearchIndex):
             )
             .fetchone()
         )
-        return _record(row) if row else None
+        return self._with_predictions(tenant, [_record(row)])[0] if row else None
+
+    def _with_predictions(self, tenant: str, records: list[ItemRecord]) -> list[ItemRecord]:
+        if not records:
+            return records
+        datasets = sorted({r.dataset_id for r in records})
+        held = predictions.predictions_of(self._db(), tenant, datasets, [r.item_id for r in records])
+        return [replace(r, predictions=held[r.item_id]) if r.item_id in held else r for r in records]
+
+    def attach_predictions(
+        self,
+        tenant: str,
+        dataset_id: str,
+        model_id: str,
+        job_id: str,
+        finished_at: float,
+        rows: Iterable[tuple[str, Prediction]],
+    ) -> int:
+        return predictions.attach(self._db(), tenant, dataset_id, model_id, job_id, finished_at, rows)
+
+    def predicted_models(self, tenant: str, dataset_id: str) -> dict[str, tuple[str, int]]:
+        return predictions.predicted_models(self._db(), tenant, dataset_id)
 
     def delete(self, tenant: str, dataset_id: str, item_id: str, observed_at: float) -> bool:
         tombstone = ItemRecord(
@@ -214,18 +264,26 @@ class SqliteSearchIndex(SearchIndex):
         return pending
 
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
-        where, params = ["tenant = ?", "status != ?"], [tenant, DELETED]
-        for column, value in (
-            ("dataset_id", query.dataset_id),
-            ("label", query.label),
-            ("status", query.status),
-            ("content_type", query.content_type),
+        position = None if after is None else parse_position(query, after)
+        if query.model_id is None and (
+            query.sort in PREDICTION_SORTS
+            or query.predicted is not None
+            or query.disagrees
+            or query.min_score is not None
+            or query.max_score is not None
         ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.unlabeled:
-            where.append("label IS NULL")
+            raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
+        if limit <= 0:
+            return []
+        if query.sort == "id" and query.model_id is None:
+            records = self._by_id(tenant, query, limit, after)
+        else:
+            records = self._ordered(tenant, query, limit, position)
+        return self._with_predictions(tenant, records)
+
+    def _by_id(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
+        """The listing in item_id order without a model: items alone, full text by the cheapest plan."""
+        where, params = _item_filters(tenant, query)
         if after is not None:
             where.append("item_id > ?")
             params.append(after)
@@ -236,6 +294,23 @@ class SqliteSearchIndex(SearchIndex):
             (*params, limit),
         )
         return [_record(row) for row in rows]
+
+    def _ordered(self, tenant: str, query: ItemQuery, limit: int, position: tuple | None) -> list[ItemRecord]:
+        """A listing with a model or in another order: one statement (see sqlite_listing)."""
+        scopes: list[int] = []
+        if query.model_id is not None or query.sort == "mistake":
+            scopes = predictions.scopes(self._db(), tenant, query.dataset_id, query.model_id or predictions.MEAN)
+            if not scopes:
+                return []
+        where, params = _item_filters(tenant, query, "items.")
+        if query.q is not None:
+            expression = match_expression(query.q)
+            if expression is None:
+                return []
+            where.append("items.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(expression)
+        sql, values = listing.statement(tenant, query, scopes, position, where, params)
+        return [_record(row) for row in self._db().execute(f"SELECT {_ITEM_COLUMNS} {sql}", (*values, limit))]
 
     def _matches(self, expression: str, cap: int) -> int:
         """How many rows match, counting no further than `cap`."""
@@ -321,6 +396,23 @@ class SqliteSearchIndex(SearchIndex):
             )
             .rowcount
         )
+
+
+def _item_filters(tenant: str, query: ItemQuery, table: str = "") -> tuple[list[str], list]:
+    """Conditions on `items` (columns prefixed with `table`) of the tenant's live items the query keeps."""
+    where, params = [f"{table}tenant = ?", f"{table}status != ?"], [tenant, DELETED]
+    for column, value in (
+        ("dataset_id", query.dataset_id),
+        ("label", query.label),
+        ("status", query.status),
+        ("content_type", query.content_type),
+    ):
+        if value is not None:
+            where.append(f"{table}{column} = ?")
+            params.append(value)
+    if query.unlabeled:
+        where.append(f"{table}label IS NULL")
+    return where, params
 
 
 def _row(record: ItemRecord) -> tuple:

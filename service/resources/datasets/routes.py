@@ -15,7 +15,11 @@ blp = ApiBlueprint("datasets", __name__, url_prefix="/api/datasets", description
 
 def view(dataset: Dataset) -> dict:
     data = asdict(dataset)
-    return {**data, **data.pop("extra")}
+    data.pop("hotkeys")  # what was chosen; the view shows the effective keys from `extra`
+    shown = {**data, **data.pop("extra")}
+    for prediction in shown.get("predictions", []):
+        prediction["model_name"] = edna().models.name_of(caller().tenant, prediction["model_id"])
+    return shown
 
 
 @blp.route("")
@@ -57,7 +61,7 @@ class DatasetById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def patch(self, body, dataset_id):
-        """Rename, describe or change the label classes of a dataset"""
+        """Rename, describe, change the label classes or the labelling hotkeys of a dataset"""
         catalog = edna().datasets
         return view(catalog.with_stats(caller().tenant, catalog.update(caller().tenant, dataset_id, body)))
 

@@ -22,11 +22,24 @@ class DatasetUpdateSchema(ma.Schema):
     name = ma.fields.Str(validate=ma.validate.Length(1, MAX_DATASET_NAME))
     description = ma.fields.Str(validate=ma.validate.Length(max=MAX_DESCRIPTION))
     label_classes = _classes
+    hotkeys = ma.fields.Dict(
+        keys=ma.fields.Str(validate=ma.validate.Length(1, 256)),
+        values=ma.fields.Str(validate=ma.validate.Length(equal=1)),
+        validate=ma.validate.Length(max=MAX_LABEL_CLASSES),
+        metadata={"description": "class -> one key that labels with it in labelling mode"},
+    )
 
     @ma.validates_schema
     def not_empty(self, data, **kwargs):
         if not data:
-            raise ma.ValidationError("give at least one of name, description, label_classes")
+            raise ma.ValidationError("give at least one of name, description, label_classes, hotkeys")
+
+
+class DatasetPredictionsSchema(ma.Schema):
+    model_id = ma.fields.Str()
+    model_name = ma.fields.Str(allow_none=True)
+    job_id = ma.fields.Str()
+    items = ma.fields.Int()
 
 
 class DatasetSchema(ma.Schema):
@@ -40,3 +53,10 @@ class DatasetSchema(ma.Schema):
     item_count = ma.fields.Int()
     bytes = ma.fields.Int()
     label_counts = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Int())
+    hotkeys = ma.fields.Dict(
+        keys=ma.fields.Str(), values=ma.fields.Str(), metadata={"description": "class -> labelling key"}
+    )
+    predictions = ma.fields.List(
+        ma.fields.Nested(DatasetPredictionsSchema),
+        metadata={"description": "models whose latest job's predictions are attached to the items"},
+    )

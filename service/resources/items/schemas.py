@@ -2,17 +2,33 @@
 
 import marshmallow as ma
 
+from service.adapters.searchindex import SORTS
 from service.domain.items import MAX_PARTS
 
 
-class ItemListArgs(ma.Schema):
-    limit = ma.fields.Int(load_default=50, validate=ma.validate.Range(1, 1000))
-    cursor = ma.fields.Str(load_default=None)
+class ItemFilters(ma.Schema):
+    """The filters a listing, a search and a bulk accept share."""
+
     label = ma.fields.Str(validate=ma.validate.Length(1, 256))
     unlabeled = ma.fields.Bool(load_default=False)
-    q = ma.fields.Str(validate=ma.validate.Length(1, 256))
+    q = ma.fields.Str(validate=ma.validate.Length(1, 256), metadata={"description": "words in filename, label, tags"})
     status = ma.fields.Str(validate=ma.validate.OneOf(["pending", "available"]))
     content_type = ma.fields.Str(validate=ma.validate.Length(1, 255))
+    model = ma.fields.Str(validate=ma.validate.Length(1, 64), metadata={"description": "whose predictions"})
+    predicted = ma.fields.Str(validate=ma.validate.Length(1, 256), metadata={"description": "predicted class"})
+    disagrees = ma.fields.Bool(load_default=False, metadata={"description": "labelled and predicted otherwise"})
+    min_score = ma.fields.Float(validate=ma.validate.Range(0, 1), allow_nan=False)
+    max_score = ma.fields.Float(validate=ma.validate.Range(0, 1), allow_nan=False)
+
+
+class ItemListArgs(ItemFilters):
+    limit = ma.fields.Int(load_default=50, validate=ma.validate.Range(1, 1000))
+    cursor = ma.fields.Str(load_default=None)
+    sort = ma.fields.Str(
+        load_default="id",
+        validate=ma.validate.OneOf(list(SORTS)),
+        metadata={"description": "name, created_at, -created_at, score, -score, margin (least sure first), mistake"},
+    )
 
 
 class UploadRequestSchema(ma.Schema):
@@ -43,6 +59,20 @@ class PreviewSchema(ma.Schema):
     height = ma.fields.Int(allow_none=True)
 
 
+class LabelSourceSchema(ma.Schema):
+    kind = ma.fields.Str(metadata={"description": "person or model"})
+    by = ma.fields.Str(metadata={"description": "the user, or the model id"})
+
+
+class ItemPredictionSchema(ma.Schema):
+    model_id = ma.fields.Str()
+    job_id = ma.fields.Str()
+    predicted = ma.fields.Str()
+    score = ma.fields.Float(allow_none=True)
+    margin = ma.fields.Float(allow_none=True, metadata={"description": "top-1 minus top-2 probability"})
+    top = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Float(), metadata={"description": "top-k classes"})
+
+
 class ItemSchema(ma.Schema):
     id = ma.fields.Str()
     dataset_id = ma.fields.Str()
@@ -59,6 +89,8 @@ class ItemSchema(ma.Schema):
     download_url = ma.fields.Str(allow_none=True)
     preview = ma.fields.Nested(PreviewSchema, allow_none=True)
     annotations = ma.fields.Int(metadata={"description": "how many boxes the item has"})
+    label_source = ma.fields.Nested(LabelSourceSchema, allow_none=True)
+    predictions = ma.fields.List(ma.fields.Nested(ItemPredictionSchema))
 
 
 class UploadPartSchema(ma.Schema):

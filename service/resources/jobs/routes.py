@@ -4,7 +4,7 @@ from flask.views import MethodView
 
 from service.domain import cursor
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
-from service.resources.jobs.schemas import JobSchema, JobStartSchema, PredictionSchema
+from service.resources.jobs.schemas import JobSchema, JobStartSchema, PredictionArgs, PredictionSchema
 from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("jobs", __name__, url_prefix="/api/jobs", description="Inference jobs")
@@ -46,12 +46,13 @@ class JobById(MethodView):
 @blp.route("/<job_id>/predictions")
 class Predictions(MethodView):
     @blp.requires(Role.viewer)
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PredictionArgs, location="query")
     @blp.response(200, page_schema(PredictionSchema, "PredictionPage"))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args, job_id):
-        """A page of the job's predictions"""
-        rows, last = edna().jobs.predictions(caller().tenant, job_id, cursor.decode(args["cursor"]), args["limit"])
+        """A page of the job's predictions (errors=true: only the items that failed, with the reason)"""
+        after = cursor.decode(args["cursor"])
+        rows, last = edna().jobs.predictions(caller().tenant, job_id, after, args["limit"], args["errors"])
         return page(rows, last)
 
 

@@ -2,6 +2,8 @@
 
 import marshmallow as ma
 
+from service.resources.common import PageArgs
+
 _STATUS = "queued, running, succeeded, failed or cancelled"
 
 
@@ -36,10 +38,16 @@ class JobSchema(ma.Schema):
     created_at = ma.fields.Str()
 
 
+class PredictionArgs(PageArgs):
+    errors = ma.fields.Bool(load_default=False, metadata={"description": "only the items that failed"})
+
+
 class PredictionSchema(ma.Schema):
     item_id = ma.fields.Str(allow_none=True)
     filename = ma.fields.Str(allow_none=True)
     label = ma.fields.Str(allow_none=True, metadata={"description": "the item's label when the job ran"})
     predicted = ma.fields.Str(allow_none=True)
     score = ma.fields.Float(allow_none=True)
+    margin = ma.fields.Float(allow_none=True, metadata={"description": "top-1 minus top-2 probability"})
+    top = ma.fields.Dict(keys=ma.fields.Str(), values=ma.fields.Float(), metadata={"description": "top-k classes"})
     error = ma.fields.Str(allow_none=True)

@@ -3,6 +3,7 @@
 from flask import request
 from flask.views import MethodView
 
+from service.domain import labels
 from service.resources.common import ApiBlueprint, caller, edna
 from service.resources.items.schemas import ItemSchema
 from service.resources.labels.schemas import (
@@ -30,7 +31,8 @@ class Label(MethodView):
         """Set or clear an item's label (one of the dataset's classes when it has them)"""
         state, tenant = edna(), caller().tenant
         dataset = state.datasets.get(tenant, dataset_id)
-        return state.items.describe(state.labels.set_label(tenant, dataset, item_id, body["label"]))
+        source = labels.person(caller().user)
+        return state.items.describe(state.labels.set_label(tenant, dataset, item_id, body["label"], source))
 
 
 @blp.route("/items/<item_id>/tags")
@@ -57,7 +59,7 @@ class BulkLabels(MethodView):
         state, tenant = edna(), caller().tenant
         dataset = state.datasets.get(tenant, dataset_id)
         entries = [(e["item_id"], e["label"]) for e in body["labels"]]
-        return {"results": state.labels.set_labels(tenant, dataset, entries)}
+        return {"results": state.labels.set_labels(tenant, dataset, entries, labels.person(caller().user))}
 
 
 def _version(body: dict) -> int:

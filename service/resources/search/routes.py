@@ -6,22 +6,16 @@ from flask.views import MethodView
 from service.adapters.searchindex import ItemQuery
 from service.domain import cursor
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
-from service.resources.items.schemas import ItemSchema
+from service.resources.items.schemas import ItemListArgs, ItemSchema
 from service.vocabulary import names
 from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("search", __name__, url_prefix="/api/search", description="Search")
 
 
-class SearchArgs(ma.Schema):
-    q = ma.fields.Str(validate=ma.validate.Length(1, 256), metadata={"description": "words in filename, label, tags"})
+class SearchArgs(ItemListArgs):
     dataset = ma.fields.Str(validate=ma.validate.Length(1, 64))
-    label = ma.fields.Str(validate=ma.validate.Length(1, 256))
-    unlabeled = ma.fields.Bool(load_default=False)
-    content_type = ma.fields.Str(validate=ma.validate.Length(1, 255))
-    status = ma.fields.Str(validate=ma.validate.OneOf(["pending", "available"]))
     limit = ma.fields.Int(load_default=cursor.DEFAULT_LIMIT, validate=ma.validate.Range(1, cursor.MAX_LIMIT))
-    cursor = ma.fields.Str(load_default=None)
 
 
 def query_from(args: dict, dataset_id: str | None) -> ItemQuery:
@@ -30,10 +24,16 @@ def query_from(args: dict, dataset_id: str | None) -> ItemQuery:
     return ItemQuery(
         dataset_id=dataset_id,
         label=args.get("label"),
-        unlabeled=args["unlabeled"],
+        unlabeled=args.get("unlabeled", False),
         status=args.get("status"),
         content_type=names.content_type(content_type) if content_type else None,
         q=args.get("q"),
+        model_id=args.get("model"),
+        predicted=args.get("predicted"),
+        disagrees=args.get("disagrees", False),
+        min_score=args.get("min_score"),
+        max_score=args.get("max_score"),
+        sort=args.get("sort", "id"),
     )
 
 

@@ -1,0 +1,85 @@
+"""The embedded index's listings with a model, or in another order than item id: their SQL.
+
+Each listing is one walk down the index of its order, the rest joined by key: a model's predictions
+(in item id, margin, score or mistake order), the mean mistakes, or items by name or time. A page
+starts strictly after the position (value, item id) of the last one: a keyset condition on that
+index's columns, never an offset. Only column names and `?` placeholders are put into the SQL.
+"""
+
+from __future__ import annotations
+
+import json
+
+from service.adapters.searchindex import SORTS, ItemQuery
+
+IN_JSON = "IN (SELECT value FROM json_each(?))"  # a list as one JSON parameter
+# Item columns that a listing in their order walks an index of (tenant, dataset_id, <column>, item_id) for.
+ITEM_ORDERS = ("filename", "created_at")
+
+
+def statement(
+    tenant: str, query: ItemQuery, scopes: list[int], position: tuple | None, items_where: list[str], items_params: list
+) -> tuple[str, list]:
+    """The listing's `FROM ... ORDER BY ... LIMIT ?`, and its parameters but the limit.
+
+    `scopes`: of `query.model_id`'s predictions, or of the mean mistakes for sort=mistake without a
+    model (one per dataset); `items_where`: the conditions on `items` (their table named)."""
+    column, descending = SORTS[query.sort]
+    model = query.model_id
+    where: list[str] = []
+    params: list = []
+    if model is not None or column == "mistake":
+        alias = "p" if model is not None else "m"
+        # One scope when the dataset is named: one index range, already in order.
+        where.append(f"{alias}.scope = ?" if len(scopes) == 1 else f"{alias}.scope {IN_JSON}")
+        params.append(scopes[0] if len(scopes) == 1 else json.dumps(scopes))
+    joined: list = []
+    if column in ITEM_ORDERS:
+        source, key = "items", "items.item_id"
+        if model is not None:
+            source += " CROSS JOIN predictions AS p ON p.item_id = items.item_id"
+    elif model is not None:
+        # In item id order both the primary key and the disagreeing items' index serve; without
+        # statistics the planner takes the key and would read every agreeing row on the way.
+        hint = " INDEXED BY predictions_disagreeing" if column == "item_id" and query.disagrees else ""
+        source = f"predictions AS p{hint} CROSS JOIN items ON items.tenant = ? AND items.item_id = p.item_id"
+        key, joined = "p.item_id", [tenant]
+    else:
+        source, key = (
+            "item_mistakes AS m CROSS JOIN items ON items.tenant = ? AND items.item_id = m.item_id",
+            "m.item_id",
+        )
+        joined = [tenant]
+    if model is not None:
+        for condition, value in (
+            ("p.predicted = ?", query.predicted),
+            ("p.score >= ?", query.min_score),
+            ("p.score <= ?", query.max_score),
+        ):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
+        if query.disagrees:
+            where.append("p.disagrees = 1")  # as the partial index's WHERE says, so that index is used
+    where += items_where
+    params += items_params
+    value = {"item_id": key, "filename": "items.filename", "created_at": "items.created_at"}.get(column)
+    if value is None:
+        value = f"p.{column}" if model is not None else "m.mistake"
+        where.append(f"{value} IS NOT NULL")  # the sort keeps only the items that have its value
+    after, after_params = _after(column, descending, value, key, position)
+    order = key if column == "item_id" else f"{value}{' DESC' if descending else ''}, {key}"
+    sql = f"FROM {source} WHERE {' AND '.join(where + after)} ORDER BY {order} LIMIT ?"
+    return sql, [*joined, *params, *after_params]
+
+
+def _after(column: str, descending: bool, value: str, key: str, position: tuple | None) -> tuple[list[str], list]:
+    """The keyset condition: strictly after (value, item id) in the listing's order."""
+    if position is None:
+        return [], []
+    start, item_id = position
+    if column == "item_id":
+        return [f"{key} > ?"], [item_id]
+    if descending:  # no row value for mixed directions: the first term bounds the index range
+        return [f"{value} <= ? AND ({value} < ? OR {key} > ?)"], [start, start, item_id]
+    return [f"({value}, {key}) > (?, ?)"], [start, item_id]
