@@ -25,6 +25,7 @@ search = Search(config, master_role=api.role, readers=[api.indexer_role, api.thu
 edge = Edge(config, api_endpoint=api.endpoint)
 client = identity.add_site_client(edge.url)
 api.serve(identity, data, search)
+search.install_templates(api.function, api.alias)
 edge.publish(identity)
 data.allow_browser_uploads(edge.url)
 observability = Observability(config, api, data)

@@ -46,6 +46,7 @@ def open_service(data_dir: Path):
     """The pieces the export route uses, built as Edna.build builds them (local adapters)."""
     from service.adapters.blobstore.local import LocalBlobStore
     from service.adapters.searchindex.sqlite import SqliteSearchIndex
+    from service.adapters.vectorindex.local import LocalVectorIndex
     from service.domain.export import Exporter
     from service.domain.indexing import Indexer
     from service.domain.items import ItemService, UploadLimits
@@ -61,7 +62,7 @@ def open_service(data_dir: Path):
         upload_ttl=config.upload_url_ttl_seconds,
         download_ttl=config.download_url_ttl_seconds,
     )
-    items = ItemService(blobs, index, Indexer(blobs, index), limits)
+    items = ItemService(blobs, index, Indexer(blobs, index), limits, LocalVectorIndex(data_dir / "vectors"))
     return blobs, index, Exporter(blobs, index, items)
 
 
@@ -70,7 +71,7 @@ def child(fmt: str, data_dir: Path, dataset_id: str, out: Path, max_seconds: flo
     from service.domain.datasets import DatasetCatalog
 
     blobs, index, exporter = open_service(data_dir)
-    dataset = DatasetCatalog(blobs, index).get(TENANT, dataset_id)
+    dataset = DatasetCatalog(blobs, index, exporter.items.vectors).get(TENANT, dataset_id)
     index.stats(TENANT, dataset_id)
     result = {"format": fmt, "seconds": 0.0, "bytes": 0, "stopped_early": False}
     if fmt != "baseline":

@@ -24,6 +24,7 @@ from bounds import Deadline
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex import AVAILABLE, ItemQuery, ItemRecord
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
+from service.adapters.vectorindex.local import LocalVectorIndex
 from service.bootstrap import build_blob_store, build_search_index
 from service.domain.datasets import DatasetCatalog
 from service.domain.indexing import Indexer
@@ -98,7 +99,7 @@ def prepare(data_dir: Path, sizes: list[int], workers: int, deadline: Deadline, 
     """One dataset per size (reused if this data dir already has it); returns size -> dataset id."""
     data_dir.mkdir(parents=True, exist_ok=True)
     blobs, index = open_store(data_dir)
-    catalog = DatasetCatalog(blobs, index)
+    catalog = DatasetCatalog(blobs, index, LocalVectorIndex(data_dir / "vectors"))
     marker = read_marker(data_dir)
     pics = pictures()
     rng = random.Random(seed)

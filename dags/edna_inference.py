@@ -168,13 +168,17 @@ def edna_inference():
         """
         #### Evaluate
         Merges the shards' confusion matrices and timings into `metrics.json`: accuracy, macro-F1,
-        per-class precision/recall/F1, confusion matrix, items per second.
+        per-class precision/recall/F1, confusion matrix, items per second (for an embedding-only model:
+        items, errors, timings and the embeddings' width).
         """
         from edna_engine import pipeline
 
         storage, params = _job()
         metrics = pipeline.evaluate(storage, params)
-        log.info("accuracy %s, macro-F1 %s over %d items", metrics["accuracy"], metrics["macro_f1"], metrics["items"])
+        # An embedding-only model has no accuracy: .get() logs None for it.
+        log.info(
+            "accuracy %s, macro-F1 %s over %d items", metrics.get("accuracy"), metrics.get("macro_f1"), metrics["items"]
+        )
 
     @task
     def finalize() -> None:

@@ -13,7 +13,7 @@ from infra.config import LAMBDA_RUNTIME, StackConfig
 from infra.data import INDEXER_TIMEOUT_SECONDS, THUMBNAILER_TIMEOUT_SECONDS, Data
 from infra.documents import assume_role, document, statement
 from infra.identity import Identity
-from infra.search import Search
+from infra.search import SEARCH_INDEX, Search
 
 HEALTH_ROUTE = "GET /api/health"  # the one route without the JWT authorizer
 API_HANDLER = "handler.lambda_handler"  # Zappa's handler around service.wsgi.app
@@ -39,7 +39,6 @@ COGNITO_MEMBER_ACTIONS = [
     )
 ]
 ALIAS = "live"
-SEARCH_INDEX = "edna-items"
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",

@@ -36,6 +36,8 @@ class StackConfig:
     opensearch_instance_type: str
     opensearch_instance_count: int
     opensearch_volume_gb: int
+    opensearch_vectors: int  # vectors the domain must hold in memory: items x embedding models, all tenants
+    opensearch_vector_dims: int  # of the largest embeddings served
     # batch
     mwaa_environment_class: str
     mwaa_min_workers: int
@@ -92,6 +94,8 @@ def load() -> StackConfig:
         opensearch_instance_type=c.require("opensearchInstanceType"),
         opensearch_instance_count=c.require_int("opensearchInstanceCount"),
         opensearch_volume_gb=c.require_int("opensearchVolumeGb"),
+        opensearch_vectors=c.require_int("opensearchVectors"),
+        opensearch_vector_dims=c.require_int("opensearchVectorDims"),
         mwaa_environment_class=c.require("mwaaEnvironmentClass"),
         mwaa_min_workers=c.require_int("mwaaMinWorkers"),
         mwaa_max_workers=c.require_int("mwaaMaxWorkers"),

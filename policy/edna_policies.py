@@ -25,13 +25,19 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 if __package__:  # imported as policy.edna_policies from the repo root (tests, the program's checks)
-    from policy import edna_edge_rules, edna_s3_rules, edna_service_rules
+    from policy import edna_edge_rules, edna_s3_rules, edna_search_rules, edna_service_rules
 else:  # Pulumi runs `python __main__.py` inside policy/
     import edna_edge_rules
     import edna_s3_rules
+    import edna_search_rules
     import edna_service_rules
 
-ALL_POLICIES: list[Policy] = [*edna_s3_rules.POLICIES, *edna_edge_rules.POLICIES, *edna_service_rules.POLICIES]
+ALL_POLICIES: list[Policy] = [
+    *edna_s3_rules.POLICIES,
+    *edna_edge_rules.POLICIES,
+    *edna_search_rules.POLICIES,
+    *edna_service_rules.POLICIES,
+]
 POLICIES_BY_NAME: dict[str, Policy] = {p.name: p for p in ALL_POLICIES}
 
 STACK = "<stack>"

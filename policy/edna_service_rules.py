@@ -1,8 +1,7 @@
-"""Service rules: Lambda concurrency and logs, log retention, OpenSearch, MWAA, IAM, SQS and Cognito settings."""
+"""Service rules: Lambda concurrency and logs, log retention, MWAA, IAM, SQS and Cognito settings."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 if __package__:  # imported as policy.edna_service_rules from the repo root
@@ -42,7 +41,6 @@ else:  # Pulumi runs `python __main__.py` inside policy/
 
 FUNCTION = ("aws:lambda/function:Function",)
 LOG_GROUP = ("aws:cloudwatch/logGroup:LogGroup",)
-DOMAIN = ("aws:opensearch/domain:Domain",)
 MWAA = ("aws:mwaa/environment:Environment",)
 QUEUE = ("aws:sqs/queue:Queue",)
 USER_POOL = ("aws:cognito/userPool:UserPool",)
@@ -65,7 +63,6 @@ MWAA_LOG_TYPES = {
     "webserverLogs": "webserver_logs",
     "workerLogs": "worker_logs",
 }
-_OPENSEARCH_TLS12 = re.compile(r"^Policy-Min-TLS-1-[2-9]")
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -138,36 +135,6 @@ def _log_retention(props: dict, _name: str) -> Iterator[str]:
             f"retention_in_days is {'unset' if days is None else days} (never expire): set a retention such as 30 "
             "or 365 days "
             "so logs, which may carry user data, expire."
-        )
-
-
-def _opensearch_at_rest(props: dict, _name: str) -> Iterator[str]:
-    if get(props, "encryptAtRest", "enabled") not in (True, UNKNOWN):
-        yield "encrypt_at_rest is not enabled: set encrypt_at_rest={'enabled': True} (optionally with kms_key_id)."
-
-
-def _opensearch_node_to_node(props: dict, _name: str) -> Iterator[str]:
-    if get(props, "nodeToNodeEncryption", "enabled") not in (True, UNKNOWN):
-        yield "node_to_node_encryption is not enabled: set node_to_node_encryption={'enabled': True}."
-
-
-def _opensearch_https(props: dict, _name: str) -> Iterator[str]:
-    options = get(props, "domainEndpointOptions", default={})
-    if get(options, "enforceHttps") not in (True, UNKNOWN):
-        yield "domain_endpoint_options.enforce_https is not True: set it to True."
-    policy = get(options, "tlsSecurityPolicy")
-    if policy is not UNKNOWN and not (isinstance(policy, str) and _OPENSEARCH_TLS12.match(policy)):
-        yield (
-            f"domain_endpoint_options.tls_security_policy is {policy!r}: "
-            "set it to 'Policy-Min-TLS-1-2-PFS-2023-10' (or another TLS 1.2 policy)."
-        )
-
-
-def _opensearch_fgac(props: dict, _name: str) -> Iterator[str]:
-    if get(props, "advancedSecurityOptions", "enabled") not in (True, UNKNOWN):
-        yield (
-            "fine-grained access control is off: set advanced_security_options={'enabled': True, "
-            "'anonymous_auth_enabled': False, 'master_user_options': {'master_user_arn': ...}}."
         )
 
 
@@ -249,30 +216,6 @@ POLICIES = [
         "Every CloudWatch LogGroup sets retention_in_days > 0.",
         LOG_GROUP,
         _log_retention,
-    ),
-    resource_policy(
-        "opensearch-encryption-at-rest",
-        "Every OpenSearch domain encrypts data at rest.",
-        DOMAIN,
-        _opensearch_at_rest,
-    ),
-    resource_policy(
-        "opensearch-node-to-node-encryption",
-        "Every OpenSearch domain encrypts traffic between nodes.",
-        DOMAIN,
-        _opensearch_node_to_node,
-    ),
-    resource_policy(
-        "opensearch-https-tls12",
-        "Every OpenSearch domain enforces HTTPS with a TLS 1.2+ security policy.",
-        DOMAIN,
-        _opensearch_https,
-    ),
-    resource_policy(
-        "opensearch-fine-grained-access",
-        "Every OpenSearch domain enables fine-grained access control (advanced security options).",
-        DOMAIN,
-        _opensearch_fgac,
     ),
     resource_policy(
         "mwaa-private-webserver",

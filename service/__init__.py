@@ -87,6 +87,7 @@ def _summarize(errors, path: str = "") -> str:
 def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.audit.routes import blp as audit
     from service.resources.auth.routes import blp as auth
+    from service.resources.bulk.routes import blp as bulk
     from service.resources.comparisons.routes import blp as comparisons
     from service.resources.datasets.routes import blp as datasets
     from service.resources.exports.routes import blp as exports
@@ -98,6 +99,7 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.models.routes import blp as models
     from service.resources.review.routes import blp as review
     from service.resources.search.routes import blp as search
+    from service.resources.similar.routes import blp as similar
     from service.resources.usage.routes import blp as usage
 
     resources = (
@@ -107,7 +109,9 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
         datasets,
         items,
         labels,
+        bulk,
         review,
+        similar,
         search,
         exports,
         models,

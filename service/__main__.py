@@ -111,12 +111,15 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
     state = _workbench(args)
     progress = Progress("reindex")
-    totals = rebuild(state.indexer, state.adapters.index, args.tenant, progress.step, state.predictions)
+    totals = rebuild(
+        state.indexer, state.adapters.index, args.tenant, progress.step, state.predictions, state.embeddings
+    )
     _finish_thumbnails(state)
     progress.done()
     print(
         f"{totals['tenants']} tenant(s), {totals['items']} items indexed,"
-        f" {totals['forgotten']} stale entries forgotten, {totals['predictions']} predictions attached"
+        f" {totals['forgotten']} stale entries forgotten, {totals['predictions']} predictions attached,"
+        f" {totals['vectors']} embeddings loaded"
     )
     return 0
 

@@ -16,6 +16,7 @@ from service.adapters.jobrunner.engine_storage import StoreAddress
 from service.adapters.searchindex import SearchIndex
 from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.adapters.usage import UsageMeter
+from service.adapters.vectorindex import VectorIndex
 from service.settings import Config
 from service.vocabulary.layout import TENANTS
 
@@ -28,6 +29,7 @@ class Adapters:
     index: SearchIndex
     verifier: TokenVerifier
     jobs: JobRunner
+    vectors: VectorIndex
     members: MemberDirectory | None = None
     issuer: LocalIssuer | None = None
     users: LocalUserStore | None = None
@@ -91,6 +93,19 @@ def build_search_index(config: Config, blobs: BlobStore | None = None) -> Search
     raise ValueError(f"EDNA_SEARCH must be 'sqlite', 'opensearch' or 'elasticsearch', not {config.search!r}")
 
 
+def build_vector_index(config: Config) -> VectorIndex:
+    """Beside the search index: memory-mapped matrices in the data dir, or the same OpenSearch/Elasticsearch."""
+    if config.search == "sqlite":
+        from service.adapters.vectorindex.local import LocalVectorIndex
+
+        return LocalVectorIndex(config.data_dir / "vectors")
+    from service.adapters.vectorindex import opensearch
+
+    if config.search == "opensearch":
+        return opensearch.opensearch_vectors(config.search_url, base=config.search_index)
+    return opensearch.elasticsearch_vectors(config.search_url, base=config.search_index, api_key=config.search_api_key)
+
+
 def build_job_runner(config: Config) -> JobRunner:
     if config.jobs == "local":
         from service.adapters.jobrunner.local import LocalJobRunner
@@ -121,11 +136,14 @@ def build_adapters(config: Config) -> Adapters:
     blobs = build_blob_store(config)
     index = build_search_index(config, blobs)
     jobs = build_job_runner(config)
+    vectors = build_vector_index(config)
     if config.identity == "local":
         issuer, users = local_identity(config)
         verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds)
         throttle = signin_throttle(config)
-        return Adapters(blobs, index, verifier, jobs, members=users, issuer=issuer, users=users, throttle=throttle)
+        return Adapters(
+            blobs, index, verifier, jobs, vectors, members=users, issuer=issuer, users=users, throttle=throttle
+        )
     if config.identity == "cognito":
         from service.adapters.identity.cognito import cognito_verifier
         from service.adapters.identity.cognito_members import cognito_member_directory
@@ -137,7 +155,7 @@ def build_adapters(config: Config) -> Adapters:
         # pool and region from the issuer; boto3's AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER points it elsewhere
         members = cognito_member_directory(config.cognito_issuer)
         verifier = CurrentMemberVerifier(verifier, members, config.member_check_seconds)
-        return Adapters(blobs, index, verifier, jobs, members=members)
+        return Adapters(blobs, index, verifier, jobs, vectors, members=members)
     raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")
 
 

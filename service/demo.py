@@ -1,5 +1,5 @@
-"""The demo: tenants, users, sklearn's digits (a few mislabeled on purpose), two models and a job of each,
-all through the public API like any client."""
+"""The demo: tenants, users, sklearn's digits (a few mislabeled on purpose), two classifiers and an
+embedding model and a job of each, all through the public API like any client."""
 
 from __future__ import annotations
 
@@ -113,19 +113,46 @@ def digit_models() -> list[tuple[str, bytes]]:
     return built
 
 
+EMBEDDING_MODEL = "digits-embed"
+
+
+def digit_embedding_model() -> bytes:
+    """An embedding-only model: the digits projected on their first 32 principal components, whose
+    ONNX output is named "embedding" (neighbours by cosine mostly share their digit)."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=32, random_state=0).fit(load_digits().data.astype("float32"))
+    onnx = to_onnx(pca, initial_types=[("input", FloatTensorType([None, 64]))])
+    produced = onnx.graph.output[0].name
+    for node in onnx.graph.node:
+        node.output[:] = ["embedding" if name == produced else name for name in node.output]
+    onnx.graph.output[0].name = "embedding"
+    return onnx.SerializeToString()
+
+
+def demo_models() -> list[tuple[str, bytes, dict]]:
+    """(name, ONNX bytes, spec fields) of every demo model: two classifiers and the embedding model."""
+    classifiers = [(name, onnx, {"class_names": CLASSES}) for name, onnx in digit_models()]
+    embedding = {"class_names": [], "embedding_output": "embedding"}
+    return [*classifiers, (EMBEDDING_MODEL, digit_embedding_model(), embedding)]
+
+
 def ensure_models(client: EdnaClient, say: Callable[[str], None]) -> dict[str, str]:
     """Register the demo models through the API (spec, signed upload, complete) unless already there;
     their ids by name."""
     existing = {m["name"]: m for m in client.pages("/api/models")}
     ids = {}
-    for name, onnx in digit_models():
+    for name, onnx, fields in demo_models():
         model = existing.get(name)
         if model and model["status"] == "available":
             ids[name] = model["id"]
             continue
         if model:  # an interrupted run left it pending: start it again
             client.call("DELETE", f"/api/models/{model['id']}")
-        body = {"name": name, "format": "onnx", "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
+        body = {"name": name, "format": "onnx", "input": DIGITS_INPUT, "size": len(onnx), **fields}
         ticket = client.call("POST", "/api/models", json=body)
         parts = client.transfer(ticket["upload"], onnx, "application/octet-stream")
         client.call("POST", f"/api/models/{ticket['model']['id']}/complete", json={"parts": parts} if parts else {})
@@ -140,7 +167,8 @@ def ensure_jobs(client: EdnaClient, dataset_id: str, model_ids: dict[str, str], 
     for name, model_id in model_ids.items():
         if (dataset_id, model_id) not in ran:
             client.call("POST", "/api/jobs", json={"dataset_id": dataset_id, "model_id": model_id})
-            say(f"demo: started a job of {name!r} over {DATASET!r}; its predictions rank the likely mistakes")
+            use = "its embeddings find similar items" if name == EMBEDDING_MODEL else "its predictions rank mistakes"
+            say(f"demo: started a job of {name!r} over {DATASET!r}; {use}")
 
 
 def label_digits(client: EdnaClient, items_path: str, labels: dict[str, str]) -> list[str]:

@@ -9,7 +9,10 @@ from service.adapters.usage import UsageMeter
 from service.bootstrap import Adapters, build_audit_log, build_thumbnail_queue, build_usage_meter
 from service.domain.annotations import Annotations
 from service.domain.comparisons import ComparisonService
+from service.domain.dataset_map import DatasetMap
 from service.domain.datasets import DatasetCatalog
+from service.domain.duplicate_runs import DuplicateRuns
+from service.domain.embeddings import Embeddings
 from service.domain.export import Exporter
 from service.domain.indexing import Indexer
 from service.domain.items import ItemService, UploadLimits
@@ -20,6 +23,8 @@ from service.domain.models import ModelCatalog
 from service.domain.preannotation import Preannotator
 from service.domain.predictions import Predictions
 from service.domain.quotas import QuotaBook, Quotas
+from service.domain.similar_queries import SimilarQueries
+from service.domain.similarity import Similarity
 from service.domain.usage import UsageReport
 from service.settings import Config
 
@@ -44,6 +49,11 @@ class Edna:
     predictions: Predictions
     preannotator: Preannotator
     mistakes: MistakeFinder
+    embeddings: Embeddings
+    similarity: Similarity
+    queries: SimilarQueries
+    duplicates: DuplicateRuns
+    maps: DatasetMap
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
@@ -54,18 +64,19 @@ class Edna:
             upload_ttl=config.upload_url_ttl_seconds,
             download_ttl=config.download_url_ttl_seconds,
         )
-        blobs, index = adapters.blobs, adapters.index
+        blobs, index, vectors = adapters.blobs, adapters.index, adapters.vectors
         thumbnails = build_thumbnail_queue(config)
         indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels)
         thumbnails.serve(indexer.make_thumbnail)
-        items = ItemService(blobs, index, indexer, limits)
+        items = ItemService(blobs, index, indexer, limits, vectors)
         predictions = Predictions(blobs, index)
-        adapters.jobs.finished.append(predictions.on_run_finished)
+        embeddings = Embeddings(blobs, vectors)
+        adapters.jobs.finished.extend([predictions.on_run_finished, embeddings.on_run_finished])
         # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
             listeners.append(indexer.refresh_key)
-        datasets = DatasetCatalog(blobs, index)
+        datasets = DatasetCatalog(blobs, index, vectors)
         labeler = Labeler(blobs, index, items)
         models = ModelCatalog(blobs, limits)
         defaults = Quotas(
@@ -77,6 +88,7 @@ class Edna:
         quotas = QuotaBook(blobs, index, defaults)
         jobs = JobService(blobs, adapters.jobs, datasets, models, lambda t: quotas.limits(t).max_concurrent_jobs)
         meter = build_usage_meter(config, blobs)
+        similarity = Similarity(vectors, index)
         return cls(
             config=config,
             adapters=adapters,
@@ -96,6 +108,11 @@ class Edna:
             predictions=predictions,
             preannotator=Preannotator(index, labeler),
             mistakes=MistakeFinder(blobs, index),
+            embeddings=embeddings,
+            similarity=similarity,
+            queries=SimilarQueries(blobs, limits, adapters.jobs, datasets, models, similarity),
+            duplicates=DuplicateRuns(blobs, index, similarity, in_process=adapters.jobs.name == "local"),
+            maps=DatasetMap(blobs, index, similarity),
         )
 
     def wait_for_thumbnails(self, timeout: float) -> bool:
@@ -105,6 +122,7 @@ class Edna:
     def close(self) -> None:
         """Stop the job and thumbnail workers and write what the meter still holds (the app is going away)."""
         self.adapters.jobs.close()
+        self.duplicates.close()
         self.indexer.thumbnails.close()
         if self.meter:
             self.meter.close()
@@ -114,3 +132,7 @@ class Edna:
     @property
     def blobs(self):
         return self.adapters.blobs
+
+    @property
+    def vectors(self):
+        return self.adapters.vectors

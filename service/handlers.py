@@ -7,9 +7,12 @@ import json
 import logging
 
 from service.adapters.thumbnailqueue import THUMBNAIL_MESSAGE
+from service.domain.duplicate_runs import DuplicateRuns
+from service.domain.embeddings import Embeddings
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
 from service.domain.predictions import Predictions
+from service.domain.similarity import Similarity
 
 log = logging.getLogger("edna.handlers")
 
@@ -28,12 +31,33 @@ def _indexer() -> Indexer:
     return Indexer(build_blob_store(config), build_search_index(config), thumbnails, config.max_image_pixels)
 
 
+@functools.cache
+def _vectors():
+    from service.bootstrap import build_vector_index
+    from service.settings import Config
+
+    return build_vector_index(Config.from_env())
+
+
+def _duplicates(indexer: Indexer) -> DuplicateRuns:
+    return DuplicateRuns(indexer.blobs, indexer.index, Similarity(_vectors(), indexer.index), in_process=False)
+
+
 def sqs_s3_events(
-    event: dict, context: object = None, indexer: Indexer | None = None, predictions: Predictions | None = None
+    event: dict,
+    context: object = None,
+    indexer: Indexer | None = None,
+    predictions: Predictions | None = None,
+    embeddings: Embeddings | None = None,
+    duplicates: DuplicateRuns | None = None,
 ) -> dict:
     """SQS batch of S3 notifications; failed messages are reported back for a retry (and, after
-    the queue's maxReceiveCount, the dead-letter queue) while the rest of the batch proceeds."""
-    indexer = indexer or _indexer()
+    the queue's maxReceiveCount, the dead-letter queue) while the rest of the batch proceeds.
+    Called with an indexer (tests), it loads embeddings and runs passes only when given them too."""
+    if indexer is None:
+        indexer = _indexer()
+        embeddings = embeddings or Embeddings(indexer.blobs, _vectors())
+        duplicates = duplicates or _duplicates(indexer)
     predictions = predictions or Predictions(indexer.blobs, indexer.index)
     failures = []
     for message in event.get("Records", []):
@@ -43,7 +67,7 @@ def sqs_s3_events(
                 continue
             if not isinstance(body.get("Records"), list):  # not an S3 notification: retried, then dead-lettered
                 raise ValueError(f"no S3 event records in {message['body'][:200]!r}")
-            on_storage_event(body, indexer, predictions)
+            on_storage_event(body, indexer, predictions, embeddings, duplicates)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})
@@ -104,3 +128,30 @@ def grant_search_access(event: dict, context: object = None, client=None) -> dic
     client.transport.perform_request("PUT", f"{security}/rolesmapping/{SEARCH_ROLE}", body={"backend_roles": roles})
     log.info("search role %s mapped to %s", SEARCH_ROLE, ", ".join(roles))
     return {"role": SEARCH_ROLE, "backend_roles": roles}
+
+
+def put_index_templates(event: dict, context: object = None, client=None) -> dict:
+    """Install the stack's index templates (infra/search_templates.py) on Amazon OpenSearch.
+
+    Only the master (the API's role) may put templates: the deploy runs this through the API function
+    (Zappa's `command` event, from a Pulumi `aws.lambda_.Invocation`) with `{"index_templates": {name:
+    body}}`, before the service creates an index they match. Putting the same template again changes nothing.
+    """
+    from service.settings import Config
+
+    config = Config.from_env()
+    templates = event.get("index_templates") or {}
+    for name, body in templates.items():
+        patterns = body.get("index_patterns") if isinstance(body, dict) else None
+        if not patterns or not all(isinstance(p, str) and p.startswith(config.search_index) for p in patterns):
+            raise ValueError(f"index template {name!r} must match only indexes named {config.search_index}*")
+    if not templates:
+        raise ValueError("put_index_templates needs {'index_templates': {name: body, ...}}")
+    if client is None:
+        from service.adapters.searchindex.opensearch import opensearch_index
+
+        client = opensearch_index(config.search_url, index=config.search_index).client
+    for name, body in sorted(templates.items()):
+        client.transport.perform_request("PUT", f"/_index_template/{name}", body=body)
+    log.info("index templates %s installed", ", ".join(sorted(templates)))
+    return {"index_templates": sorted(templates)}

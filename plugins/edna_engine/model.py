@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
-from edna_engine.model_check import input_errors, pick_output
+from edna_engine.model_check import check_outputs, embedding_dims, input_errors
 from edna_engine.onnx_signature import refuse_external_data
 from edna_engine.spec import Spec
 
@@ -75,24 +75,49 @@ def rank_classes(probabilities: np.ndarray, k: int = TOP_K) -> Predictions:
 
 
 class Model:
-    """A loaded model that turns a preprocessed batch into class probabilities and their summary."""
+    """A loaded model that turns a preprocessed batch into class probabilities and their summary, and
+    into embeddings when its spec names an embedding output."""
 
     def __init__(self, model_bytes: bytes, spec: Spec):
         self.spec = spec
         self.session = new_session(model_bytes)
-        self.output_name, errors = pick_output(self.session.get_outputs(), spec)
+        self.output_name, errors = check_outputs(self.session.get_outputs(), spec)
         errors = input_errors(self.session.get_inputs(), spec) + errors
         if errors:
             raise ValueError("the model does not fit its model.json: " + "; ".join(errors))
         self.input_name = self.session.get_inputs()[0].name
+        self.outputs = [name for name in (self.output_name, spec.embedding_output) if name is not None]
+        self.embedding_dims = embedding_dims(self.session.get_outputs(), spec) if spec.embedding_output else None
+        if spec.embedding_output is not None and self.embedding_dims is None:
+            # Undeclared in the graph: one blank item tells, so that every vector part (even one whose
+            # items all failed) has the same width, on a first run as on a resumed one.
+            self.embedding_dims = self.run(np.zeros((1, *spec.item_shape), dtype=np.float32))[1].shape[1]
+
+    def run(self, batch: np.ndarray) -> tuple[Predictions | None, np.ndarray | None]:
+        """One session run: the predictions (None without classes) and the embeddings (None without)."""
+        results = dict(zip(self.outputs, self.session.run(self.outputs, {self.input_name: batch}), strict=True))
+        embeddings = None
+        if self.spec.embedding_output is not None:
+            embeddings = np.asarray(results[self.spec.embedding_output], dtype=np.float32)
+            dims = self.embedding_dims  # None only while __init__ finds it out
+            width = embeddings.shape[1] if embeddings.ndim == 2 else 0
+            if embeddings.ndim != 2 or len(embeddings) != len(batch) or width < 1 or width != (dims or width):
+                raise ValueError(
+                    f"the embedding output has shape {embeddings.shape}; expected ({len(batch)}, {dims or 'D'})"
+                )
+        if self.output_name is None:
+            return None, embeddings
+        return self._rank(results[self.output_name], len(batch)), embeddings
 
     def predict(self, batch: np.ndarray) -> Predictions:
         """Each row's best class, score, margin and top classes; logits go through a softmax first."""
-        scores = self.session.run([self.output_name], {self.input_name: batch})[0]
+        return self.run(batch)[0]
+
+    def _rank(self, scores, rows: int) -> Predictions:
         scores = np.asarray(scores, dtype=np.float32)
-        if scores.ndim != 2 or scores.shape != (len(batch), len(self.spec.class_names)):
+        if scores.ndim != 2 or scores.shape != (rows, len(self.spec.class_names)):
             raise ValueError(
-                f"the model returned shape {scores.shape}; expected ({len(batch)}, {len(self.spec.class_names)})"
+                f"the model returned shape {scores.shape}; expected ({rows}, {len(self.spec.class_names)})"
             )
         if self.spec.output_kind == "logits":
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))

@@ -63,6 +63,38 @@ def pick_output(outputs: Sequence[Arg], spec: Spec) -> tuple[str | None, list[st
     return None, [f"{wanted}; outputs: {described}"]
 
 
+def embedding_errors(outputs: Sequence[Arg], spec: Spec) -> list[str]:
+    """Why the named embedding output cannot give one float vector per item; empty when it can."""
+    if spec.embedding_output is None:
+        return []
+    named = [o for o in outputs if o.name == spec.embedding_output]
+    if not named:
+        described = ", ".join(_describe(o) for o in outputs)
+        return [f"embedding output {spec.embedding_output!r} is not among the model's outputs ({described})"]
+    arg = named[0]
+    last = arg.shape[-1] if arg.shape else None
+    if arg.type != "tensor(float)" or len(arg.shape) != 2 or (isinstance(last, int) and last < 1):
+        return [f"embedding output {_describe(arg)} must be float [N, D], one vector per item"]
+    return []
+
+
+def embedding_dims(outputs: Sequence[Arg], spec: Spec) -> int | None:
+    """D of the embedding output when the graph declares it."""
+    named = [o for o in outputs if o.name == spec.embedding_output]
+    last = named[0].shape[-1] if named and named[0].shape else None
+    return last if isinstance(last, int) else None
+
+
+def check_outputs(outputs: Sequence[Arg], spec: Spec) -> tuple[str | None, list[str]]:
+    """The class output (None for an embedding-only model) and everything wrong with the outputs."""
+    errors = embedding_errors(outputs, spec)
+    if not spec.classifies:
+        return None, errors
+    others = [o for o in outputs if o.name != spec.embedding_output]
+    name, output_errors = pick_output(others, spec)
+    return name, output_errors + errors
+
+
 def validate_model(model_bytes: Buffer, spec: dict) -> list[str]:
     """Everything that keeps this model and model.json from running together; empty when they fit.
 
@@ -80,5 +112,11 @@ def validate_model(model_bytes: Buffer, spec: dict) -> list[str]:
     if errors:
         return errors
     parsed = parse_spec(spec)
-    _, output_errors = pick_output(signature.outputs, parsed)
+    _, output_errors = check_outputs(signature.outputs, parsed)
     return input_errors(signature.inputs, parsed) + output_errors
+
+
+def declared_embedding_dims(model_bytes: Buffer, spec: dict) -> int | None:
+    """D of a checked model's embedding output, as its graph declares it (None if not declared)."""
+    parsed = parse_spec(spec)
+    return embedding_dims(read_signature(model_bytes).outputs, parsed) if parsed.embedding_output else None

@@ -53,6 +53,16 @@ def part_key(out: str, shard: int, batch: int) -> str:
     return f"{out}parts/{shard:04d}-{batch:06d}.jsonl"
 
 
+def vectors_prefix(out: str) -> str:
+    """The embeddings of a model with an embedding output: a part beside each part of predictions."""
+    return f"{out}vectors/"
+
+
+def vector_key(out: str, shard: int, batch: int) -> str:
+    """One mini-batch's embeddings: numpy.save of float32 (lines of the matching part, D), in line order."""
+    return f"{out}vectors/{shard:04d}-{batch:06d}.npy"
+
+
 def part_batch(key: str) -> int:
     """The batch number in a part's key."""
     return int(key.rsplit("-", 1)[1].split(".", 1)[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import re
@@ -20,8 +21,14 @@ MAX_ERROR = 4000
 _POSITION = re.compile(r"(\d{4}-\d{6}\.jsonl):(\d+)")
 
 
-def _class_names(storage: Storage, params: JobParams) -> tuple[str, ...]:
-    return parse_spec(json.loads(storage.get(params.model_spec_key))).class_names
+def _embedding_dims(storage: Storage, out: str) -> int | None:
+    """D of the job's vectors, from its first vector part (one mini-batch; None when it wrote none)."""
+    import numpy as np
+
+    first = next(iter_keys(storage, o.vectors_prefix(out)), None)
+    if first is None:
+        return None
+    return int(np.load(io.BytesIO(storage.get(first)), allow_pickle=False).shape[1])
 
 
 def _progress(storage: Storage, out: str) -> dict:
@@ -85,7 +92,8 @@ def evaluate(storage: Storage, params: JobParams) -> dict:
     plan_doc = o.get_json(storage, o.plan_key(out))
     if plan_doc is None:
         raise RuntimeError(f"{o.plan_key(out)} does not exist: run plan first")
-    class_names = _class_names(storage, params)
+    spec = parse_spec(json.loads(storage.get(params.model_spec_key)))
+    class_names = spec.class_names
     index = {name: i for i, name in enumerate(class_names)}
     cancelled = storage.exists(o.cancel_key(out))
     confusion = new_confusion(len(class_names))
@@ -104,9 +112,12 @@ def evaluate(storage: Storage, params: JobParams) -> dict:
         items += result["items"]
         errors += result["errors"]
         seconds += result["seconds"]
+    # An embedding-only model has nothing to score: its metrics are counts, timings and the vectors' width.
+    scores = {**summarize(confusion, class_names), "class_names": list(class_names)} if spec.classifies else {}
+    if spec.embedding_output is not None:
+        scores["embedding_dims"] = _embedding_dims(storage, out)
     metrics = {
-        **summarize(confusion, class_names),
-        "class_names": list(class_names),
+        **scores,
         "items": items,
         "errors": errors,
         "items_per_second": round(items / seconds, 3) if seconds > 0 else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -145,7 +146,7 @@ class ShardRun:
                 return False
             chunk = buffer[start : start + self.batch]
             try:
-                lines = self._predict(chunk)
+                batch = self._predict(chunk)
             except (MemoryError, *ORT_ERRORS) as e:
                 if not is_out_of_memory(e):
                     raise
@@ -159,31 +160,44 @@ class ShardRun:
                 self.buffer.release()
                 log.warning("shard %d: out of memory (%s); batch size halved to %d", self.shard, e, self.batch)
                 continue
-            writer.submit(lines)
+            writer.submit(batch)
             start += len(chunk)
         return True
 
-    def _predict(self, chunk: list[Item]) -> list[dict]:
+    def _predict(self, chunk: list[Item]) -> tuple[list[dict], np.ndarray | None]:
+        """The chunk's lines and, for a model with an embedding output, its vectors (zero rows for failed items)."""
         names = self.spec.class_names
         valid = [item for item in chunk if item.array is not None]
+        predictions = embeddings = vectors = None
         if valid:
-            predictions = self.model.predict(self.buffer.fill([item.array for item in valid]))
+            predictions, embeddings = self.model.run(self.buffer.fill([item.array for item in valid]))
+        if predictions is not None:
             guesses = zip(*(column.tolist() for column in predictions), strict=True)  # best, score, margin, top...
+        if self.spec.embedding_output is not None:
+            vectors = np.zeros((len(chunk), self.model.embedding_dims), dtype=np.float32)
+            if embeddings is not None:
+                vectors[[n for n, item in enumerate(chunk) if item.array is not None]] = embeddings
         lines = []
         for item in chunk:
             line = {"key": item.key, "label": item.label, "predicted": None, "score": None, "margin": None, "top": {}}
             if item.array is None:
                 line["error"] = item.error
-            else:
+            elif predictions is not None:
                 i, score, margin, top, top_scores = next(guesses)
                 line["predicted"], line["score"], line["margin"] = names[i], round(score, 6), round(margin, 6)
                 line["top"] = {names[c]: round(s, 6) for c, s in zip(top, top_scores, strict=True)}
             lines.append(line)
-        return lines
+        return lines, vectors
 
-    def _write(self, lines: list[dict]) -> None:
-        """One atomic part, then the progress that counts it (on the writer's thread)."""
+    def _write(self, batch: tuple[list[dict], np.ndarray | None]) -> None:
+        """One atomic part (its vectors first: the part is what a resumed shard counts), then the progress
+        that counts it (on the writer's thread)."""
         out, state = self.params.output_prefix, self.state
+        lines, vectors = batch
+        if vectors is not None:
+            matrix = io.BytesIO()
+            np.save(matrix, vectors, allow_pickle=False)
+            self.storage.put(o.vector_key(out, self.shard, state.next_part), matrix.getvalue())
         body = "".join(json.dumps(line) + "\n" for line in lines).encode()
         self.storage.put(o.part_key(out, self.shard, state.next_part), body)
         state.next_part += 1

@@ -26,6 +26,12 @@ class Spec:
     resample: str
     output_name: str | None = None
     output_kind: str = "probabilities"
+    embedding_output: str | None = None  # an output of shape [N, D]: one embedding per item
+
+    @property
+    def classifies(self) -> bool:
+        """False for an embedding-only model (no classes)."""
+        return bool(self.class_names)
 
     @property
     def item_shape(self) -> tuple[int, ...]:
@@ -54,9 +60,15 @@ def spec_errors(d) -> list[str]:
     errors = []
     if d.get("format", "onnx") != "onnx":
         errors.append(f"format must be 'onnx' (got {d.get('format')!r})")
+    embedding = d.get("embedding_output")
+    if embedding is not None and (not isinstance(embedding, str) or not embedding):
+        errors.append("embedding_output must be a non-empty string (an output's name) or null")
     names = d.get("class_names")
-    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) and n for n in names):
-        errors.append("class_names must be a list of at least two non-empty strings")
+    embedding_only = embedding is not None and names == []
+    if not embedding_only and (
+        not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) and n for n in names)
+    ):
+        errors.append("class_names must be a list of at least two non-empty strings (or empty with embedding_output)")
     elif len(set(names)) != len(names):
         errors.append("class_names must not repeat a name")
     inp = d.get("input")
@@ -113,4 +125,5 @@ def parse_spec(d) -> Spec:
         resample=inp.get("resample", "box"),
         output_name=out.get("name"),
         output_kind=out.get("kind", "probabilities"),
+        embedding_output=d.get("embedding_output"),
     )

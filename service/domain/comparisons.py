@@ -11,7 +11,7 @@ from service.domain.jobs import JobService
 from service.domain.records import records_page
 from service.domain.timestamps import now_iso
 from service.vocabulary import layout
-from service.vocabulary.errors import BadRequest, NotFound
+from service.vocabulary.errors import BadRequest, Conflict, NotFound
 from service.vocabulary.ids import is_id, new_id
 from service.vocabulary.roles import Principal
 
@@ -64,7 +64,9 @@ class ComparisonService:
         if len(set(model_ids)) != len(model_ids) or not 2 <= len(model_ids) <= MAX_MODELS:
             raise BadRequest(f"compare 2 to {MAX_MODELS} different models")
         for model_id in model_ids:  # all checked before any slot is taken or job starts
-            self.jobs.startable(principal.tenant, dataset_id, model_id)
+            model = self.jobs.startable(principal.tenant, dataset_id, model_id)
+            if not model.class_names:
+                raise Conflict(f"model {model.name!r} has no classes (it only makes embeddings): nothing to compare")
         job_ids = self.jobs.reserve(principal.tenant, len(model_ids))
         comparison = Comparison(new_id(), dataset_id, model_ids, [], principal.user, now_iso())
         for model_id, job_id in zip(model_ids, job_ids, strict=True):

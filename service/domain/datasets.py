@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.searchindex import SearchIndex
+from service.adapters.vectorindex import VectorIndex
 from service.domain import hotkeys
 from service.domain.records import records_page
 from service.domain.tenant_locks import TenantLocks
@@ -58,9 +59,10 @@ def description(value: str) -> str:
 class DatasetCatalog:
     """A tenant's datasets. Ids that are not ours, or not ids at all, are simply not found."""
 
-    def __init__(self, blobs: BlobStore, index: SearchIndex):
+    def __init__(self, blobs: BlobStore, index: SearchIndex, vectors: VectorIndex):
         self.blobs = blobs
         self.index = index
+        self.vectors = vectors
         self._tenants = TenantLocks()  # two simultaneous creates of one name: the second sees the first
 
     def get(self, tenant: str, dataset_id: str) -> Dataset:
@@ -90,7 +92,8 @@ class DatasetCatalog:
         """One page of datasets in creation order; the second value is the last id when more follow."""
         return records_page(self.blobs, layout.datasets_prefix(tenant), after, limit, lambda d: self.get(tenant, d))
 
-    def _all(self, tenant: str):
+    def every(self, tenant: str):
+        """All the tenant's datasets, a page of records at a time."""
         after = None
         while True:
             page, after = self.list(tenant, 1000, after)
@@ -100,7 +103,7 @@ class DatasetCatalog:
 
     def _ensure_unique(self, tenant: str, name: str, except_id: str | None = None) -> None:
         folded = name.casefold()
-        for other in self._all(tenant):
+        for other in self.every(tenant):
             if other.id != except_id and other.name.casefold() == folded:
                 raise Conflict(f"a dataset named {other.name!r} already exists (id {other.id})")
 
@@ -151,5 +154,6 @@ class DatasetCatalog:
             if pending.upload_id:
                 key = layout.item_object(tenant, dataset_id, pending.item_id, pending.filename)
                 self.blobs.abort_multipart(key, pending.upload_id)
+        self.vectors.remove_dataset(tenant, dataset_id)
         # The record goes last: a crash midway leaves a dataset that can be deleted again.
         self.blobs.delete_many([record])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_plus
 
+from service.domain.duplicate_runs import DuplicateRuns
+from service.domain.embeddings import Embeddings
 from service.domain.indexing import Indexer
 from service.domain.predictions import Predictions
 from service.vocabulary import layout
@@ -12,7 +14,13 @@ from service.vocabulary import layout
 log = logging.getLogger("edna.events")
 
 
-def on_storage_event(event: dict, indexer: Indexer, predictions: Predictions | None = None) -> int:
+def on_storage_event(
+    event: dict,
+    indexer: Indexer,
+    predictions: Predictions | None = None,
+    embeddings: Embeddings | None = None,
+    duplicates: DuplicateRuns | None = None,
+) -> int:
     """Apply every S3 record of an event (created, removed, tagging); returns how many were items.
 
     Idempotent and order-tolerant: each record makes the indexer read the object's current state,
@@ -23,8 +31,15 @@ def on_storage_event(event: dict, indexer: Indexer, predictions: Predictions | N
         if record.get("eventSource") != "aws:s3":
             continue
         key = unquote_plus(record["s3"]["object"]["key"])  # S3 URL-encodes keys in events
-        if predictions is not None and layout.parse_job_status(key):
-            predictions.on_key(key)  # a job finished: its predictions become item facts
+        if layout.parse_job_status(key):
+            # A job finished: its predictions become item facts, its embeddings searchable.
+            for listener in (predictions, embeddings):
+                if listener is not None:
+                    listener.on_key(key)
+            continue
+        if layout.parse_duplicates_run(key):
+            if duplicates is not None:
+                duplicates.on_key(key)  # a near-duplicate pass was asked for: run it here
             continue
         if layout.parse_model_file(key):
             indexer.refresh_key(key)  # discarded if its model was deleted

@@ -20,6 +20,7 @@ from service.adapters.searchindex import (
     parse_position,
     position_of,
 )
+from service.adapters.vectorindex import VectorIndex
 from service.domain.datasets import Dataset
 from service.domain.indexing import Indexer
 from service.domain.timestamps import iso
@@ -99,11 +100,14 @@ def provenance(user: str, created_at: float) -> dict[str, str]:
 class ItemService:
     """Every call is scoped to the caller's tenant and a dataset the caller can see."""
 
-    def __init__(self, blobs: BlobStore, index: SearchIndex, indexer: Indexer, limits: UploadLimits):
+    def __init__(
+        self, blobs: BlobStore, index: SearchIndex, indexer: Indexer, limits: UploadLimits, vectors: VectorIndex
+    ):
         self.blobs = blobs
         self.index = index
         self.indexer = indexer
         self.limits = limits
+        self.vectors = vectors
 
     def _key(self, record: ItemRecord) -> str:
         return layout.item_object(record.tenant, record.dataset_id, record.item_id, record.filename)
@@ -205,6 +209,7 @@ class ItemService:
             [layout.thumbnail(tenant, dataset_id, item_id), layout.annotations_record(tenant, dataset_id, item_id)]
         )
         self.index.delete(tenant, dataset_id, item_id, time.time())
+        self.vectors.remove_items(tenant, dataset_id, [item_id])
 
     def download_url(self, record: ItemRecord) -> str:
         if record.status != AVAILABLE:

@@ -41,13 +41,16 @@ class Model:
     errors: list[str] = field(default_factory=list)
     upload_id: str = ""
     sha256: str = ""  # of the bytes `complete` checked: jobs load only those
+    embedding_output: str | None = None  # the output giving one embedding per item, if the model makes them
+    embedding_dims: int | None = None  # their length, as the checked graph declares it
 
     def record(self) -> bytes:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False).encode()
 
     def spec(self) -> dict:
         """What the engine reads of model.json."""
-        return {"format": self.format, "class_names": self.class_names, "input": self.input, "output": self.output}
+        spec = {"format": self.format, "class_names": self.class_names, "input": self.input, "output": self.output}
+        return {**spec, "embedding_output": self.embedding_output} if self.embedding_output else spec
 
 
 class _HashingWriter:
@@ -61,10 +64,10 @@ class _HashingWriter:
         return self.out.write(chunk)
 
 
-def check_stored(blobs: BlobStore, key: str, spec: dict) -> tuple[int, str, list[str]]:
-    """(size, sha256, errors) of the stored model: spooled to a private, unlinked temp file and read
-    through an mmap, so the API holds a few pages of it whatever its size."""
-    from edna_engine.model_check import validate_model
+def check_stored(blobs: BlobStore, key: str, spec: dict) -> tuple[int, str, list[str], int | None]:
+    """(size, sha256, errors, embedding dims) of the stored model: spooled to a private, unlinked temp
+    file and read through an mmap, so the API holds a few pages of it whatever its size."""
+    from edna_engine.model_check import declared_embedding_dims, validate_model
 
     digest = hashlib.sha256()
     with tempfile.TemporaryFile(prefix="edna-model-") as spool:
@@ -72,9 +75,11 @@ def check_stored(blobs: BlobStore, key: str, spec: dict) -> tuple[int, str, list
         spool.flush()
         size = spool.tell()
         if size == 0:
-            return 0, digest.hexdigest(), validate_model(b"", spec)
+            return 0, digest.hexdigest(), validate_model(b"", spec), None
         with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return size, digest.hexdigest(), validate_model(mapped, spec)
+            errors = validate_model(mapped, spec)
+            dims = None if errors else declared_embedding_dims(mapped, spec)
+            return size, digest.hexdigest(), errors, dims
 
 
 class ModelCatalog:
@@ -106,8 +111,9 @@ class ModelCatalog:
     def register(self, principal: Principal, body: dict) -> tuple[Model, dict]:
         """Record the model as pending and sign the upload of its ONNX file."""
         classes = label_classes(body["class_names"])
-        if len(classes) < 2:
-            raise BadRequest("a classifier needs at least 2 class_names")
+        embedding_output = body.get("embedding_output")
+        if len(classes) < 2 and not (embedding_output and not classes):
+            raise BadRequest("a classifier needs at least 2 class_names; only an embedding_output model may have none")
         now = time.time()
         model = Model(
             id=new_id(),
@@ -116,6 +122,7 @@ class ModelCatalog:
             class_names=classes,
             input=body["input"],
             output=body.get("output"),
+            embedding_output=embedding_output,
             size=body["size"],
             status=PENDING,
             created_by=principal.user,
@@ -152,7 +159,7 @@ class ModelCatalog:
             raise Unprocessable(f"the stored file has {info.size} bytes, but {model.size} were announced")
         if info.size > MAX_CHECKED_BYTES:
             raise Unprocessable(f"models up to {MAX_CHECKED_BYTES} bytes can be checked and used")
-        size, model.sha256, model.errors = check_stored(self.blobs, key, model.spec())
+        size, model.sha256, model.errors, model.embedding_dims = check_stored(self.blobs, key, model.spec())
         if size != model.size:
             model.errors = [f"the stored file changed while it was checked ({size} bytes, not {model.size})"]
         model.status = INVALID if model.errors else AVAILABLE

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import SearchIndex
+from service.domain.embeddings import Embeddings
 from service.domain.indexing import Indexer
 from service.domain.items import provenance
 from service.domain.predictions import Predictions
@@ -50,14 +51,15 @@ def rebuild(
     tenant: str | None = None,
     step: Callable = lambda: None,
     predictions: Predictions | None = None,
+    embeddings: Embeddings | None = None,
 ) -> dict:
     """Index every item object (with its tags and sidecars), forget what storage no longer has, then
-    attach each (dataset, model)'s latest job predictions from their parts."""
+    attach each (dataset, model)'s latest job predictions from their parts, and load its embeddings."""
     blobs = indexer.blobs
     started = time.time()
     # Tenants the index knows but storage no longer has are swept too.
     tenants = [tenant] if tenant else sorted({*child_names(blobs, layout.TENANTS), *index.tenants()})
-    totals = {"tenants": len(tenants), "items": 0, "forgotten": 0, "predictions": 0}
+    totals = {"tenants": len(tenants), "items": 0, "forgotten": 0, "predictions": 0, "vectors": 0}
     for name in tenants:
         for dataset_id in child_names(blobs, layout.datasets_prefix(name)):
             keys = (o.key for o in blobs.iter_objects(layout.items_prefix(name, dataset_id)))
@@ -68,6 +70,9 @@ def rebuild(
         totals["forgotten"] += index.sweep(name, started)
         if predictions is not None:
             totals["predictions"] += predictions.rebuild(name, child_names(blobs, layout.jobs_prefix(name)))
+        if embeddings is not None:
+            embeddings.vectors.remove_tenant(name)  # sets of deleted jobs, datasets or models go too
+            totals["vectors"] += embeddings.rebuild(name, child_names(blobs, layout.jobs_prefix(name)))
     if tenant is None:
         index.rebuilt()  # every tenant is back: a lost or corrupt index is no longer worth reporting
     return totals

@@ -146,6 +146,54 @@ def dismissal(tenant: str, dataset_id: str, item_id: str) -> str:
     return f"tenants/{tenant}/datasets/{dataset_id}/dismissed/{item_id}.json"
 
 
+def duplicates_run(tenant: str, dataset_id: str, run_id: str) -> str:
+    """A near-duplicate pass over a dataset: its request, status and progress."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/duplicates/{run_id}/run.json"
+
+
+def parse_duplicates_run(key: str) -> tuple[str, str, str] | None:
+    """(tenant, dataset id, run id) of a near-duplicate pass's record key; None for every other key."""
+    parts = key.split("/")
+    if len(parts) == 7 and parts[0] == "tenants" and parts[2] == "datasets" and parts[4] == "duplicates":
+        return (parts[1], parts[3], parts[5]) if parts[6] == "run.json" else None
+    return None
+
+
+def duplicates_groups(tenant: str, dataset_id: str, run_id: str) -> str:
+    """The pass's result: one group per line, largest first."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/duplicates/{run_id}/groups.jsonl"
+
+
+def job_vectors_prefix(tenant: str, job_id: str) -> str:
+    """Where the engine writes a job's embeddings, a part beside each part of predictions."""
+    return f"tenants/{tenant}/jobs/{job_id}/vectors/"
+
+
+def job_map(tenant: str, job_id: str) -> str:
+    """The 2-D layout of the job's embeddings (item ids and coordinates), made on first request."""
+    return f"tenants/{tenant}/jobs/{job_id}/map.npz"
+
+
+def query_record(tenant: str, query_id: str) -> str:
+    """A "find similar" request for an image the user uploads: the model, the dataset, and its state."""
+    return f"tenants/{tenant}/queries/{query_id}/query.json"
+
+
+def query_image_prefix(tenant: str, query_id: str) -> str:
+    """The uploaded image, alone under this prefix: the embedding job's items prefix."""
+    return f"tenants/{tenant}/queries/{query_id}/image/"
+
+
+def query_embedding_prefix(tenant: str, query_id: str) -> str:
+    """The embedding job's output prefix."""
+    return f"tenants/{tenant}/queries/{query_id}/embedding/"
+
+
+def query_run_claim(tenant: str, query_id: str) -> str:
+    """Created once, by a conditional write, by the request that starts the query's embedding."""
+    return f"tenants/{tenant}/queries/{query_id}/run.json"
+
+
 def comparisons_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/comparisons/"
 

@@ -1,13 +1,16 @@
 // One dataset: a virtual thumbnail grid (only visible cells exist in the DOM; pages load as you
 // scroll), filters and sorts (label, text, a model's predictions), a prediction badge per cell,
-// selection with bulk labelling, bulk acceptance of predictions, the labelling keys, and uploads.
+// selection with bulk labelling, bulk acceptance of predictions, the labelling keys, and uploads;
+// with embeddings, "find similar" from each cell or from an image, and links to duplicates and the map.
 
 import { api } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
 import { ItemList, remember } from "../lib/listing.js";
 import { disagrees, modelOptions, modelsOf, predictionOf, score } from "../lib/predictions.js";
+import { embeddingsOf } from "../lib/similar.js";
 import { bulkAccept } from "../parts/bulk-accept.js";
+import { findSimilar } from "../parts/find-similar.js";
 import { hotkeyEditor } from "../parts/hotkey-editor.js";
 import { uploads } from "../parts/uploads.js";
 
@@ -29,7 +32,8 @@ const NEEDS_MODEL = new Set(["margin", "score", "-score"]);
 const FILTERS = ["q", "label", "unlabeled", "model", "predicted", "disagrees", "min_score", "max_score", "sort"];
 
 export async function render(root, { datasetId, query: asked = {} }, ctx) {
-  const dataset = await api(`/datasets/${datasetId}`);
+  // Without the embeddings list the page still works: only the similarity tools stay hidden.
+  const [dataset, sets] = await Promise.all([api(`/datasets/${datasetId}`), embeddingsOf(datasetId).catch(() => [])]);
   const classes = [...new Set([...(dataset.label_classes || []), ...Object.keys(dataset.label_counts || {})])];
   // A link may name a class or a model this page does not list (yet): it stays chosen all the same.
   for (const c of [asked.label, asked.predicted]) if (c && !classes.includes(c)) classes.push(c);
@@ -49,6 +53,8 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
         <a class="button" id="label-link" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
         <a class="button" id="review-link" href="${`#/datasets/${datasetId}/review`}">Review likely mistakes</a>
         <a class="button" href="${`/api/datasets/${datasetId}/export?format=csv`}" id="export" download>Export CSV</a>
+        <a class="button" id="duplicates-link" href="${`#/datasets/${datasetId}/duplicates`}">Near-duplicates</a>
+        <a class="button" id="map-link" href="${`#/datasets/${datasetId}/map`}">Map</a>
       </div>
       ${ctx.can("editor")
         ? html`<section class="card" aria-labelledby="upload-title"><h2 id="upload-title">Upload</h2>
@@ -56,7 +62,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
               <label class="inline"><span class="sr">Choose files</span><input type="file" id="files" multiple accept="image/*,*/*"></label></div>
             <ul class="uploads" id="uploads" aria-label="Uploads"></ul></section>`
         : ""}
-      <div class="tools"><div id="hotkeys-holder"></div>${ctx.can("labeler") ? html`<div id="accept-holder"></div>` : ""}</div>
+      <div class="tools"><div id="hotkeys-holder"></div>${ctx.can("labeler") ? html`<div id="accept-holder"></div>` : ""}<div id="find-holder"></div></div>
       <form class="row" id="filters" role="search">
         <label>Search <input type="search" name="q" placeholder="file name, label, tag" value="${initial.q ?? ""}"></label>
         <label>Label <select name="label"><option value="">any</option>${classes.map((c) => option(c, c, initial.label))}</select></label>
@@ -129,6 +135,10 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
             ${item.label ?? (item.status === "pending" ? "uploading…" : "unlabelled")}</div>
         </a>
         ${ctx.can("labeler") ? html`<input type="checkbox" aria-label="${`Select ${item.filename}`}" ${selected ? "checked" : ""} data-select="${item.id}">` : ""}
+        ${sets.length
+          ? html`<a class="similar-link" href="${`#/datasets/${datasetId}/similar/${item.id}`}" title="Find similar items"
+              aria-label="${`Find items similar to ${item.filename}`}">≈</a>`
+          : ""}
       </div>`,
     );
     return holder.firstElementChild;
@@ -326,6 +336,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   });
 
   hotkeyEditor(root.querySelector("#hotkeys-holder"), dataset, classes, ctx);
+  findSimilar(root.querySelector("#find-holder"), dataset, sets, classes);
   const acceptHolder = root.querySelector("#accept-holder");
   if (acceptHolder) {
     bulkAccept(acceptHolder, dataset, {

@@ -1,7 +1,7 @@
 // One item: the image with its boxes (zoom and pan; labelers draw, move, resize and delete boxes),
-// every model's prediction, the label and who set it, previous/next within the grid's list. A
-// save refused because someone saved first (409) keeps the unsaved boxes and offers to re-apply
-// them on the other person's version.
+// every model's prediction, the label and who set it, previous/next within the grid's list, the
+// items most like it (by an embedding model). A save refused because someone saved first (409)
+// keeps the unsaved boxes and offers to re-apply them on the other person's version.
 
 import { api } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
@@ -9,6 +9,7 @@ import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
 import { describe, recall } from "../lib/listing.js";
 import { margin, modelNames, score, sourceText } from "../lib/predictions.js";
 import { boxEditor, reapply } from "../parts/box-editor.js";
+import { similarStrip } from "../parts/similar-strip.js";
 import { viewer } from "../parts/viewer.js";
 
 const clone = (boxes) => boxes.map((b) => ({ label: b.label, x: b.x, y: b.y, w: b.w, h: b.h }));
@@ -106,9 +107,11 @@ export async function render(root, { datasetId, itemId }, ctx) {
           ${canEdit ? html`<button class="primary" type="button" id="save-boxes" disabled>Save boxes</button> <span id="box-state" class="save-state" aria-live="polite"></span>` : ""}
           <p><a href="${`#/datasets/${datasetId}/label`}">Label this dataset one by one</a></p>
         </aside>
-      </div>`,
+      </div>
+      <section class="card similar-section" id="similar-holder" aria-label="Similar items"></section>`,
   );
   const $ = (selector) => root.querySelector(selector);
+  similarStrip($("#similar-holder"), { datasetId, itemId, classes }); // on its own: the image need not wait
   const image = $("#image");
 
   function showSource() {

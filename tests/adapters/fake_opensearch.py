@@ -6,13 +6,21 @@ delete_by_query conflicts on documents rewritten since its snapshot, bulk per-it
 round trips, nested fields (queried, sorted and aggregated only through their path, as a server
 requires: elsewhere it would silently match nothing). It refuses query clauses, sorts and
 aggregations it does not know rather than ignoring them.
+
+For vectors it knows OpenSearch's `knn_vector` (an index with `index.knn`; the `knn` query, its
+`filter` only on engines that filter while searching) and Elasticsearch's `dense_vector` (the
+top-level `knn` search with `k` <= `num_candidates`), both by cosine; its k-NN is exact (a fake),
+scored as both servers score cosine, (1 + cos) / 2. Vectors of no magnitude are refused, as cosine
+fields refuse them; fields a mapping's `_source.excludes` names are searchable but never returned.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import functools
 import json
+import math
 import re
 from typing import Any
 
@@ -54,9 +62,18 @@ def analyze(text: str) -> list[str]:
     return [t for t in re.split(r"[\W_]+", text.lower()) if t]
 
 
+MAX_WINDOW = 10_000  # index.max_result_window, and the most candidates a k-NN search takes
+FILTERING_ENGINES = ("lucene", "faiss")  # the OpenSearch engines that filter while they search
+
+
 class _Index:
     def __init__(self, body: dict[str, Any]):
         self.mapping = body.get("mappings", {}).get("properties", {})
+        self.hidden = body.get("mappings", {}).get("_source", {}).get("excludes", [])
+        settings = body.get("settings", {})
+        knn = settings.get("index", {}).get("knn", settings.get("index.knn", False))
+        for name, spec in self.mapping.items():
+            _check_vector_field(name, spec, knn)
         # A nested object's fields by their full name ("predictions.score"), marked with their path.
         for path, spec in list(self.mapping.items()):
             if spec.get("type") == "nested":
@@ -67,6 +84,23 @@ class _Index:
 
     def refresh(self) -> None:
         self.searchable = copy.deepcopy(self.live)
+
+    def visible(self, source: dict[str, Any], includes: list[str] | None = None) -> dict[str, Any]:
+        """A stored source as answers show it: without the mapping's excluded fields, only the asked ones."""
+        shown = {k: copy.deepcopy(v) for k, v in source.items() if k not in self.hidden}
+        return shown if includes is None else {k: v for k, v in shown.items() if k in includes}
+
+    def check_vectors(self, source: dict[str, Any]) -> None:
+        """A document's vectors as a server parses them: the mapped length, a direction for cosine."""
+        for name, spec in self.mapping.items():
+            if spec.get("type") not in ("knn_vector", "dense_vector") or source.get(name) is None:
+                continue
+            vector = source[name]
+            dims = spec.get("dimension", spec.get("dims"))
+            if not isinstance(vector, list) or len(vector) != dims or not all(_is_a(v, "double") for v in vector):
+                raise FakeBadRequest("mapper_parsing_exception", f"[{name}] needs {dims} numbers")
+            if not math.fsum(v * v for v in vector) > 0:
+                raise FakeBadRequest("mapper_parsing_exception", f"[{name}]: cosine needs a vector of some magnitude")
 
 
 class _Indices:
@@ -91,7 +125,8 @@ class _Indices:
 
     def delete(self, index: str) -> dict[str, Any]:
         self._node.calls.append(("indices.delete", {"index": index}))
-        self._node.indexes.pop(index, None)
+        self._node.index_named(index)
+        del self._node.indexes[index]
         return {"acknowledged": True}
 
 
@@ -110,9 +145,16 @@ class FakeOpenSearch:
             raise FakeNotFound("index_not_found_exception", name)
         return self.indexes[name]
 
+    def indexes_matching(self, pattern: str) -> list[_Index]:
+        """The indexes a name stands for: a wildcard may match none, a plain name must exist."""
+        if "*" not in pattern:
+            return [self.index_named(pattern)]
+        return [idx for name, idx in self.indexes.items() if fnmatch.fnmatchcase(name, pattern)]
+
     def _put(self, idx: _Index, doc_id: str, body: Any, version: int | None, version_type: str | None) -> int:
         if version_type != "external_gte" or not isinstance(version, int) or version < 0:
             raise FakeBadRequest("illegal_argument_exception", f"{version_type} {version}")
+        idx.check_vectors(body)
         held = idx.live.get(doc_id)
         if held is not None and version < held["version"]:
             raise FakeConflict(
@@ -134,10 +176,11 @@ class FakeOpenSearch:
 
     def get(self, index: str, id: str) -> dict[str, Any]:
         self.calls.append(("get", {"index": index, "id": id}))
-        held = self.index_named(index).live.get(id)
+        idx = self.index_named(index)
+        held = idx.live.get(id)
         if held is None:
             raise FakeNotFound("not_found", id)
-        source = copy.deepcopy(held["source"])
+        source = idx.visible(held["source"])
         return {"_index": index, "_id": id, "_version": held["version"], "found": True, "_source": source}
 
     def mget(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -148,13 +191,14 @@ class FakeOpenSearch:
         for doc_id in body["ids"]:
             doc: dict[str, Any] = {"_index": index, "_id": doc_id}
             try:  # a server answers a missing index per document, not for the whole request
-                held = self.index_named(index).live.get(doc_id)
+                idx = self.index_named(index)
             except FakeError as e:
                 docs.append(doc | {"error": {"type": e.kind, "reason": e.reason}})
                 continue
+            held = idx.live.get(doc_id)
             doc["found"] = held is not None
             if held is not None:
-                doc |= {"_version": held["version"], "_source": copy.deepcopy(held["source"])}
+                doc |= {"_version": held["version"], "_source": idx.visible(held["source"])}
             docs.append(doc)
         return {"docs": docs}
 
@@ -178,12 +222,22 @@ class FakeOpenSearch:
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("search", {"index": index, "body": body}))
         idx = self.index_named(index)
-        unknown = set(body) - {"query", "sort", "size", "search_after", "track_total_hits", "aggs"}
+        keys = {"query", "sort", "size", "search_after", "track_total_hits", "aggs", "knn", "_source"}
+        unknown = set(body) - keys
         if unknown:
             raise FakeBadRequest("parsing_exception", f"unknown keys {sorted(unknown)}")
+        includes = body.get("_source")
+        if includes is not None and not (isinstance(includes, list) and all(isinstance(f, str) for f in includes)):
+            raise FakeBadRequest("parsing_exception", f"_source {includes}")  # the fake takes a list of fields
+        size = body.get("size", 10)
+        if size > MAX_WINDOW:
+            raise FakeBadRequest("illegal_argument_exception", f"size {size} > index.max_result_window")
+        knn = _knn_search(body, idx)
+        if knn is not None:
+            return _knn_answer(index, idx, knn, size, includes)
         query = body.get("query", {"match_all": {}})
         found = [(i, h) for i, h in idx.searchable.items() if _matches(query, h["source"], idx.mapping)]
-        hits = [{"_index": index, "_id": i, "_source": copy.deepcopy(h["source"])} for i, h in found]
+        hits = [{"_index": index, "_id": i, "_source": idx.visible(h["source"], includes)} for i, h in found]
         sorts = [_sort_spec(s, idx.mapping) for s in body.get("sort", [])]
         for hit in hits:
             hit["sort"] = [_sort_value(hit["_source"], spec, idx.mapping) for spec in sorts]
@@ -205,23 +259,103 @@ class FakeOpenSearch:
     def delete_by_query(self, index: str, body: dict[str, Any], conflicts=None, refresh=None):
         call = {"index": index, "body": body, "conflicts": conflicts, "refresh": refresh}
         self.calls.append(("delete_by_query", call))
-        idx = self.index_named(index)
         deleted = conflicted = 0
-        for doc_id, seen in list(idx.searchable.items()):
-            if not _matches(body["query"], seen["source"], idx.mapping):
-                continue
-            held = idx.live.get(doc_id)
-            if held is None or held["seq_no"] != seen["seq_no"]:
-                # Rewritten (or gone) since the snapshot: the server refuses to delete it.
-                if conflicts != "proceed":
-                    raise FakeConflict("version_conflict_engine_exception", doc_id)
-                conflicted += 1
-                continue
-            del idx.live[doc_id]
-            deleted += 1
-        if refresh in (True, "true"):
-            idx.refresh()
+        for idx in self.indexes_matching(index):
+            for doc_id, seen in list(idx.searchable.items()):
+                if not _matches(body["query"], seen["source"], idx.mapping):
+                    continue
+                held = idx.live.get(doc_id)
+                if held is None or held["seq_no"] != seen["seq_no"]:
+                    # Rewritten (or gone) since the snapshot: the server refuses to delete it.
+                    if conflicts != "proceed":
+                        raise FakeConflict("version_conflict_engine_exception", doc_id)
+                    conflicted += 1
+                    continue
+                del idx.live[doc_id]
+                deleted += 1
+            if refresh in (True, "true"):
+                idx.refresh()
         return {"deleted": deleted, "version_conflicts": conflicted, "failures": []}
+
+
+def _check_vector_field(name: str, spec: dict[str, Any], knn: bool) -> None:
+    """Refuse a vector mapping a server would refuse, or one the fake cannot score (not cosine)."""
+    kind = spec.get("type")
+    if kind == "knn_vector":
+        method = spec.get("method", {})
+        if knn is not True:
+            raise FakeBadRequest("mapper_parsing_exception", f"[{name}]: knn_vector needs index.knn: true")
+        if not isinstance(spec.get("dimension"), int) or spec["dimension"] < 1 or method.get("name") != "hnsw":
+            raise FakeBadRequest("mapper_parsing_exception", f"[{name}] {spec}")
+        if method.get("space_type") != "cosinesimil" or method.get("engine") not in (*FILTERING_ENGINES, "nmslib"):
+            raise FakeBadRequest("mapper_parsing_exception", f"[{name}]: the fake scores cosinesimil only")
+    elif kind == "dense_vector" and (
+        not isinstance(spec.get("dims"), int) or spec["dims"] < 1 or spec.get("similarity") != "cosine"
+    ):
+        raise FakeBadRequest("mapper_parsing_exception", f"[{name}] {spec}: the fake scores cosine only")
+
+
+def _knn_search(body: dict[str, Any], idx: _Index) -> dict[str, Any] | None:
+    """(field, vector, k, filter) of a k-NN search in either server's form, checked; None for another search."""
+    query = body.get("query", {})
+    if "knn" in query:  # OpenSearch: the knn query, the whole of the query
+        if len(query) != 1 or "knn" in body or "sort" in body:
+            raise FakeBadRequest("parsing_exception", "the fake takes a knn query alone")
+        ((field, arg),) = query["knn"].items()
+        if set(arg) - {"vector", "k", "filter"} or idx.mapping.get(field, {}).get("type") != "knn_vector":
+            raise FakeBadRequest("query_shard_exception", f"knn on [{field}]: {sorted(arg)}")
+        spec = idx.mapping[field]
+        if "filter" in arg and spec["method"]["engine"] not in FILTERING_ENGINES:
+            raise FakeBadRequest("illegal_argument_exception", f"engine {spec['method']['engine']} has no filter")
+        knn = {"field": field, "vector": arg.get("vector"), "k": arg.get("k"), "filter": arg.get("filter")}
+        dims = spec["dimension"]
+    elif "knn" in body:  # Elasticsearch: the top-level knn section
+        arg = body["knn"]
+        if "query" in body or "sort" in body or set(arg) - {"field", "query_vector", "k", "num_candidates", "filter"}:
+            raise FakeBadRequest("parsing_exception", f"the fake takes a knn section alone: {sorted(arg)}")
+        spec = idx.mapping.get(arg.get("field"), {})
+        if spec.get("type") != "dense_vector" or spec.get("index") is False:
+            raise FakeBadRequest("illegal_argument_exception", f"[{arg.get('field')}] is not an indexed dense_vector")
+        candidates = arg.get("num_candidates")
+        if not isinstance(candidates, int) or not isinstance(arg.get("k"), int) or not arg["k"] <= candidates:
+            raise FakeBadRequest("illegal_argument_exception", f"k {arg.get('k')} > num_candidates {candidates}")
+        if candidates > MAX_WINDOW:
+            raise FakeBadRequest("illegal_argument_exception", f"num_candidates {candidates} > {MAX_WINDOW}")
+        knn = {"field": arg["field"], "vector": arg.get("query_vector"), "k": arg["k"], "filter": arg.get("filter")}
+        dims = spec["dims"]
+    else:
+        return None
+    vector = knn["vector"]
+    if not isinstance(vector, list) or len(vector) != dims or not all(_is_a(v, "double") for v in vector):
+        raise FakeBadRequest("illegal_argument_exception", f"a query vector of {dims} numbers, not {vector!r:.80}")
+    if not isinstance(knn["k"], int) or not 1 <= knn["k"] <= MAX_WINDOW:
+        raise FakeBadRequest("illegal_argument_exception", f"k {knn['k']}")
+    return knn
+
+
+def _knn_answer(index: str, idx: _Index, knn: dict[str, Any], size: int, includes: list[str] | None) -> dict[str, Any]:
+    """The k documents passing the filter whose vectors are nearest the query (exactly), best first."""
+    where = knn["filter"] or {"match_all": {}}
+    query = knn["vector"]
+    norm = math.sqrt(math.fsum(v * v for v in query))
+    scored = []
+    for doc_id, held in idx.searchable.items():
+        vector = held["source"].get(knn["field"])
+        if vector is None or not _matches(where, held["source"], idx.mapping):
+            continue
+        cosine = (
+            math.fsum(a * b for a, b in zip(query, vector, strict=True))
+            / norm
+            / math.sqrt(math.fsum(v * v for v in vector))
+        )
+        scored.append(((1 + cosine) / 2, doc_id, held))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    scored = scored[: knn["k"]]
+    hits = [
+        {"_index": index, "_id": doc_id, "_score": score, "_source": idx.visible(held["source"], includes)}
+        for score, doc_id, held in scored[:size]
+    ]
+    return {"hits": {"hits": hits, "total": {"value": len(scored), "relation": "eq"}}}
 
 
 def _nested(src: dict[str, Any], path: str) -> list[dict[str, Any]]:
@@ -298,7 +432,8 @@ def _matches(query: dict[str, Any], src: dict[str, Any], mapping: dict[str, Any]
         return any(_matches(arg["query"], obj, mapping, arg["path"]) for obj in _nested(src, arg["path"]))
     ((field, value),) = arg.items() if kind != "exists" else [(arg["field"], None)]
     spec = mapping.get(field)
-    if spec is None or spec.get("index") is False or spec.get("enabled") is False or spec.get("type") == "nested":
+    unsearchable = ("nested", "binary", "knn_vector", "dense_vector")  # vectors only through a k-NN search
+    if spec is None or spec.get("index") is False or spec.get("enabled") is False or spec.get("type") in unsearchable:
         raise FakeBadRequest("query_shard_exception", f"[{field}] is not an indexed field")
     if spec.get("nested") != path:
         # A server answers such a query with no hits at all: refuse it, so a test sees the mistake.

@@ -1,5 +1,6 @@
-"""grant_search_access: the deploy-time call that maps the indexer's IAM role to Edna's index role
-on Amazon OpenSearch, sent by the real opensearch-py client to a recording HTTP server."""
+"""grant_search_access and put_index_templates: the deploy-time calls that map the indexer's IAM role
+to Edna's index role and install the vector indexes' template on Amazon OpenSearch, sent by the real
+opensearch-py client to a recording HTTP server."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from opensearchpy import OpenSearch
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from service.handlers import SEARCH_ROLE, grant_search_access
+from infra.search_templates import index_templates
+from service.handlers import SEARCH_ROLE, grant_search_access, put_index_templates
 
 ROLE = "arn:aws:iam::123456789012:role/indexer-role-1a2b3c"
+(TEMPLATE,) = index_templates("edna-items", 2).items()
 
 
 @pytest.fixture
@@ -54,4 +57,26 @@ def test_refuses_anything_but_role_arns(recorder, event):
     client, seen = recorder
     with pytest.raises(ValueError, match="needs"):
         grant_search_access(event, None, client)
+    assert seen == []
+
+
+def test_installs_the_vector_template_once_per_call(recorder, monkeypatch):
+    client, seen = recorder
+    monkeypatch.setenv("EDNA_SEARCH_INDEX", "edna-items")
+    name, body = TEMPLATE
+    event = {"command": "service.handlers.put_index_templates", "index_templates": {name: body}}
+    assert put_index_templates(event, None, client) == {"index_templates": [name]}
+    assert put_index_templates(event, None, client) == {"index_templates": [name]}  # again: the same state
+    assert seen == [("PUT", f"/_index_template/{name}", body)] * 2
+
+
+@pytest.mark.parametrize(
+    "templates",
+    [{}, {"t": {"index_patterns": ["other-*"]}}, {"t": {"index_patterns": []}}, {"t": "x"}],
+)
+def test_refuses_templates_for_other_indexes(recorder, monkeypatch, templates):
+    client, seen = recorder
+    monkeypatch.setenv("EDNA_SEARCH_INDEX", "edna-items")
+    with pytest.raises(ValueError):
+        put_index_templates({"index_templates": templates}, None, client)
     assert seen == []

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from service.client import EdnaClient
-from service.demo import CLASSES, DIGITS_INPUT, digit_models, digit_pngs
+from service.demo import CLASSES, DIGITS_INPUT, digit_embedding_model, digit_models, digit_pngs
 from service.vocabulary import layout
 from service.vocabulary.ids import new_id
 
@@ -17,6 +17,12 @@ DEADLINE = 240  # seconds a job may take here before the test gives up (a bound,
 @functools.cache
 def models() -> dict[str, bytes]:
     return dict(digit_models())
+
+
+@functools.cache
+def embedding_model() -> bytes:
+    """The demo's embedding-only model of the digits (its output is named "embedding")."""
+    return digit_embedding_model()
 
 
 @functools.cache

@@ -10,9 +10,12 @@ import time
 
 import pytest
 import requests
-from digits import models, register, wait_for
+from digits import embedding_model, models, register, wait_for
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 
 ROLES = ["viewer", "labeler", "editor", "admin"]
 
@@ -108,12 +111,23 @@ def world(stack):
     model_ids = [register(client, name, onnx)["id"] for name in ("m1", "m2")]
     comparison = client.call("POST", "/api/comparisons", json={"dataset_id": dataset["id"], "model_ids": model_ids})
     wait_for(client, f"/api/comparisons/{comparison['id']}")  # nothing may still be writing during the checks
+    embedder = register(client, "e1", embedding_model(), class_names=[], embedding_output="embedding")
+    query = {"model_id": embedder["id"], "filename": "q.png", "content_type": "image/png", "size": 3}
+    query_id = client.call("POST", "/api/similar", json=query)["id"]
+    # A near-duplicate pass needs a dataset's vectors; its record is what a pass leaves in storage.
+    run_id = new_id()
+    run = {"id": run_id, "dataset_id": dataset["id"], "model_id": embedder["id"], "status": "failed"}
+    stack.edna.blobs.put_bytes(
+        layout.duplicates_run("demo", dataset["id"], run_id), json.dumps(run).encode(), "application/json"
+    )
     ids = {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob"}
     return stack, {
         **ids,
         "model_id": model_ids[0],
         "job_id": comparison["job_ids"][0],
         "comparison_id": comparison["id"],
+        "query_id": query_id,
+        "run_id": run_id,
     }
 
 
@@ -140,6 +154,10 @@ BODIES = {
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/tags"): {"tags": {"k": "v"}},
     ("POST", "/api/datasets/{dataset_id}/labels"): {"labels": [{"item_id": "x", "label": "cat"}]},
     ("POST", "/api/datasets/{dataset_id}/predictions/accept"): {"model_id": "0" * 26, "dry_run": True},
+    ("POST", "/api/similar"): {"model_id": "0" * 26, "filename": "q.png", "content_type": "image/png", "size": 3},
+    ("POST", "/api/datasets/{dataset_id}/duplicates"): {"threshold": 0.95},
+    ("POST", "/api/datasets/{dataset_id}/bulk/delete"): {"item_ids": ["0" * 26]},
+    ("POST", "/api/datasets/{dataset_id}/bulk/tags"): {"item_ids": ["0" * 26], "tags": {"k": "v"}},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/annotations"): {
         "boxes": [{"label": "cat", "x": 0, "y": 0, "w": 1, "h": 1}],
         "version": 0,

@@ -82,7 +82,7 @@ def demo(edna_server, demo_credentials) -> Demo:
     d = Demo(edna_server.base_url, login.json()["access_token"], "", {})
     dataset = next(x for x in d.all("/datasets") if x["name"] == "digits")
     d.dataset_id = dataset["id"]
-    d.models = {m["name"]: m["id"] for m in d.all("/models") if m["status"] == "available"}
+    d.models = {m["name"]: m["id"] for m in d.all("/models") if m["status"] == "available" and m["class_names"]}
     deadline = time.monotonic() + PREDICTIONS_TIMEOUT_S
     started = False
     while True:

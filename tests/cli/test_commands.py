@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import requests
@@ -40,7 +41,8 @@ def test_seed_demo_is_idempotent(tmp_path):
     command = [sys.executable, "-m", "service", "seed-demo", "--data-dir", str(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "1797 items, 1797 new" in first and "registered model 'digits-random-forest'" in first
-    assert "but 36 on purpose with a wrong one" in first and first.count("demo: started a job of") == 2
+    assert "registered model 'digits-embed'" in first  # the embedding model: similar items and the map
+    assert "but 36 on purpose with a wrong one" in first and first.count("demo: started a job of") == 3
     # Made off the request path, yet all there when seed-demo ends: it waits for the thumbnail worker.
     assert len(list((tmp_path / "blobs" / "objects").rglob("thumbnails/*/*.webp"))) == 1797
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
@@ -82,12 +84,25 @@ def _check_demo(data_dir, passwords):
         labels = {item["filename"]: item["label"] for item in victor.pages(f"/api/datasets/{digits['id']}/items")}
         assert labels == truth | planted
         jobs = list(victor.pages("/api/jobs"))
-        assert sorted(j["model_name"] for j in jobs) == ["digits-logistic-regression", "digits-random-forest"]
+        first = next(victor.pages(f"/api/datasets/{digits['id']}/items"))
+        demo_models = ["digits-embed", "digits-logistic-regression", "digits-random-forest"]
+        assert sorted(j["model_name"] for j in jobs) == demo_models
         assert {j["dataset_id"] for j in jobs} == {digits["id"]}
         models = {m["name"]: m["status"] for m in victor.pages("/api/models")}
-        assert models == {"digits-logistic-regression": "available", "digits-random-forest": "available"}
-        item = next(victor.pages(f"/api/datasets/{digits['id']}/items"))
-        png = requests.get(victor.url(item["download_url"]), timeout=10)
+        assert models == dict.fromkeys(demo_models, "available")
+        # The embedding job's vectors are searchable once it has finished (similar items, the map).
+        embed = next(j for j in jobs if j["model_name"] == "digits-embed")
+        deadline = time.monotonic() + 240
+        while victor.call("GET", f"/api/jobs/{embed['id']}")["status"] != "succeeded" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while not victor.call("GET", f"/api/datasets/{digits['id']}/embeddings")["items"]:
+            assert time.monotonic() < deadline, "the demo's embeddings never became searchable"
+            time.sleep(0.5)
+        similar = victor.call("GET", f"/api/datasets/{digits['id']}/items/{first['id']}/similar", params={"k": 8})
+        same = sum(i["label"] == first["label"] for i in similar["items"])
+        assert len(similar["items"]) == 8 and same >= 5
+        png = requests.get(victor.url(first["download_url"]), timeout=10)
         assert png.content.startswith(b"\x89PNG") and png.headers["Content-Type"] == "image/png"
         mallory = EdnaClient(base)
         mallory.login("mallory", passwords["mallory"])

@@ -11,6 +11,7 @@ import pulumi
 import pytest
 from pulumi.runtime.settings import set_root_resource
 
+from infra import knn_memory
 from infra.config import AIRFLOW_VERSION, REPO
 from infra.synth import PROJECT, Mocks, known_stacks, stack_config
 
@@ -300,14 +301,16 @@ def test_search_domain_is_encrypted_https_and_fine_grained(program):
     d = p.search.domain
 
     def check(args):
-        at_rest, node_to_node, endpoint, security, ebs, version, access, api_role = args
+        at_rest, node_to_node, endpoint, security, ebs, access, domain_arn, api_role, readers = args
         assert at_rest.enabled and node_to_node.enabled
         assert endpoint.enforce_https and endpoint.tls_security_policy == "Policy-Min-TLS-1-2-PFS-2023-10"
         assert security.enabled and not security.anonymous_auth_enabled
         assert security.master_user_options.master_user_arn == api_role
-        assert ebs.volume_type == "gp3" and version.startswith("OpenSearch_")
-        (allow,) = statements(access)
-        assert api_role in allow["Principal"]["AWS"] and allow["Action"] == ["es:ESHttp*"]
+        assert ebs.volume_type == "gp3"
+        (allow,) = statements(access)  # the service's three roles, nobody else, and only over HTTP
+        assert allow["Effect"] == "Allow" and allow["Action"] == ["es:ESHttp*"]
+        assert sorted(allow["Principal"]["AWS"]) == sorted([api_role, *readers])
+        assert allow["Resource"] == [domain_arn + "/*"]
 
     return ALL(
         d.encrypt_at_rest,
@@ -315,10 +318,80 @@ def test_search_domain_is_encrypted_https_and_fine_grained(program):
         d.domain_endpoint_options,
         d.advanced_security_options,
         d.ebs_options,
-        d.engine_version,
         d.access_policies,
+        d.arn,
         p.api.role.arn,
+        ALL(p.api.indexer_role.arn, p.api.thumbnailer_role.arn),
     ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_search_domain_runs_knn_with_memory_for_the_graphs_of_its_vectors(program):
+    p = program()
+    d = p.search.domain
+
+    def check(args):
+        version, cluster, tags, environment = args
+        major, minor = map(int, version.removeprefix("OpenSearch_").split("."))
+        assert (major, minor) >= (2, 19)  # cosine similarity on faiss as on lucene, both filtering in the graph
+        config = p.config
+        assert cluster.instance_type == config.opensearch_instance_type
+        need = knn_memory.graph_bytes(config.opensearch_vectors, config.opensearch_vector_dims)
+        assert 0 < need <= knn_memory.node_budget_bytes(cluster.instance_type)
+        assert config.opensearch_vectors >= (1_000_000 if p.stack == "prod" else 100_000)
+        assert tags == {"edna:vector-index-prefix": environment.variables["EDNA_SEARCH_INDEX"] + "-vectors-"}
+
+    return ALL(d.engine_version, d.cluster_config, d.tags, p.api.function.environment).apply(
+        lambda args: check(wrap(args))
+    )
+
+
+@pulumi.runtime.test
+def test_the_deploy_installs_the_vector_index_template_through_the_master(program):
+    p = program()
+    invocation = p.search.templates
+
+    def check(args):
+        payload, function, qualifier, triggers, endpoint, api_function, environment, count = args
+        payload = json.loads(payload)
+        assert payload["command"] == "service.handlers.put_index_templates"
+        assert function == api_function and qualifier == "live"  # the API's role is the domain's master
+        assert triggers == {"endpoint": endpoint}  # a replaced domain gets its template again
+        index = environment.variables["EDNA_SEARCH_INDEX"]
+        template = payload["index_templates"][f"{index}-vectors"]
+        assert template["index_patterns"] == [f"{index}-vectors-*"]
+        settings = template["template"]["settings"]["index"]
+        assert settings["knn"] is True and settings["number_of_shards"] == 1
+        assert settings["number_of_replicas"] == (1 if count > 1 else 0) == (1 if p.stack == "prod" else 0)
+        mappings = template["template"]["mappings"]
+        assert mappings["dynamic"] is False
+        assert {name: field["type"] for name, field in mappings["properties"].items()} == {
+            "tenant": "keyword",
+            "dataset_id": "keyword",
+            "model_id": "keyword",
+            "item_id": "keyword",
+            "job_id": "keyword",
+            "finished_at": "float",
+        }
+
+    return ALL(
+        invocation.input,
+        invocation.function_name,
+        invocation.qualifier,
+        invocation.triggers,
+        p.search.domain.endpoint,
+        p.api.function.name,
+        p.api.function.environment,
+        p.search.domain.cluster_config.apply(lambda c: c.instance_count),
+    ).apply(lambda args: check(wrap(args)))
+
+
+def test_a_domain_too_small_for_the_graphs_of_its_vectors_is_refused():
+    set_root_resource(None)
+    pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack="dev", preview=False)
+    pulumi.runtime.set_all_config({**stack_config("dev"), "edna:opensearchVectors": "2000000"})
+    with pytest.raises(ValueError, match=r"2000000 vectors of 128 dimensions need 1\.31 GiB .* t3\.small\.search"):
+        runpy.run_path(str(REPO / "__main__.py"))
 
 
 @pulumi.runtime.test

@@ -126,6 +126,25 @@ def distribution(name: str, **viewer_certificate: Any) -> dict:
     )
 
 
+def vector_templates(replicas: int = 1) -> dict:
+    """The index templates the search-templates invocation puts: the vector one, nested settings, and an
+    unrelated one the vector rules leave alone."""
+    vector = {
+        "index_patterns": ["edna-items-vectors-*"],
+        "template": {
+            "settings": {"index": {"knn": True, "number_of_shards": 1, "number_of_replicas": replicas}},
+            "mappings": {
+                "dynamic": False,
+                "properties": {
+                    **{key: {"type": "keyword"} for key in ("tenant", "dataset_id", "model_id", "item_id", "job_id")},
+                    "finished_at": {"type": "float"},
+                },
+            },
+        },
+    }
+    return {"edna-items-vectors": vector, "edna-logs": {"index_patterns": ["edna-logs-*"], "template": {}}}
+
+
 def good_stack() -> list[dict]:
     """Every resource type the pack knows, configured as the checklist wants: check() must report nothing."""
     stack = [
@@ -199,7 +218,9 @@ def good_stack() -> list[dict]:
             "aws:opensearch/domain:Domain",
             "search",
             domainName="edna-dev",
-            engineVersion="OpenSearch_2.13",
+            engineVersion="OpenSearch_2.19",
+            clusterConfig={"instanceType": "m6g.large.search", "instanceCount": 2},
+            tags={"edna:vector-index-prefix": "edna-items-vectors-"},
             encryptAtRest={"enabled": True},
             nodeToNodeEncryption={"enabled": True},
             domainEndpointOptions={"enforceHttps": True, "tlsSecurityPolicy": "Policy-Min-TLS-1-2-PFS-2023-10"},
@@ -208,6 +229,21 @@ def good_stack() -> list[dict]:
                 "anonymousAuthEnabled": False,
                 "masterUserOptions": {"masterUserArn": f"arn:aws:iam::{ACCOUNT}:role/edna-search-admin"},
             },
+        ),
+        res(
+            "aws:lambda/invocation:Invocation",
+            "search-templates",
+            functionName="edna-api-dev",
+            qualifier="live",
+            input=json.dumps(
+                {"command": "service.handlers.put_index_templates", "index_templates": vector_templates()}
+            ),
+        ),
+        res(
+            "aws:lambda/invocation:Invocation",
+            "grant-search",
+            functionName="edna-api-dev",
+            input=json.dumps({"command": "service.handlers.grant_search_access", "roles": []}),
         ),
         res(
             "aws:mwaa/environment:Environment",

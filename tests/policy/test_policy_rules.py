@@ -29,6 +29,14 @@ from policy import edna_policies
 from policy.edna_policies import ALL_POLICIES, POLICIES_BY_NAME, Violation, check, format_violations
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
+POLICY_MODULES = (
+    "edna_values",
+    "edna_s3_rules",
+    "edna_edge_rules",
+    "edna_search_rules",
+    "edna_service_rules",
+    "edna_policies",
+)
 
 Breaker = Callable[[list[dict]], None]
 
@@ -80,6 +88,38 @@ def _ordered_allow_all(props: dict) -> None:
 
 def _mwaa_worker_logs_off(props: dict) -> None:
     props["loggingConfiguration"]["workerLogs"]["enabled"] = False
+
+
+def _vector_template(edit: Callable[[dict], None]) -> Breaker:
+    """Edit the vector index template inside the search-templates invocation's JSON input."""
+
+    def breaker(stack: list[dict]) -> None:
+        props = find(stack, "search-templates")
+        payload = json.loads(props["input"])
+        edit(payload["index_templates"]["edna-items-vectors"])
+        props["input"] = json.dumps(payload)
+
+    return breaker
+
+
+def _settings(**values) -> Breaker:
+    return _vector_template(lambda body: body["template"]["settings"]["index"].update(values))
+
+
+def _field(name: str, mapping: dict | None) -> Breaker:
+    def edit(body: dict) -> None:
+        fields = body["template"]["mappings"]["properties"]
+        if mapping is None:
+            del fields[name]
+        else:
+            fields[name] = mapping
+
+    return _vector_template(edit)
+
+
+def _vector_field(**method) -> Breaker:
+    mapping = {"type": "knn_vector", "dimension": 128, "method": {"name": "hnsw", **method}}
+    return _field("vector", mapping)
 
 
 BAD: list[tuple[str, str, Breaker]] = [
@@ -188,6 +228,29 @@ BAD: list[tuple[str, str, Breaker]] = [
         _set("search", domainEndpointOptions={"enforceHttps": True, "tlsSecurityPolicy": "Policy-Min-TLS-1-0-2019-07"}),
     ),
     ("opensearch-fine-grained-access", "off", _set("search", advancedSecurityOptions={"enabled": False})),
+    ("opensearch-knn-engine-version", "2.13", _set("search", engineVersion="OpenSearch_2.13")),
+    ("opensearch-knn-engine-version", "elasticsearch", _set("search", engineVersion="Elasticsearch_7.10")),
+    ("opensearch-knn-engine-version", "unset", _pop("search", "engineVersion")),
+    ("opensearch-vector-template-valid", "knn-off", _settings(knn=False)),
+    ("opensearch-vector-template-valid", "no-shards", _vector_template(lambda b: b["template"].pop("settings"))),
+    (
+        "opensearch-vector-template-valid",
+        "dynamic",
+        _vector_template(lambda b: b["template"]["mappings"].pop("dynamic")),
+    ),
+    ("opensearch-vector-template-valid", "tenant-text", _field("tenant", {"type": "text"})),
+    ("opensearch-vector-template-valid", "no-model", _field("model_id", None)),
+    ("opensearch-vector-template-valid", "finished-as-keyword", _field("finished_at", {"type": "keyword"})),
+    ("opensearch-vector-template-valid", "vector-l2", _vector_field(space_type="l2", engine="lucene")),
+    ("opensearch-vector-template-valid", "vector-nmslib", _vector_field(space_type="cosinesimil", engine="nmslib")),
+    ("opensearch-vector-template-installed", "missing", _drop("search-templates")),
+    (
+        "opensearch-vector-template-installed",
+        "other-prefix",
+        _vector_template(lambda b: b.update(index_patterns=["someone-elses-vectors-*"])),
+    ),
+    ("opensearch-vector-template-installed", "replica-on-one-node", _set("search", clusterConfig={"instanceCount": 1})),
+    ("opensearch-vector-template-installed", "no-replica-on-two-nodes", _settings(number_of_replicas=0)),
     ("mwaa-private-webserver", "public", _set("airflow", webserverAccessMode="PUBLIC_ONLY")),
     ("mwaa-private-webserver", "unset", _pop("airflow", "webserverAccessMode")),
     ("mwaa-logging", "worker-off", _edit("airflow", _mwaa_worker_logs_off)),
@@ -359,6 +422,35 @@ def test_newer_cloudfront_tls_policies_pass(version: str) -> None:
     assert check(stack) == []
 
 
+def test_a_domain_serving_no_vector_indexes_is_held_to_no_knn_rule() -> None:
+    stack = copy_stack(good_stack())
+    del find(stack, "search")["tags"]
+    find(stack, "search")["engineVersion"] = "OpenSearch_2.13"
+    drop(stack, "search-templates")
+    assert check(stack) == []
+
+
+def test_flat_index_settings_count_as_nested_ones() -> None:
+    flat = {"index.knn": "true", "index.number_of_shards": 1, "index.number_of_replicas": 1.0}
+    stack = copy_stack(good_stack())
+    _vector_template(lambda body: body["template"].update(settings=flat))(stack)
+    assert check(stack) == []
+
+
+def test_an_invocation_whose_input_is_not_json_puts_no_template() -> None:
+    stack = copy_stack(good_stack())
+    find(stack, "grant-search")["input"] = "not json"
+    assert check(stack) == []
+    find(stack, "search-templates")["input"] = "not json"
+    assert [v.policy for v in check(stack)] == ["opensearch-vector-template-installed"]
+
+
+def test_a_template_of_unknown_input_in_a_preview_is_not_missing() -> None:
+    stack = copy_stack(good_stack())
+    find(stack, "search-templates")["input"] = UNKNOWN_STRING_VALUE
+    assert check(stack) == []
+
+
 def test_check_rejects_malformed_resources() -> None:
     with pytest.raises(TypeError, match="needs a 'name'"):
         check([{"type": "aws:sqs/queue:Queue", "props": {}}])
@@ -445,13 +537,13 @@ def test_the_entry_point_serves_the_same_policy_list(monkeypatch: pytest.MonkeyP
 def test_the_policy_modules_import_as_pulumi_runs_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside policy/ the modules are top-level (no package): their imports must work that way too."""
     monkeypatch.syspath_prepend(str(POLICY_DIR))
-    for name in ("edna_values", "edna_s3_rules", "edna_edge_rules", "edna_service_rules", "edna_policies"):
+    for name in POLICY_MODULES:
         monkeypatch.delitem(sys.modules, name, raising=False)
     top_level = __import__("edna_policies")
     assert top_level.__package__ == ""
     assert [p.name for p in top_level.ALL_POLICIES] == [p.name for p in ALL_POLICIES]
     assert top_level.check(good_stack()) == []
-    for name in ("edna_values", "edna_s3_rules", "edna_edge_rules", "edna_service_rules", "edna_policies"):
+    for name in POLICY_MODULES:
         sys.modules.pop(name, None)
 
 

@@ -36,9 +36,20 @@ class OutputSpecSchema(ma.Schema):
 class ModelRegisterSchema(ma.Schema):
     name = ma.fields.Str(required=True, validate=ma.validate.Length(1, MAX_DATASET_NAME))
     format = ma.fields.Str(load_default="onnx", validate=ma.validate.OneOf(["onnx"]))
-    class_names = ma.fields.List(ma.fields.Str(), required=True, validate=ma.validate.Length(2, MAX_LABEL_CLASSES))
+    class_names = ma.fields.List(
+        ma.fields.Str(),
+        required=True,
+        validate=ma.validate.Length(0, MAX_LABEL_CLASSES),
+        metadata={"description": "at least 2; empty for an embedding-only model"},
+    )
     input = ma.fields.Nested(InputSpecSchema, required=True, metadata={"description": "how images become tensors"})
     output = ma.fields.Nested(OutputSpecSchema, load_default=None)
+    embedding_output = ma.fields.Str(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(1, 256),
+        metadata={"description": "the ONNX output of shape [N, D] that gives one embedding per item"},
+    )
     size = ma.fields.Int(
         required=True, strict=True, validate=ma.validate.Range(min=1), metadata={"description": "bytes of the .onnx"}
     )
@@ -51,6 +62,8 @@ class ModelSchema(ma.Schema):
     class_names = ma.fields.List(ma.fields.Str())
     input = ma.fields.Dict()
     output = ma.fields.Dict(allow_none=True)
+    embedding_output = ma.fields.Str(allow_none=True)
+    embedding_dims = ma.fields.Int(allow_none=True, metadata={"description": "D of the embeddings, when declared"})
     size = ma.fields.Int()
     status = ma.fields.Str(metadata={"description": "pending, available or invalid"})
     errors = ma.fields.List(ma.fields.Str())

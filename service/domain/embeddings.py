@@ -1,0 +1,104 @@
+"""Embeddings as item facts: a succeeded job's vector parts loaded into the vector index.
+
+As with predictions, the parts in storage are the truth and the index is derived: each (dataset,
+model) holds the vectors of its latest succeeded job, a job's status write attaches them, and
+`rebuild` loads them all again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.vectorindex import VectorIndex
+from service.vocabulary import layout
+
+log = logging.getLogger("edna.embeddings")
+
+SUCCEEDED = "succeeded"
+
+
+def read_matrix(data: bytes) -> np.ndarray:
+    """A vector part's float32 (lines, dims) matrix; anything else is refused (no pickles)."""
+    matrix = np.load(io.BytesIO(data), allow_pickle=False)
+    if matrix.ndim != 2 or matrix.dtype != np.float32:
+        raise ValueError(f"a vector part must hold a float32 matrix, not {matrix.dtype} {matrix.shape}")
+    return matrix
+
+
+class Embeddings:
+    def __init__(self, blobs: BlobStore, vectors: VectorIndex):
+        self.blobs = blobs
+        self.vectors = vectors
+
+    def _json(self, key: str) -> dict | None:
+        try:
+            return json.loads(self.blobs.get_bytes(key))
+        except ObjectMissing:
+            return None
+
+    def on_key(self, key: str) -> None:
+        """A storage write: when it is a job's status, load that job's vectors if it succeeded."""
+        job = layout.parse_job_status(key)
+        if job is not None:
+            self.attach(*job)
+
+    def on_run_finished(self, params: dict) -> None:
+        """The local runner's hook (its job process writes where no listener hears it)."""
+        self.on_key(params["output_prefix"] + "status.json")
+
+    def _finished(self, tenant: str, job_id: str) -> tuple[dict, float] | None:
+        """(job record, finish time) of a succeeded job that wrote vectors; None for any other job."""
+        record = self._json(layout.job_record(tenant, job_id))
+        status = self._json(layout.job_status(tenant, job_id))
+        if record is None or status is None or status.get("status") != SUCCEEDED:
+            return None
+        if not self.blobs.list_page(layout.job_vectors_prefix(tenant, job_id), limit=1).objects:
+            return None
+        return record, float(status.get("finished_at") or status.get("updated_at") or 0.0)
+
+    def attach(self, tenant: str, job_id: str) -> int:
+        """Load a succeeded job's vectors as its (dataset, model)'s set; how many (0 if none or outdated)."""
+        found = self._finished(tenant, job_id)
+        if found is None:
+            return 0
+        record, finished_at = found
+        batches = self._batches(tenant, job_id, record["params"]["output_prefix"])
+        count = self.vectors.replace(tenant, record["dataset_id"], record["model_id"], job_id, finished_at, batches)
+        log.info("job %s: %d vectors of model %s loaded", job_id, count, record["model_id"])
+        return count
+
+    def _batches(self, tenant: str, job_id: str, output_prefix: str) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(item ids, vectors) part by part: the lines of each prediction part and the rows beside them."""
+        for part in self.blobs.iter_objects(layout.job_vectors_prefix(tenant, job_id)):
+            name = part.key.rsplit("/", 1)[1].removesuffix(".npy")
+            lines = self.blobs.get_bytes(f"{output_prefix}parts/{name}.jsonl").splitlines()
+            matrix = read_matrix(self.blobs.get_bytes(part.key))
+            if len(matrix) != len(lines):
+                raise ValueError(f"{part.key} has {len(matrix)} rows for {len(lines)} predictions")
+            ids, rows = [], []
+            for row, line in enumerate(lines):
+                entry = json.loads(line)
+                item = layout.parse_item(entry.get("key", ""))
+                if item is not None and "error" not in entry:
+                    ids.append(item.item_id)
+                    rows.append(row)
+            if ids:
+                yield ids, matrix[rows]
+
+    def rebuild(self, tenant: str, job_ids: Iterable[str]) -> int:
+        """Load, for each (dataset, model), its latest succeeded job of `job_ids` that wrote vectors."""
+        latest: dict[tuple[str, str], tuple[float, str]] = {}
+        for job_id in job_ids:
+            found = self._finished(tenant, job_id)
+            if found is None:
+                continue
+            record, finished_at = found
+            pair = (record["dataset_id"], record["model_id"])
+            latest[pair] = max(latest.get(pair, (finished_at, job_id)), (finished_at, job_id))
+        return sum(self.attach(tenant, job_id) for _, job_id in latest.values())

@@ -1,0 +1,1 @@
+"""Similar items, near-duplicates and the dataset map."""
