@@ -12,7 +12,7 @@ VECTOR_FIELDS = {
     "model_id": {"type": "keyword"},
     "item_id": {"type": "keyword"},
     "job_id": {"type": "keyword"},
-    "finished_at": {"type": "float"},
+    "finished_at": {"type": "double"},
 }
 
 

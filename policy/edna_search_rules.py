@@ -124,8 +124,8 @@ def _template_problems(body: dict) -> Iterator[str]:
     for name in KEYWORD_FIELDS:
         if get(fields, name, "type") != "keyword":
             yield f"does not map {name!r} as a keyword, which the tenant, dataset and model filters need"
-    if get(fields, "finished_at", "type") not in ("float", "double"):
-        yield "does not map 'finished_at' as a float"
+    if get(fields, "finished_at", "type") != "double":
+        yield "does not map 'finished_at' as a double (a float's 2-minute steps blur which job is older)"
     vector = get(fields, "vector")
     if vector is not None:
         space = get(vector, "method", "space_type") or get(vector, "space_type")

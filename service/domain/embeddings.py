@@ -68,6 +68,11 @@ class Embeddings:
         if found is None:
             return 0
         record, finished_at = found
+        # Items deleted since the job ran are still in its parts: their tombstones keep them out.
+        gone = layout.tombstones_prefix(tenant, record["dataset_id"])
+        self.vectors.remove_items(
+            tenant, record["dataset_id"], (o.key[len(gone) :] for o in self.blobs.iter_objects(gone))
+        )
         batches = self._batches(tenant, job_id, record["params"]["output_prefix"])
         count = self.vectors.replace(tenant, record["dataset_id"], record["model_id"], job_id, finished_at, batches)
         log.info("job %s: %d vectors of model %s loaded", job_id, count, record["model_id"])

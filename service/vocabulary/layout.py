@@ -41,7 +41,11 @@ def item_object(tenant: str, dataset_id: str, item_id: str, filename: str) -> st
 
 def item_tombstone(tenant: str, dataset_id: str, item_id: str) -> str:
     """Left by a delete, under the dataset (which takes it along): an object arriving later is discarded."""
-    return f"tenants/{tenant}/datasets/{dataset_id}/deleted/{item_id}"
+    return tombstones_prefix(tenant, dataset_id) + item_id
+
+
+def tombstones_prefix(tenant: str, dataset_id: str) -> str:
+    return f"tenants/{tenant}/datasets/{dataset_id}/deleted/"
 
 
 def annotations_record(tenant: str, dataset_id: str, item_id: str) -> str:

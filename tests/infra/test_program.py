@@ -371,7 +371,7 @@ def test_the_deploy_installs_the_vector_index_template_through_the_master(progra
             "model_id": "keyword",
             "item_id": "keyword",
             "job_id": "keyword",
-            "finished_at": "float",
+            "finished_at": "double",
         }
 
     return ALL(

@@ -137,7 +137,7 @@ def vector_templates(replicas: int = 1) -> dict:
                 "dynamic": False,
                 "properties": {
                     **{key: {"type": "keyword"} for key in ("tenant", "dataset_id", "model_id", "item_id", "job_id")},
-                    "finished_at": {"type": "float"},
+                    "finished_at": {"type": "double"},
                 },
             },
         },
