@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from digits import fill_digits, models, register, wait_for
+from digits import embedding_model, fill_digits, models, register, wait_for
 from tally import audit_entries, raw
 
 from service.demo import CLASSES, DIGITS_INPUT
@@ -66,8 +66,10 @@ def world(stack):
     digits = admin.call("POST", "/api/datasets", json={"name": "digits", "label_classes": CLASSES})
     fill_digits(stack, digits["id"], 3)
     model = register(admin, "lr", models()["digits-logistic-regression"])
+    embedder = register(admin, "embed", embedding_model(), class_names=[], embedding_output="embedding")
     stack.edna.adapters.users.add("bob", "demo", "admin", "bob-password")
-    return stack, {"kept": kept["id"], "item": item["id"], "digits": digits["id"], "model": model["id"]}
+    ids = {"kept": kept["id"], "item": item["id"], "digits": digits["id"], "model": model["id"]}
+    return stack, {**ids, "embedder": embedder["id"]}
 
 
 def send(stack, upload: dict, data: bytes) -> requests.Response:
@@ -104,6 +106,13 @@ def walk_every_mutation(stack, ids: dict) -> Walk:
     accept = {"model_id": ids["model"], "item_ids": [item["item_id"]]}
     w.call("POST", "/api/datasets/{dataset_id}/predictions/accept", kept, json=accept)
     w.call("POST", "/api/datasets/{dataset_id}/mistakes/{item_id}/dismiss", item, expect=(204,))
+    tags = {"item_ids": [item["item_id"]], "tags": {"seen": "twice"}}
+    w.call("POST", "/api/datasets/{dataset_id}/bulk/tags", kept, json=tags)
+    w.call("POST", "/api/datasets/{dataset_id}/bulk/delete", kept, json={"item_ids": [ZERO]})  # a 404 entry
+    query = {"model_id": ids["embedder"], "filename": "q.png", "content_type": "image/png", "size": 5}
+    w.call("POST", "/api/similar", expect=(201,), created=lambda b: b["id"], json=query)
+    # a pass over a dataset without vectors is refused in its view: still one entry
+    w.call("POST", "/api/datasets/{dataset_id}/duplicates", kept, expect=(409,), json={"threshold": 0.95})
     w.call("DELETE", "/api/datasets/{dataset_id}/items/{item_id}", item, expect=(204,))
 
     onnx = models()["digits-logistic-regression"]
@@ -163,7 +172,8 @@ def test_every_mutation_leaves_exactly_one_entry_and_reads_none(world):
     # no entry for a read of any route, nor for requests without a principal
     unaudited = []
     read_ids = {"dataset_id": ids["kept"], "item_id": ids["item"], "model_id": ids["model"], "job_id": ids["job"]}
-    read_ids["comparison_id"] = ZERO  # none was made: a read answered 404 is a read all the same
+    # none were made: a read answered 404 is a read all the same
+    read_ids.update(comparison_id=ZERO, query_id=ZERO, run_id=ZERO)
     token = stack.token("alice", "demo", "admin")
     gets = [p for m, p in spec_operations(stack) if m == "GET"]
     assert "/api/audit" in gets and "/api/usage" in gets

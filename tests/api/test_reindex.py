@@ -224,7 +224,7 @@ def test_reindex_rebuilds_the_same_answers_from_storage_alone(stack, tmp_path_fa
     with app_over(same_storage(stack, tmp_path_factory.mktemp("rebuilt"))) as rebuilt:
         assert_empty(rebuilt, datasets)
         totals = rebuild(rebuilt.edna.indexer, rebuilt.edna.adapters.index)
-        assert totals == {"tenants": 1, "items": 5, "forgotten": 0, "predictions": 0}
+        assert totals == {"tenants": 1, "items": 5, "forgotten": 0, "predictions": 0, "vectors": 0}
         assert answers(rebuilt.client("viewer"), datasets) == before
         # Reindexing again over a full index changes nothing.
         assert rebuild(rebuilt.edna.indexer, rebuilt.edna.adapters.index, TENANT)["forgotten"] == 0
@@ -265,7 +265,7 @@ def test_reindex_forgets_what_storage_no_longer_has(stack):
     assert client.call("GET", item_path(dataset_id, lost["id"]))["status"] == "available"  # the index lags
 
     totals = rebuild(stack.edna.indexer, stack.edna.adapters.index)
-    assert totals == {"tenants": 1, "items": 1, "forgotten": 1, "predictions": 0}
+    assert totals == {"tenants": 1, "items": 1, "forgotten": 1, "predictions": 0, "vectors": 0}
     assert status_of(client, item_path(dataset_id, lost["id"])) == 404
     assert [i["id"] for i in client.pages(items_path(dataset_id), status="available")] == [kept["id"]]
     dataset = client.call("GET", f"/api/datasets/{dataset_id}")

@@ -100,7 +100,7 @@ class Queries(MethodView):
     @blp.response(201, QueryTicketSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(413, response="PAYLOAD_TOO_LARGE")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self, body):
         """Find items like an image of yours: upload it to the signed URL, then read the query"""
         query, upload = edna().queries.create(caller(), body)
