@@ -243,6 +243,7 @@ def test_vectors_rebuilt_from_the_parts_answer_the_same(space, tmp_path):
     stack, _, dataset_id, model_id, _, items, _ = space
     viewer = stack.client("viewer")
     item_id = items[digits()[5][0]]["id"]
+
     def neighbours() -> list[tuple[str, float]]:  # without the signed links, which change with the second
         return [(i["item_id"], i["similarity"]) for i in similar(viewer, dataset_id, item_id, k=10)["items"]]
 

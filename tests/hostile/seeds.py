@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from dataclasses import dataclass
 
 from service.client import EdnaClient
-from service.demo import CLASSES, DIGITS_INPUT
+from service.demo import CLASSES, DIGITS_INPUT, digit_embedding_model
+from service.vocabulary.ids import new_id
 
 PNG = b"\x89PNG\r\n\x1a\nnot-really-an-image"
 JOB_DEADLINE = 120  # seconds a seeded comparison may take before the fixture gives up
@@ -29,16 +30,16 @@ def tiny_onnx() -> bytes:
     return onnx.SerializeToString()
 
 
-def register_model(client: EdnaClient, name: str) -> str:
+def register_model(client: EdnaClient, name: str, onnx: bytes | None = None, **spec) -> str:
     """An available model: registered, its ONNX uploaded to the signed URL, completed."""
-    onnx = tiny_onnx()
-    body = {"name": name, "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
+    onnx = onnx or tiny_onnx()
+    body = {"name": name, "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx), **spec}
     ticket = client.call("POST", "/api/models", json=body)
     client.transfer(ticket["upload"], onnx, "application/octet-stream")
     return client.call("POST", f"/api/models/{ticket['model']['id']}/complete", json={})["id"]
 
 
-@dataclass
+@dataclasses.dataclass
 class Seeded:
     """One of everything in a tenant, recreated on demand after a generated DELETE removed it."""
 
@@ -49,6 +50,9 @@ class Seeded:
     model_id: str = ""
     job_id: str = ""
     comparison_id: str = ""
+    query_id: str = ""
+    # No pass can run without a dataset's vectors: an id no pass has, answered 404 like any unknown one.
+    run_id: str = dataclasses.field(default_factory=new_id)
     username: str = "bob"
     serial: int = 0
 
@@ -59,6 +63,8 @@ class Seeded:
             "model_id": self.model_id,
             "job_id": self.job_id,
             "comparison_id": self.comparison_id,
+            "query_id": self.query_id,
+            "run_id": self.run_id,
             "username": self.username,
         }
 
@@ -77,6 +83,14 @@ class Seeded:
     def new_model(self) -> None:
         self.model_id = register_model(self.client, self._name("model"))
 
+    def new_query(self) -> None:
+        """A "find similar" query of an embedding model, awaiting its image."""
+        embedder = register_model(
+            self.client, self._name("embedder"), digit_embedding_model(), class_names=[], embedding_output="embedding"
+        )
+        body = {"model_id": embedder, "filename": "q.png", "content_type": "image/png", "size": len(PNG)}
+        self.query_id = self.client.call("POST", "/api/similar", json=body)["id"]
+
     def new_member(self) -> None:
         if self.users.get(self.username) is None:
             self.users.add(self.username, "demo", "labeler", "bob-password")
@@ -85,6 +99,7 @@ class Seeded:
         self.new_dataset()
         self.new_model()
         self.new_member()
+        self.new_query()
         other = register_model(self.client, self._name("model"))
         comparison = self.client.call(
             "POST", "/api/comparisons", json={"dataset_id": self.dataset_id, "model_ids": [self.model_id, other]}

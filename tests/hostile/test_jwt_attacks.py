@@ -139,7 +139,7 @@ def operations(base_url: str) -> list[tuple[str, str]]:
 
 def concrete(template: str) -> str:
     path = template
-    for name in ("dataset_id", "item_id", "model_id", "job_id", "comparison_id", "username"):
+    for name in ("dataset_id", "item_id", "model_id", "job_id", "comparison_id", "query_id", "run_id", "username"):
         path = path.replace("{" + name + "}", ZERO_ID)
     assert "{" not in path, template
     return path
