@@ -104,6 +104,9 @@ def spec_errors(d) -> list[str]:
                 errors.append("output.name must be a non-empty string or null")
             if out.get("kind", "probabilities") not in KINDS:
                 errors.append(f"output.kind must be one of {', '.join(KINDS)} (got {out.get('kind')!r})")
+            if embedding and names and out.get("name") == embedding:
+                # One output cannot be both the class scores and the vectors.
+                errors.append(f"output.name and embedding_output must name different outputs (both are {embedding!r})")
     return errors
 
 

@@ -82,7 +82,10 @@ class Embeddings:
         """(item ids, vectors) part by part: the lines of each prediction part and the rows beside them."""
         for part in self.blobs.iter_objects(layout.job_vectors_prefix(tenant, job_id)):
             name = part.key.rsplit("/", 1)[1].removesuffix(".npy")
-            lines = self.blobs.get_bytes(f"{output_prefix}parts/{name}.jsonl").splitlines()
+            try:
+                lines = self.blobs.get_bytes(f"{output_prefix}parts/{name}.jsonl").splitlines()
+            except ObjectMissing:
+                continue  # written just before a crash, its part never followed: nothing it names was kept
             matrix = read_matrix(self.blobs.get_bytes(part.key))
             if len(matrix) != len(lines):
                 raise ValueError(f"{part.key} has {len(matrix)} rows for {len(lines)} predictions")

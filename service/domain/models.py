@@ -110,6 +110,8 @@ class ModelCatalog:
 
     def register(self, principal: Principal, body: dict) -> tuple[Model, dict]:
         """Record the model as pending and sign the upload of its ONNX file."""
+        from edna_engine.spec import spec_errors
+
         classes = label_classes(body["class_names"])
         embedding_output = body.get("embedding_output")
         if len(classes) < 2 and not (embedding_output and not classes):
@@ -129,6 +131,9 @@ class ModelCatalog:
             created_at=now_iso(),
             updated_at=now_iso(),
         )
+        errors = spec_errors(model.spec())  # what needs no model file is refused before its upload
+        if errors:
+            raise BadRequest("the model spec is not valid: " + "; ".join(errors))
         key = layout.model_file(principal.tenant, model.id)
         upload, upload_id = sign_upload(
             self.blobs, self.limits, key, ONNX_TYPE, model.size, "PUT", provenance(principal.user, now)

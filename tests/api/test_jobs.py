@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from digits import fill_digits, models, register, wait_for
+from digits import embedding_model, fill_digits, models, register, wait_for
 
 from service.client import ApiError
 from service.demo import CLASSES, DIGITS_INPUT
@@ -95,6 +95,17 @@ def test_models_are_checked_when_their_upload_completes(stack):
     [
         {},
         {"name": "m", "class_names": ["a"], "input": DIGITS_INPUT, "size": 10},
+        {"name": "m", "class_names": [], "input": DIGITS_INPUT, "size": 10},
+        {"name": "m", "class_names": ["a"], "embedding_output": "e", "input": DIGITS_INPUT, "size": 10},
+        {"name": "m", "class_names": [], "embedding_output": "", "input": DIGITS_INPUT, "size": 10},
+        {
+            "name": "m",
+            "class_names": CLASSES,
+            "embedding_output": "e",
+            "output": {"name": "e"},
+            "input": DIGITS_INPUT,
+            "size": 10,
+        },
         {"name": "m", "class_names": ["a", "a"], "input": DIGITS_INPUT, "size": 10},
         {"name": "m", "class_names": CLASSES, "input": {**DIGITS_INPUT, "channels": 2}, "size": 10},
         {"name": "m", "class_names": CLASSES, "input": {**DIGITS_INPUT, "layout": "chw"}, "size": 10},
@@ -182,3 +193,18 @@ def test_a_job_stopped_midway_resumes_after_a_restart(stack, tmp_path_factory, s
         assert done["status"] == "succeeded" and done["progress"] == {"done": count, "total": count}
         rows = list(restarted.client("viewer").pages(f"/api/jobs/{job['id']}/predictions"))
         assert len(rows) == count == len({r["item_id"] for r in rows})
+
+
+def test_an_embedding_only_model_is_shown_with_its_dims_and_kept_out_of_comparisons(stack):
+    editor = stack.client("editor")
+    embed = register(editor, "embed", embedding_model(), class_names=[], embedding_output="embedding")
+    assert (embed["class_names"], embed["embedding_output"], embed["embedding_dims"]) == ([], "embedding", 32)
+    lr = register(editor, "lr", models()["digits-logistic-regression"])
+    assert (lr["embedding_output"], lr["embedding_dims"]) == (None, None)
+    dataset = editor.call("POST", "/api/datasets", json={"name": "d"})
+    with pytest.raises(ApiError) as err:
+        editor.call(
+            "POST", "/api/comparisons", json={"dataset_id": dataset["id"], "model_ids": [lr["id"], embed["id"]]}
+        )
+    assert err.value.status == 409 and "only makes embeddings" in err.value.body["message"]
+    assert list(editor.pages("/api/jobs")) == [] and list(editor.pages("/api/comparisons")) == []

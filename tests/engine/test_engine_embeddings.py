@@ -118,6 +118,8 @@ def test_spec_rules_for_embedding_output():
     for bad in ("", 7, ["embedding"]):
         (error,) = spec_errors({**EMBEDDING_SPEC, "embedding_output": bad})
         assert error.startswith("embedding_output must be a non-empty string")
+    (same,) = spec_errors({**BOTH_SPEC, "output": {"name": "embedding"}})
+    assert "must name different outputs" in same
 
 
 @pytest.mark.parametrize("shards", [1, 3])
