@@ -45,13 +45,17 @@ class Annotations:
         self.items = items
 
     def _read(self, key: str) -> tuple[dict, str | None]:
-        info = self.blobs.head(key)
-        if info is None:
-            return {"version": 0, "boxes": [], "updated_by": None, "updated_at": None}, None
-        try:
-            return json.loads(self.blobs.get_bytes(key)), info.etag
-        except ObjectMissing:
-            return {"version": 0, "boxes": [], "updated_by": None, "updated_at": None}, None
+        # Under the writers' lock: the local store records a new etag just before the new bytes, so a
+        # read between the two would pair the next version's etag with this version's body, and a
+        # stale write would then pass the conditional put.
+        with self.blobs.key_lock(key):
+            info = self.blobs.head(key)
+            if info is None:
+                return {"version": 0, "boxes": [], "updated_by": None, "updated_at": None}, None
+            try:
+                return json.loads(self.blobs.get_bytes(key)), info.etag
+            except ObjectMissing:
+                return {"version": 0, "boxes": [], "updated_by": None, "updated_at": None}, None
 
     def get(self, tenant: str, dataset_id: str, item_id: str) -> dict:
         self.items.get(tenant, dataset_id, item_id)
