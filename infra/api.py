@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import LAMBDA_RUNTIME, StackConfig
-from infra.data import INDEXER_TIMEOUT_SECONDS, THUMBNAILER_TIMEOUT_SECONDS, Data
+from infra.data import INDEXER_TIMEOUT_SECONDS, THUMBNAILER_TIMEOUT_SECONDS, WEBHOOKS_TIMEOUT_SECONDS, Data
 from infra.documents import assume_role, document, statement
 from infra.identity import Identity
 from infra.search import SEARCH_INDEX, Search
@@ -19,6 +19,9 @@ HEALTH_ROUTE = "GET /api/health"  # the one route without the JWT authorizer
 API_HANDLER = "handler.lambda_handler"  # Zappa's handler around service.wsgi.app
 INDEXER_HANDLER = "service.handlers.sqs_s3_events"
 THUMBNAILER_HANDLER = "service.handlers.sqs_thumbnails"
+WEBHOOKS_HANDLER = "service.handlers.sqs_webhooks"
+WEBHOOKS_MEMORY_MB = 256  # signs and POSTs small JSON bodies
+WEBHOOKS_RESERVED_CONCURRENCY = 5  # receivers are hit by a few deliveries at a time, never a flood
 # Model `complete` spools the file (up to 1 GiB) to /tmp to check it without holding it in memory.
 API_TMP_MB = 2048
 SEARCH_WRITES = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
@@ -37,6 +40,9 @@ COGNITO_MEMBER_ACTIONS = [
         "AdminDeleteUser",
         "AdminUserGlobalSignOut",  # a removed member's refresh tokens stop at once
     )
+]
+COGNITO_APPLICATION_ACTIONS = [
+    f"cognito-idp:{action}" for action in ("CreateUserPoolClient", "DeleteUserPoolClient", "ListUserPoolClients")
 ]
 ALIAS = "live"
 ACCESS_LOG_FORMAT = json.dumps(
@@ -92,11 +98,36 @@ class Api(pulumi.ComponentResource):
         self.thumbnailer_role = aws.iam.Role(
             "thumbnailer-role", assume_role_policy=assume_role("lambda.amazonaws.com"), opts=child
         )
+        self.webhooks_role = aws.iam.Role(
+            "webhooks-role", assume_role_policy=assume_role("lambda.amazonaws.com"), opts=child
+        )
         self.endpoint = self.gateway.api_endpoint
 
     def serve(self, identity: Identity, data: Data, search: Search) -> None:
         config = self.config
         child = pulumi.ResourceOptions(parent=self)
+        # Applications' app clients join the audiences at run time (service/adapters/identity/cognito_clients.py),
+        # which rewrites the whole list from the pool: an update here must not drop them.
+        self.authorizer = aws.apigatewayv2.Authorizer(
+            "cognito",
+            api_id=self.gateway.id,
+            authorizer_type="JWT",
+            identity_sources=["$request.header.Authorization"],
+            name="cognito",
+            jwt_configuration={"issuer": identity.issuer, "audiences": [identity.client.id]},
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["jwtConfiguration.audiences"]),
+        )
+        # Seals webhook signing secrets (service/adapters/secretbox/kms.py): the API seals, the delivery function opens.
+        self.secrets_key = aws.kms.Key(
+            "webhook-secrets",
+            description=f"{config.prefix}: webhook signing secrets",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=child,
+        )
+        authorizer_arn = pulumi.Output.concat(
+            "arn:aws:apigateway:", config.region, "::/apis/", self.gateway.id, "/authorizers/", self.authorizer.id
+        )
         account = aws.get_caller_identity_output().account_id
         environment = {
             "EDNA_STORAGE": "s3",
@@ -104,16 +135,21 @@ class Api(pulumi.ComponentResource):
             "EDNA_IDENTITY": "cognito",
             "EDNA_COGNITO_ISSUER": identity.issuer,
             "EDNA_COGNITO_CLIENT_ID": identity.client.id,
+            "EDNA_SERVICE_TOKEN_URL": pulumi.Output.concat(identity.hosted_ui, "/oauth2/token"),
+            "EDNA_API_GATEWAY_ID": self.gateway.id,
+            "EDNA_API_AUTHORIZER_ID": self.authorizer.id,
+            "EDNA_SECRETS_KMS_KEY": self.secrets_key.arn,
             "EDNA_SEARCH": "opensearch",
             "EDNA_SEARCH_URL": search.url,
             "EDNA_SEARCH_INDEX": SEARCH_INDEX,
             "EDNA_JOBS": "mwaa",
             "EDNA_MWAA_ENVIRONMENT": config.mwaa_environment,
             "EDNA_THUMBNAIL_QUEUE_URL": data.thumbnails.url,
+            "EDNA_WEBHOOK_QUEUE_URL": data.webhooks.url,
             "EDNA_DATA_DIR": "/tmp/edna",  # noqa: S108 - the only writable path in Lambda
             "EDNA_LOG_LEVEL": "INFO",
         }
-        self.logs = logs = {name: self._log_group(name) for name in ("api", "indexer", "thumbnailer")}
+        self.logs = logs = {name: self._log_group(name) for name in ("api", "indexer", "thumbnailer", "webhooks")}
         tenants = pulumi.Output.concat(data.bucket.arn, "/tenants/*")
         search_paths = pulumi.Output.concat(search.domain.arn, "/*")
         self.policy = aws.iam.RolePolicy(
@@ -135,14 +171,23 @@ class Api(pulumi.ComponentResource):
                 statement(
                     ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                     [data.bucket.arn],
-                    Condition={"StringLike": {"s3:prefix": ["tenants/*", "ledger/*"]}},
+                    Condition={"StringLike": {"s3:prefix": ["tenants/*", "ledger/*", "identity/*"]}},
                 ),
                 # Usage shards, audit parts and quotas (service/vocabulary/layout.py, "the ledger").
                 statement(["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/ledger/*")]),
                 # Members: the service manages the users of the caller's tenant (service/adapters/identity).
                 statement(COGNITO_MEMBER_ACTIONS, [identity.pool.arn]),
+                # Applications: their records, their app clients, and the authorizer's audiences of them.
+                statement(
+                    ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    [pulumi.Output.concat(data.bucket.arn, "/identity/*")],
+                ),
+                statement(COGNITO_APPLICATION_ACTIONS, [identity.pool.arn]),
+                statement(["apigateway:GET", "apigateway:PATCH"], [authorizer_arn]),
+                statement(["kms:Encrypt"], [self.secrets_key.arn]),  # seals a new webhook's secret
                 statement(SEARCH_WRITES, [search_paths]),
                 statement(["sqs:SendMessage"], [data.thumbnails.arn]),  # `complete` queues a new image's thumbnail
+                statement(["sqs:SendMessage"], [data.webhooks.arn]),  # changes queue their webhook deliveries
                 statement(
                     ["airflow:InvokeRestApi"],
                     [
@@ -164,6 +209,7 @@ class Api(pulumi.ComponentResource):
                 statement(SEARCH_WRITES, [search_paths]),
                 statement(QUEUE_CONSUMER, [data.events.arn]),
                 statement(["sqs:SendMessage"], [data.thumbnails.arn]),
+                statement(["sqs:SendMessage"], [data.webhooks.arn]),  # job.finished, item.available
                 statement(
                     ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["indexer"].arn, ":*")]
                 ),
@@ -184,6 +230,29 @@ class Api(pulumi.ComponentResource):
                 statement(
                     ["logs:CreateLogStream", "logs:PutLogEvents"],
                     [pulumi.Output.concat(logs["thumbnailer"].arn, ":*")],
+                ),
+            ),
+            opts=child,
+        )
+        # Webhook records and delivery logs only, and its own queue: it calls URLs tenants choose, from
+        # outside any VPC (nothing private is reachable), and sends the retries back to its queue.
+        self.webhooks_policy = aws.iam.RolePolicy(
+            "webhooks-policy",
+            role=self.webhooks_role.id,
+            policy=document(
+                statement(
+                    ["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/tenants/*/webhooks/*")]
+                ),
+                # A GET of a deleted webhook's record answers 404 (not 403) only with ListBucket.
+                statement(
+                    ["s3:ListBucket"],
+                    [data.bucket.arn],
+                    Condition={"StringLike": {"s3:prefix": ["tenants/*/webhooks/*"]}},
+                ),
+                statement([*QUEUE_CONSUMER, "sqs:SendMessage"], [data.webhooks.arn]),
+                statement(["kms:Decrypt"], [self.secrets_key.arn]),  # opens the secret a delivery is signed with
+                statement(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["webhooks"].arn, ":*")]
                 ),
             ),
             opts=child,
@@ -229,6 +298,28 @@ class Api(pulumi.ComponentResource):
             config.thumbnailer_reserved_concurrency,
             "",
         )
+        self.webhooks, self.webhooks_alias = self._function(
+            "webhooks",
+            logs["webhooks"],
+            self.webhooks_role,
+            self.webhooks_policy,
+            code,
+            WEBHOOKS_HANDLER,
+            environment,
+            WEBHOOKS_MEMORY_MB,
+            WEBHOOKS_TIMEOUT_SECONDS,
+            WEBHOOKS_RESERVED_CONCURRENCY,
+            "",
+        )
+        self.webhook_events = aws.lambda_.EventSourceMapping(
+            "webhooks-events",
+            event_source_arn=data.webhooks.arn,
+            function_name=self.webhooks_alias.arn,
+            batch_size=5,  # one attempt each, each within 2 x EDNA_WEBHOOK_TIMEOUT_SECONDS
+            maximum_batching_window_in_seconds=1,
+            function_response_types=["ReportBatchItemFailures"],
+            opts=child,
+        )
         self.thumbnail_events = aws.lambda_.EventSourceMapping(
             "thumbnailer-events",
             event_source_arn=data.thumbnails.arn,
@@ -254,15 +345,6 @@ class Api(pulumi.ComponentResource):
             integration_uri=self.alias.invoke_arn,
             payload_format_version="2.0",
             timeout_milliseconds=(config.api_timeout_seconds + 1) * 1000,
-            opts=child,
-        )
-        self.authorizer = aws.apigatewayv2.Authorizer(
-            "cognito",
-            api_id=self.gateway.id,
-            authorizer_type="JWT",
-            identity_sources=["$request.header.Authorization"],
-            name="cognito",
-            jwt_configuration={"issuer": identity.issuer, "audiences": [identity.client.id]},
             opts=child,
         )
         target = pulumi.Output.concat("integrations/", self.integration.id)

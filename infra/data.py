@@ -13,6 +13,7 @@ TENANTS_PREFIX = "tenants/"  # service/vocabulary/layout.py: every tenant's data
 # SQS keeps a message invisible while a Lambda works on it: AWS advises 6x the function timeout.
 INDEXER_TIMEOUT_SECONDS = 60
 THUMBNAILER_TIMEOUT_SECONDS = 60
+WEBHOOKS_TIMEOUT_SECONDS = 60  # a batch of 5 attempts, each bounded by EDNA_WEBHOOK_TIMEOUT_SECONDS twice
 
 
 class Data(pulumi.ComponentResource):
@@ -46,6 +47,11 @@ class Data(pulumi.ComponentResource):
         # thumbnailer Lambda drains them; decoding never happens in a request or in the indexer.
         self.thumbnails, self.thumbnail_dead_letters = _queue_with_dead_letters(
             "thumbnails", THUMBNAILER_TIMEOUT_SECONDS, 3, child
+        )
+        # Webhook deliveries: the API and the indexer send one message per attempt due, the webhooks
+        # Lambda delivers it and sends the retry back with its delay; a request never waits on a receiver.
+        self.webhooks, self.webhook_dead_letters = _queue_with_dead_letters(
+            "webhooks", WEBHOOKS_TIMEOUT_SECONDS, 3, child
         )
         self.events_policy = aws.sqs.QueuePolicy(
             "events-from-s3",

@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from infra.config import StackConfig
 
 ROLES = ("admin", "editor", "labeler", "viewer")  # service/vocabulary/roles.py; precedence in this order
+APPLICATION_SCOPE_SERVER = "edna"  # EDNA_COGNITO_SCOPE_SERVER's default
 
 
 class Identity(pulumi.ComponentResource):
@@ -50,6 +51,16 @@ class Identity(pulumi.ComponentResource):
             aws.cognito.UserGroup(f"group-{role}", name=role, user_pool_id=self.pool.id, precedence=rank, opts=child)
             for rank, role in enumerate(ROLES)
         ]
+        # Applications (service accounts) get tokens by the client-credentials grant with one scope:
+        # `edna/<role>`. Edna binds each app client to its tenant; the scope only caps the role.
+        self.resource_server = aws.cognito.ResourceServer(
+            "applications",
+            identifier=APPLICATION_SCOPE_SERVER,
+            name="Edna applications",
+            user_pool_id=self.pool.id,
+            scopes=[{"scope_name": role, "scope_description": f"act as {role}"} for role in ROLES],
+            opts=child,
+        )
         self.domain = aws.cognito.UserPoolDomain(
             "hosted-ui", domain=config.auth_domain_prefix, user_pool_id=self.pool.id, opts=child
         )

@@ -39,7 +39,8 @@ class Observability(pulumi.ComponentResource):
                 )
             )
 
-        for fn, label in ((api.function, "api"), (api.indexer, "indexer"), (api.thumbnailer, "thumbnailer")):
+        functions = ((api.function, "api"), (api.indexer, "indexer"), (api.thumbnailer, "thumbnailer"))
+        for fn, label in (*functions, (api.webhooks, "webhooks")):
             for metric, what in (("Errors", "errors"), ("Throttles", "throttles")):
                 alarm(
                     f"{label}-{what}",
@@ -76,6 +77,15 @@ class Observability(pulumi.ComponentResource):
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": data.thumbnail_dead_letters.name},
+            statistic="Maximum",
+            period=PERIOD,
+        )
+        alarm(
+            "webhooks-dead-letters",
+            "Webhook deliveries could not be logged three times and wait in the dead-letter queue",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": data.webhook_dead_letters.name},
             statistic="Maximum",
             period=PERIOD,
         )

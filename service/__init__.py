@@ -99,13 +99,17 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.models.routes import blp as models
     from service.resources.review.routes import blp as review
     from service.resources.search.routes import blp as search
+    from service.resources.service_accounts.routes import blp as service_accounts
     from service.resources.similar.routes import blp as similar
+    from service.resources.snapshots.routes import blp as snapshots
     from service.resources.usage.routes import blp as usage
+    from service.resources.webhooks.routes import blp as webhooks
 
     resources = (
         health,
         auth,
         members,
+        service_accounts,
         datasets,
         items,
         labels,
@@ -114,11 +118,13 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
         similar,
         search,
         exports,
+        snapshots,
         models,
         jobs,
         comparisons,
         usage,
         audit,
+        webhooks,
     )
     for blp in resources:
         api.register_blueprint(blp)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.adapters.audit import AuditLog
 from service.adapters.blobstore import BlobStore
 from service.adapters.files import make_private
 from service.adapters.identity import MemberDirectory, TokenVerifier
+from service.adapters.identity.applications import ApplicationDirectory, EdnaAppClients
 from service.adapters.identity.current import CurrentMemberVerifier
 from service.adapters.identity.local import LocalIssuer, LocalUserStore
 from service.adapters.identity.throttle import SignInThrottle, ThrottleLimits
 from service.adapters.jobrunner import JobRunner
 from service.adapters.jobrunner.engine_storage import StoreAddress
 from service.adapters.searchindex import SearchIndex
+from service.adapters.secretbox import SecretBox
 from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.adapters.usage import UsageMeter
 from service.adapters.vectorindex import VectorIndex
+from service.adapters.webhookqueue import WebhookQueue
 from service.settings import Config
 from service.vocabulary.layout import TENANTS
 
@@ -31,6 +35,7 @@ class Adapters:
     jobs: JobRunner
     vectors: VectorIndex
     members: MemberDirectory | None = None
+    applications: ApplicationDirectory | None = None  # service accounts; None where the provider keeps them
     issuer: LocalIssuer | None = None
     users: LocalUserStore | None = None
     throttle: SignInThrottle | None = None
@@ -131,6 +136,49 @@ def build_thumbnail_queue(config: Config) -> ThumbnailQueue:
     return LocalThumbnailQueue(config.thumbnail_workers, config.thumbnail_backlog)
 
 
+def build_webhook_queue(config: Config) -> WebhookQueue:
+    """SQS when a queue URL is set (the delivery Lambda drains it), else an outbox in the data dir."""
+    if config.webhook_queue_url:
+        from service.adapters.webhookqueue.sqs import SqsWebhookQueue
+
+        return SqsWebhookQueue(config.webhook_queue_url)
+    from service.adapters.webhookqueue.local import SqliteWebhookOutbox
+
+    lease = 2 * config.webhook_timeout_seconds + 30  # longer than any one attempt takes
+    return SqliteWebhookOutbox(config.data_dir / "webhooks.db", config.webhook_workers, lease)
+
+
+def build_secret_box(config: Config) -> SecretBox:
+    """KMS when a key is named (AWS), else a key file beside the issuer's."""
+    if config.secrets_kms_key:
+        from service.adapters.secretbox.kms import KmsSecretBox
+
+        return KmsSecretBox(config.secrets_kms_key)
+    from service.adapters.secretbox.local import LocalSecretBox
+
+    return LocalSecretBox(config.data_dir / "keys" / "secrets.key")
+
+
+def webhook_allowed_hosts(config: Config) -> frozenset[str]:
+    return frozenset(h.strip().lower().strip("[]") for h in config.webhook_allowed_hosts.split(",") if h.strip())
+
+
+def webhook_url_check(config: Config) -> Callable[[str], object]:
+    """What registration checks a URL with: the same resolution and address rules as a delivery."""
+    from service.adapters.webhookqueue import outbound
+
+    allowed = webhook_allowed_hosts(config)
+    return lambda url: outbound.destination(url, allowed)
+
+
+def webhook_post(config: Config) -> Callable[[str, bytes, dict[str, str]], tuple[int, str]]:
+    from service.adapters.webhookqueue import outbound
+    from service.version import VERSION
+
+    allowed, timeout, agent = webhook_allowed_hosts(config), config.webhook_timeout_seconds, f"Edna-Webhooks/{VERSION}"
+    return lambda url, body, headers: outbound.post(url, body, {**headers, "User-Agent": agent}, allowed, timeout)
+
+
 def build_adapters(config: Config) -> Adapters:
     make_private(config.data_dir)  # keys, databases and objects: the server's user only
     blobs = build_blob_store(config)
@@ -139,13 +187,24 @@ def build_adapters(config: Config) -> Adapters:
     vectors = build_vector_index(config)
     if config.identity == "local":
         issuer, users = local_identity(config)
-        verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds)
+        apps = ApplicationDirectory(blobs, EdnaAppClients(), config.member_check_seconds)
+        verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds, applications=apps)
         throttle = signin_throttle(config)
         return Adapters(
-            blobs, index, verifier, jobs, vectors, members=users, issuer=issuer, users=users, throttle=throttle
+            blobs,
+            index,
+            verifier,
+            jobs,
+            vectors,
+            members=users,
+            applications=apps,
+            issuer=issuer,
+            users=users,
+            throttle=throttle,
         )
     if config.identity == "cognito":
         from service.adapters.identity.cognito import cognito_verifier
+        from service.adapters.identity.cognito_clients import cognito_app_clients
         from service.adapters.identity.cognito_members import cognito_member_directory
 
         if not (config.cognito_issuer and config.cognito_client_id):
@@ -154,9 +213,15 @@ def build_adapters(config: Config) -> Adapters:
         verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
         # pool and region from the issuer; boto3's AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER points it elsewhere
         members = cognito_member_directory(config.cognito_issuer)
-        verifier = CurrentMemberVerifier(verifier, members, config.member_check_seconds)
-        return Adapters(blobs, index, verifier, jobs, vectors, members=members)
-    raise ValueError(f"EDNA_IDENTITY must be 'local' or 'cognito', not {config.identity!r}")
+        apps = ApplicationDirectory(blobs, cognito_app_clients(config), config.member_check_seconds)
+        verifier = CurrentMemberVerifier(verifier, members, config.member_check_seconds, applications=apps)
+        return Adapters(blobs, index, verifier, jobs, vectors, members=members, applications=apps)
+    if config.identity == "oidc":
+        from service.adapters.identity.oidc import OidcSettings, oidc_verifier
+
+        # the provider owns the users: no member directory here, tenant and roles are the token's
+        return Adapters(blobs, index, oidc_verifier(OidcSettings.from_config(config)), jobs, vectors)
+    raise ValueError(f"EDNA_IDENTITY must be 'local', 'cognito' or 'oidc', not {config.identity!r}")
 
 
 def build_usage_meter(config: Config, blobs: BlobStore) -> UsageMeter | None:

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 from service.adapters.audit import AuditLog
 from service.adapters.usage import UsageMeter
-from service.bootstrap import Adapters, build_audit_log, build_thumbnail_queue, build_usage_meter
+from service.bootstrap import (
+    Adapters,
+    build_audit_log,
+    build_secret_box,
+    build_thumbnail_queue,
+    build_usage_meter,
+    build_webhook_queue,
+    webhook_post,
+    webhook_url_check,
+)
 from service.domain.annotations import Annotations
 from service.domain.comparisons import ComparisonService
 from service.domain.dataset_map import DatasetMap
@@ -20,12 +29,18 @@ from service.domain.jobs import JobService
 from service.domain.labels import Labeler
 from service.domain.mistakes import MistakeFinder
 from service.domain.models import ModelCatalog
+from service.domain.notifications import SUBSCRIPTIONS_CACHE_SECONDS, Notifier
 from service.domain.preannotation import Preannotator
 from service.domain.predictions import Predictions
 from service.domain.quotas import QuotaBook, Quotas
+from service.domain.run_events import RunEvents
 from service.domain.similar_queries import SimilarQueries
 from service.domain.similarity import Similarity
+from service.domain.snapshot_diff import SnapshotDiff
+from service.domain.snapshots import Snapshots
 from service.domain.usage import UsageReport
+from service.domain.webhook_delivery import Backoff, Deliverer
+from service.domain.webhooks import WebhookRegistry
 from service.settings import Config
 
 
@@ -54,6 +69,10 @@ class Edna:
     queries: SimilarQueries
     duplicates: DuplicateRuns
     maps: DatasetMap
+    snapshots: Snapshots
+    snapshot_diff: SnapshotDiff
+    webhooks: WebhookRegistry
+    notifier: Notifier
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
@@ -66,12 +85,17 @@ class Edna:
         )
         blobs, index, vectors = adapters.blobs, adapters.index, adapters.vectors
         thumbnails = build_thumbnail_queue(config)
-        indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels)
+        webhooks = WebhookRegistry(blobs, webhook_url_check(config), build_secret_box(config))
+        notifier = Notifier(webhooks, build_webhook_queue(config), SUBSCRIPTIONS_CACHE_SECONDS)
+        backoff = Backoff(config.webhook_max_attempts, config.webhook_retry_base_seconds)
+        notifier.queue.serve(Deliverer(webhooks, webhook_post(config), backoff).attempt)
+        indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels, notifier.emit)
         thumbnails.serve(indexer.make_thumbnail)
-        items = ItemService(blobs, index, indexer, limits, vectors)
+        items = ItemService(blobs, index, indexer, limits, vectors, notifier.emit)
         predictions = Predictions(blobs, index)
         embeddings = Embeddings(blobs, vectors)
-        adapters.jobs.finished.extend([predictions.on_run_finished, embeddings.on_run_finished])
+        runs = RunEvents(blobs, notifier.emit)
+        adapters.jobs.finished.extend([predictions.on_run_finished, embeddings.on_run_finished, runs.on_run_finished])
         # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
@@ -89,6 +113,8 @@ class Edna:
         jobs = JobService(blobs, adapters.jobs, datasets, models, lambda t: quotas.limits(t).max_concurrent_jobs)
         meter = build_usage_meter(config, blobs)
         similarity = Similarity(vectors, index)
+        snapshots = Snapshots(blobs, index, limits.download_ttl)
+        snapshots.on_created.append(lambda tenant, snapshot: notifier.emit(tenant, "snapshot.created", snapshot))
         return cls(
             config=config,
             adapters=adapters,
@@ -113,6 +139,10 @@ class Edna:
             queries=SimilarQueries(blobs, limits, adapters.jobs, datasets, models, similarity),
             duplicates=DuplicateRuns(blobs, index, similarity, in_process=adapters.jobs.name == "local"),
             maps=DatasetMap(blobs, index, similarity),
+            snapshots=snapshots,
+            snapshot_diff=SnapshotDiff(blobs, index, snapshots),
+            webhooks=webhooks,
+            notifier=notifier,
         )
 
     def wait_for_thumbnails(self, timeout: float) -> bool:
@@ -124,6 +154,7 @@ class Edna:
         self.adapters.jobs.close()
         self.duplicates.close()
         self.indexer.thumbnails.close()
+        self.notifier.queue.close()
         if self.meter:
             self.meter.close()
         if self.audit:

@@ -7,12 +7,16 @@ import json
 import logging
 
 from service.adapters.thumbnailqueue import THUMBNAIL_MESSAGE
+from service.adapters.webhookqueue import WebhookQueue
 from service.domain.duplicate_runs import DuplicateRuns
 from service.domain.embeddings import Embeddings
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
+from service.domain.notifications import Notifier
 from service.domain.predictions import Predictions
+from service.domain.run_events import RunEvents
 from service.domain.similarity import Similarity
+from service.domain.webhook_delivery import Deliverer
 
 log = logging.getLogger("edna.handlers")
 
@@ -28,7 +32,8 @@ def _indexer() -> Indexer:
 
     config = Config.from_env()
     thumbnails = build_thumbnail_queue(config) if config.thumbnail_queue_url else None
-    return Indexer(build_blob_store(config), build_search_index(config), thumbnails, config.max_image_pixels)
+    blobs, emit = build_blob_store(config), _webhooks()[0].emit  # an upload's storage event: item.available
+    return Indexer(blobs, build_search_index(config), thumbnails, config.max_image_pixels, emit)
 
 
 @functools.cache
@@ -37,6 +42,28 @@ def _vectors():
     from service.settings import Config
 
     return build_vector_index(Config.from_env())
+
+
+@functools.cache
+def _webhooks() -> tuple[Notifier, Deliverer]:
+    """The notifier (events the indexer sees: a job's end) and the deliverer, over the stack's queue."""
+    from service.bootstrap import (
+        build_blob_store,
+        build_secret_box,
+        build_webhook_queue,
+        webhook_post,
+        webhook_url_check,
+    )
+    from service.domain.notifications import SUBSCRIPTIONS_CACHE_SECONDS
+    from service.domain.webhook_delivery import Backoff
+    from service.domain.webhooks import WebhookRegistry
+    from service.settings import Config
+
+    config = Config.from_env()
+    registry = WebhookRegistry(build_blob_store(config), webhook_url_check(config), build_secret_box(config))
+    notifier = Notifier(registry, build_webhook_queue(config), SUBSCRIPTIONS_CACHE_SECONDS)
+    backoff = Backoff(config.webhook_max_attempts, config.webhook_retry_base_seconds)
+    return notifier, Deliverer(registry, webhook_post(config), backoff)
 
 
 def _duplicates(indexer: Indexer) -> DuplicateRuns:
@@ -50,6 +77,7 @@ def sqs_s3_events(
     predictions: Predictions | None = None,
     embeddings: Embeddings | None = None,
     duplicates: DuplicateRuns | None = None,
+    runs: RunEvents | None = None,
 ) -> dict:
     """SQS batch of S3 notifications; failed messages are reported back for a retry (and, after
     the queue's maxReceiveCount, the dead-letter queue) while the rest of the batch proceeds.
@@ -58,6 +86,7 @@ def sqs_s3_events(
         indexer = _indexer()
         embeddings = embeddings or Embeddings(indexer.blobs, _vectors())
         duplicates = duplicates or _duplicates(indexer)
+        runs = runs or RunEvents(indexer.blobs, _webhooks()[0].emit)
     predictions = predictions or Predictions(indexer.blobs, indexer.index)
     failures = []
     for message in event.get("Records", []):
@@ -67,7 +96,7 @@ def sqs_s3_events(
                 continue
             if not isinstance(body.get("Records"), list):  # not an S3 notification: retried, then dead-lettered
                 raise ValueError(f"no S3 event records in {message['body'][:200]!r}")
-            on_storage_event(body, indexer, predictions, embeddings, duplicates)
+            on_storage_event(body, indexer, predictions, embeddings, duplicates, runs)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})
@@ -87,6 +116,26 @@ def sqs_thumbnails(event: dict, context: object = None, indexer: Indexer | None 
             indexer.make_thumbnail(key)
         except Exception:
             log.exception("thumbnail message %s failed; it will be retried", message.get("messageId"))
+            failures.append({"itemIdentifier": message.get("messageId")})
+    return {"batchItemFailures": failures}
+
+
+def sqs_webhooks(
+    event: dict, context: object = None, deliverer: Deliverer | None = None, queue: WebhookQueue | None = None
+) -> dict:
+    """SQS batch of webhook deliveries: one attempt each; a retry is sent back to the queue with its delay.
+    A message whose attempt could not be logged (storage trouble) is reported back and tried again."""
+    if deliverer is None or queue is None:
+        notifier, deliverer = _webhooks()
+        queue = notifier.queue
+    failures = []
+    for message in event.get("Records", []):
+        try:
+            following = deliverer.attempt(json.loads(message["body"]))
+            if following is not None:
+                queue.send(*following)
+        except Exception:
+            log.exception("webhook message %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})
     return {"batchItemFailures": failures}
 

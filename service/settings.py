@@ -25,7 +25,9 @@ class Config:
     storage: str = _setting("local", "Blob store: `local` (files under the data dir) or `s3`.")
     s3_bucket: str = _setting("", "Data bucket when `EDNA_STORAGE=s3`.")
     s3_endpoint_url: str = _setting("", "S3-compatible endpoint (empty: AWS). Region from `AWS_REGION`.")
-    identity: str = _setting("local", "Identity: `local` (issuer with keys in the data dir) or `cognito`.")
+    identity: str = _setting(
+        "local", "Identity: `local` (issuer with keys in the data dir), `cognito` or `oidc` (any OIDC provider)."
+    )
     local_issuer: str = _setting("edna-local", "`iss` of tokens the local issuer signs.")
     token_audience: str = _setting("edna", "`aud` of tokens the local issuer signs and accepts.")
     token_ttl_seconds: int = _setting(3600, "Lifetime of tokens the local issuer signs.")
@@ -46,6 +48,35 @@ class Config:
     cognito_jwks_url: str = _setting("", "Cognito JWKS URL (empty: `<issuer>/.well-known/jwks.json`).")
     cognito_client_id: str = _setting("", "App client id a Cognito token must carry (`aud` or `client_id`).")
     cognito_token_use: str = _setting("id", "Accepted Cognito `token_use` values, comma-separated.")
+    cognito_scope_server: str = _setting(
+        "edna", "Cognito resource server of applications' scopes (`<server>/<role>`, client-credentials grant)."
+    )
+    service_token_url: str = _setting(
+        "/api/auth/service-token",
+        "Where applications exchange their client id and secret for a token (AWS: the Cognito domain's /oauth2/token).",
+    )
+    secrets_kms_key: str = _setting(
+        "", "KMS key that seals webhook secrets (empty: an AES-256-GCM key in the data dir's keys/)."
+    )
+    api_gateway_id: str = _setting(
+        "", "HTTP API whose JWT authorizer must accept applications' clients (empty: no API Gateway in front)."
+    )
+    api_authorizer_id: str = _setting("", "That API's JWT authorizer, whose audiences list applications' clients.")
+    oidc_issuer: str = _setting(
+        "", "OIDC issuer, exactly as tokens' `iss` (Auth0's ends in `/`); https (http only on loopback)."
+    )
+    oidc_audience: str = _setting("", "`aud` an OIDC token must carry (Auth0: the API identifier; Keycloak: a client).")
+    oidc_user_claim: str = _setting("sub", "OIDC claims naming the user, comma-separated: the first present wins.")
+    oidc_tenant_claim: str = _setting(
+        "tenant", "OIDC claim holding the tenant: a literal name (`https://edna.example.com/tenant`) or a dotted path."
+    )
+    oidc_roles_claim: str = _setting(
+        "roles", "OIDC claim holding the roles, a list or a space/comma string (Keycloak: `realm_access.roles`)."
+    )
+    oidc_role_prefix: str = _setting(
+        "", "Only OIDC roles with this prefix count, prefix removed (`edna:` makes `edna:admin` admin)."
+    )
+    oidc_tenant: str = _setting("", "Single-tenant OIDC: every token's tenant (the tenant claim is then not read).")
     search: str = _setting("sqlite", "Search index: `sqlite` (embedded), `opensearch` or `elasticsearch`.")
     search_url: str = _setting("", "OpenSearch domain or Elasticsearch URL (`user:pass@` allowed for Elastic).")
     search_index: str = _setting("edna-items", "Index name in OpenSearch/Elasticsearch (one per stack).")
@@ -70,6 +101,18 @@ class Config:
     thumbnail_queue_url: str = _setting(
         "", "SQS queue of thumbnails to make (AWS: the thumbnailer Lambda drains it); empty: local threads."
     )
+    webhook_queue_url: str = _setting(
+        "", "SQS queue of webhook deliveries (AWS: the delivery Lambda drains it); empty: an outbox in the data dir."
+    )
+    webhook_allowed_hosts: str = _setting(
+        "", "Comma-separated hosts webhooks may reach on private, loopback or link-local addresses (empty: none)."
+    )
+    webhook_max_attempts: int = _setting(8, "Attempts of one webhook delivery before it is logged as failed.")
+    webhook_retry_base_seconds: float = _setting(
+        30.0, "Wait before a delivery's second attempt; each later one waits 4 times longer (at most 15 minutes)."
+    )
+    webhook_timeout_seconds: float = _setting(5.0, "Connect and read timeout of one webhook delivery.")
+    webhook_workers: int = _setting(4, "Threads that deliver webhooks in the service process (local outbox).")
     log_level: str = _setting("INFO", "Python log level of the service.")
     metering: bool = _setting(
         True, "Meter requests and uploads per tenant and keep the audit trail (`GET /api/usage`)."
@@ -115,6 +158,11 @@ def _coerce(default: Any, raw: str, name: str) -> Any:
             return int(raw)
         except ValueError:
             raise ValueError(f"{env_name(name)} must be an integer, got {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{env_name(name)} must be a number, got {raw!r}") from None
     if isinstance(default, Path):
         return Path(raw)
     return raw

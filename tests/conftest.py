@@ -126,11 +126,15 @@ def issuer_pem() -> bytes:
 
 
 @contextlib.contextmanager
-def running_stack(store: str, data_dir: Path, moto_endpoint: str, **overrides) -> Iterator[Stack]:
+def running_stack(
+    store: str, data_dir: Path, moto_endpoint: str, versioned: bool = True, **overrides
+) -> Iterator[Stack]:
     bucket = ""
     if store == "s3":
         bucket = f"edna-test-{uuid.uuid4().hex[:12]}"
         s3_client(moto_endpoint).create_bucket(Bucket=bucket)
+        if versioned:  # like the data bucket in AWS (infra/buckets.py): snapshots keep object versions
+            s3_client(moto_endpoint).put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     config = make_config(store, data_dir, moto_endpoint, bucket, **overrides)
     (data_dir / "keys").mkdir(parents=True, exist_ok=True)
     (data_dir / "keys" / "issuer.pem").write_bytes(issuer_pem())

@@ -73,4 +73,6 @@ class Annotations:
         now = time.time()
         current = self.items.indexer.with_thumbnail(record)  # made off the request path since `record` was read
         self.index.upsert(replace(current, annotations=len(boxes), updated_at=now, observed_at=now))
+        data = {"dataset_id": dataset.id, "item_id": item_id, "version": document["version"], "boxes": len(boxes)}
+        self.items.emit(principal.tenant, "annotations.changed", data)
         return document

@@ -155,5 +155,6 @@ class DatasetCatalog:
                 key = layout.item_object(tenant, dataset_id, pending.item_id, pending.filename)
                 self.blobs.abort_multipart(key, pending.upload_id)
         self.vectors.remove_dataset(tenant, dataset_id)
+        self.blobs.release_versions(layout.dataset_prefix(tenant, dataset_id))  # those its snapshots kept
         # The record goes last: a crash midway leaves a dataset that can be deleted again.
         self.blobs.delete_many([record])

@@ -9,6 +9,7 @@ from service.domain.duplicate_runs import DuplicateRuns
 from service.domain.embeddings import Embeddings
 from service.domain.indexing import Indexer
 from service.domain.predictions import Predictions
+from service.domain.run_events import RunEvents
 from service.vocabulary import layout
 
 log = logging.getLogger("edna.events")
@@ -20,6 +21,7 @@ def on_storage_event(
     predictions: Predictions | None = None,
     embeddings: Embeddings | None = None,
     duplicates: DuplicateRuns | None = None,
+    runs: RunEvents | None = None,
 ) -> int:
     """Apply every S3 record of an event (created, removed, tagging); returns how many were items.
 
@@ -33,7 +35,7 @@ def on_storage_event(
         key = unquote_plus(record["s3"]["object"]["key"])  # S3 URL-encodes keys in events
         if layout.parse_job_status(key):
             # A job finished: its predictions become item facts, its embeddings searchable.
-            for listener in (predictions, embeddings):
+            for listener in (predictions, embeddings, runs):  # runs: the job.finished webhooks
                 if listener is not None:
                     listener.on_key(key)
             continue

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from service.adapters.blobstore import BlobStore, ObjectInfo, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemRecord, SearchIndex
 from service.adapters.thumbnailqueue import ThumbnailQueue
+from service.domain.notifications import Emit, nobody
 from service.domain.thumbnails import MAX_SOURCE_BYTES, make_thumbnail
 from service.settings import Config
 from service.vocabulary import layout
@@ -36,7 +37,9 @@ class Indexer:
         index: SearchIndex,
         thumbnails: ThumbnailQueue | None = None,
         max_pixels: int = Config.max_image_pixels,
+        emit: Emit = nobody,
     ):
+        self.emit = emit  # webhooks: item.available
         self.blobs = blobs
         self.index = index
         self.thumbnails = thumbnails
@@ -89,6 +92,10 @@ class Indexer:
         if recount_annotations or existing is None:
             record = replace(record, annotations=self._annotation_count(item))
         self.index.upsert(record)
+        if existing is not None and existing.status == PENDING and record.status == AVAILABLE:
+            # An upload arrived: `complete` and the storage event may both see it; the key makes one event of it.
+            data = {"dataset_id": item.dataset_id, "item_id": item.item_id, "filename": item.filename}
+            self.emit(item.tenant, "item.available", data, key=f"item-{item.item_id}")
         return record
 
     def _discard_orphan_model(self, key: str) -> None:
@@ -141,6 +148,7 @@ class Indexer:
             status=status,
             label=label,
             label_source=label_source,
+            sha256=info.metadata.get("sha256") or None,
             tags=tags,
             etag=info.etag,
             upload_id=base.upload_id if status == PENDING else "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -23,6 +24,7 @@ from service.adapters.searchindex import (
 from service.adapters.vectorindex import VectorIndex
 from service.domain.datasets import Dataset
 from service.domain.indexing import Indexer
+from service.domain.notifications import Emit, nobody
 from service.domain.timestamps import iso
 from service.vocabulary import layout, names
 from service.vocabulary.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
@@ -101,8 +103,15 @@ class ItemService:
     """Every call is scoped to the caller's tenant and a dataset the caller can see."""
 
     def __init__(
-        self, blobs: BlobStore, index: SearchIndex, indexer: Indexer, limits: UploadLimits, vectors: VectorIndex
+        self,
+        blobs: BlobStore,
+        index: SearchIndex,
+        indexer: Indexer,
+        limits: UploadLimits,
+        vectors: VectorIndex,
+        emit: Emit = nobody,
     ):
+        self.emit = emit  # webhooks: item.deleted here; labels and annotations use it too
         self.blobs = blobs
         self.index = index
         self.indexer = indexer
@@ -139,8 +148,10 @@ class ItemService:
         content_type: str,
         size: int,
         method: str = "PUT",
+        sha256: str | None = None,
     ) -> tuple[ItemRecord, dict]:
-        """Record a pending item and sign the transfer: PUT, POST policy, or multipart above the threshold."""
+        """Record a pending item and sign the transfer: PUT, POST policy, or multipart above the threshold.
+        An announced sha256 is signed into the upload as object metadata, so a rebuilt index knows it too."""
         filename = names.filename(filename)
         content_type = names.content_type(content_type)
         now = round(time.time(), 3)  # milliseconds, exactly as the object metadata keeps it
@@ -155,10 +166,11 @@ class ItemService:
             created_at=now,
             created_by=principal.user,
             updated_at=now,
+            sha256=sha256,
         )
-        upload, upload_id = sign_upload(
-            self.blobs, self.limits, self._key(record), content_type, size, method, provenance(principal.user, now)
-        )
+        metadata = provenance(principal.user, now) | ({"sha256": sha256} if sha256 else {})
+        key = self._key(record)
+        upload, upload_id = sign_upload(self.blobs, self.limits, key, content_type, size, method, metadata)
         record = replace(record, upload_id=upload_id)
         self.index.upsert(record)
         return record, upload
@@ -166,6 +178,8 @@ class ItemService:
     def complete(self, tenant: str, dataset_id: str, item_id: str, parts: list[tuple[int, str]] | None) -> ItemRecord:
         """Confirm an upload: the object must exist with the announced size and type."""
         record = self.get(tenant, dataset_id, item_id)
+        if record.sha256 and record.status == AVAILABLE:
+            self._check_sha256(record)  # the embedded store's event may have made it available already
         if record.status == AVAILABLE:
             return record  # completing twice is harmless
         key = self._key(record)
@@ -187,6 +201,8 @@ class ItemService:
             raise Unprocessable(f"the stored file has {info.size} bytes, but {record.size} were announced")
         if info.content_type and info.content_type != record.content_type:
             raise Unprocessable(f"the stored file is {info.content_type}, but {record.content_type} was announced")
+        if record.sha256:
+            self._check_sha256(record)
         # Indexed now, not only when the storage event arrives: the API reads its own writes.
         item = layout.ItemKey(tenant, dataset_id, item_id, record.filename)
         refreshed = self.indexer.refresh(item)
@@ -195,6 +211,31 @@ class ItemService:
         if refreshed is None or refreshed.status != AVAILABLE:
             raise Conflict("the file changed while it was being confirmed; complete again")
         return refreshed
+
+    def _check_sha256(self, record: ItemRecord) -> None:
+        """Refuse (and delete) an item whose stored bytes differ from the sha256 announced for it.
+
+        Only the embedded store lends its file, which makes hashing cheap. On S3 the object is not read
+        back: its sha256 is the metadata signed into the upload, i.e. the uploader's claim, trusted as is.
+        """
+        opener = getattr(self.blobs, "open", None)
+        if opener is None:
+            return
+        try:
+            path, _ = opener(self._key(record))
+        except ObjectMissing:
+            return  # nothing stored yet: `complete` says so
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+        if digest.hexdigest() != record.sha256:
+            # Write-once upload URLs cannot replace the bytes: the item goes, so a new upload can take its place.
+            self.delete(record.tenant, record.dataset_id, record.item_id)
+            raise Conflict(
+                f"the stored file's sha256 is {digest.hexdigest()}, but {record.sha256} was announced;"
+                " the item was deleted: upload the file again"
+            )
 
     def delete(self, tenant: str, dataset_id: str, item_id: str) -> None:
         record = self.get(tenant, dataset_id, item_id)
@@ -210,6 +251,7 @@ class ItemService:
         )
         self.index.delete(tenant, dataset_id, item_id, time.time())
         self.vectors.remove_items(tenant, dataset_id, [item_id])
+        self.emit(tenant, "item.deleted", {"dataset_id": dataset_id, "item_id": item_id})
 
     def download_url(self, record: ItemRecord) -> str:
         if record.status != AVAILABLE:
@@ -235,6 +277,7 @@ class ItemService:
             **self.preview(record),
             "annotations": record.annotations,
             "label_source": source_view(record.label_source),
+            "sha256": record.sha256,
             "predictions": [
                 {
                     "model_id": p.model_id,

@@ -112,7 +112,11 @@ class Labeler:
                 tags[layout.LABEL_SOURCE_TAG] = source
             return tags
 
-        return self._write(record, change)
+        written = self._write(record, change)
+        if written.label != record.label:
+            data = {"dataset_id": dataset.id, "item_id": item_id, "label": written.label, "previous": record.label}
+            self.items.emit(tenant, "label.changed", {**data, "source": source})
+        return written
 
     def set_tags(self, tenant: str, dataset_id: str, item_id: str, tags: dict[str, str]) -> ItemRecord:
         """Replace the user tags; the label stays."""

@@ -14,6 +14,7 @@ from flask_smorest import Blueprint, abort
 from service.adapters.identity import InvalidToken
 from service.domain import cursor
 from service.edna import Edna
+from service.resources import scope
 from service.vocabulary.roles import Principal, Role
 
 BEARER = [{"bearerAuth": []}]
@@ -64,6 +65,7 @@ class ApiBlueprint(Blueprint):
                 g.principal = principal  # verified: metered and audited even when its role is too low
                 principal.require(role)
                 edna().quotas.admit_request(principal.tenant)
+                scope.enforce(principal, kwargs)
                 refuse_lone_surrogates()
                 return view(*args, **kwargs)
 

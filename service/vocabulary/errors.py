@@ -32,6 +32,12 @@ class Conflict(DomainError):
     status = 409
 
 
+class Gone(DomainError):
+    """It existed, and storage no longer keeps it (an object version a lifecycle rule expired)."""
+
+    status = 410
+
+
 class TooLarge(DomainError):
     status = 413
 

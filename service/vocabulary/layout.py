@@ -52,6 +52,25 @@ def annotations_record(tenant: str, dataset_id: str, item_id: str) -> str:
     return f"tenants/{tenant}/datasets/{dataset_id}/annotations/{item_id}.json"
 
 
+def snapshots_prefix(tenant: str, dataset_id: str) -> str:
+    return f"tenants/{tenant}/datasets/{dataset_id}/snapshots/"
+
+
+def snapshot_prefix(tenant: str, dataset_id: str, snapshot_id: str) -> str:
+    """A snapshot's manifest; also the holder name of the object versions it keeps (BlobStore.pin_versions)."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/snapshots/{snapshot_id}/"
+
+
+def snapshot_record(tenant: str, dataset_id: str, snapshot_id: str) -> str:
+    """Written last, once every part is: a snapshot without it is unfinished and never listed."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/snapshots/{snapshot_id}/snapshot.json"
+
+
+def snapshot_part(tenant: str, dataset_id: str, snapshot_id: str, number: int) -> str:
+    """One part of the manifest: items in id order, one JSON line each, written once."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/snapshots/{snapshot_id}/parts/{number:06d}.jsonl"
+
+
 def thumbnails_prefix(tenant: str, dataset_id: str) -> str:
     return f"tenants/{tenant}/thumbnails/{dataset_id}/"
 
@@ -206,6 +225,24 @@ def comparison_record(tenant: str, comparison_id: str) -> str:
     return f"tenants/{tenant}/comparisons/{comparison_id}.json"
 
 
+def webhooks_prefix(tenant: str) -> str:
+    return f"tenants/{tenant}/webhooks/hooks/"
+
+
+def webhook_record(tenant: str, webhook_id: str) -> str:
+    """An endpoint, the events it wants, and the secret its deliveries are signed with."""
+    return f"tenants/{tenant}/webhooks/hooks/{webhook_id}.json"
+
+
+def webhook_deliveries_prefix(tenant: str, webhook_id: str) -> str:
+    return f"tenants/{tenant}/webhooks/deliveries/{webhook_id}/"
+
+
+def webhook_delivery(tenant: str, webhook_id: str, delivery_id: str) -> str:
+    """One delivery's log: its event, attempts and last answer (ids sort newest first)."""
+    return f"tenants/{tenant}/webhooks/deliveries/{webhook_id}/{delivery_id}.json"
+
+
 # The ledger: what operators read about tenants (usage, audit, quotas). Outside tenants/, so the
 # bucket's item events never fire for it and a tenant's data export never includes it.
 LEDGER = "ledger/"
@@ -242,3 +279,23 @@ def job_slot(tenant: str, number: int) -> str:
 
 def quotas_record(tenant: str) -> str:
     return f"ledger/{tenant}/quotas.json"
+
+
+# Applications (service accounts): credentials, kept apart from tenants/ and the ledger so that no
+# tenant route, export or event ever reaches them.
+def applications_prefix(tenant: str) -> str:
+    return f"identity/tenants/{tenant}/applications/"
+
+
+def application_record(tenant: str, account_id: str) -> str:
+    return f"identity/tenants/{tenant}/applications/{account_id}.json"
+
+
+def application_last_used(tenant: str, account_id: str) -> str:
+    """Apart from the record: a late `last used` write can never bring a revoked record back."""
+    return f"identity/tenants/{tenant}/applications/{account_id}.last-used"
+
+
+def application_client(client_id: str) -> str:
+    """client id → (tenant, account): a token names only its client; Edna binds the tenant."""
+    return f"identity/clients/{client_id}.json"

@@ -32,6 +32,7 @@ class Principal:
     tenant: str
     roles: tuple[str, ...]
     issued_at: float = 0  # the token's `iat`: a member directory may void tokens older than a change
+    datasets: frozenset[str] | None = None  # an application limited to these datasets; None: the whole tenant
 
     @property
     def highest_role(self) -> Role | None:

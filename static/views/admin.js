@@ -1,8 +1,10 @@
-// Admin: the tenant's members: invite (a one-time password to hand over), change roles, remove.
+// Admin: the tenant's members: invite (a one-time password to hand over), change roles, remove;
+// its applications; its usage.
 
 import { all, api } from "../lib/api.js";
 import { ROLES } from "../lib/auth.js";
 import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
+import { renderApplications } from "../parts/applications.js";
 
 function usageTable(u) {
   const rows = [
@@ -46,8 +48,10 @@ export async function render(root, params, ctx) {
               ${ROLES.map((r) => html`<option ${r === m.role ? "selected" : ""}>${r}</option>`)}</select></label></td>
             <td><button class="danger" type="button" data-remove="${m.username}">Remove</button></td></tr>`,
         )}</tbody></table>
+      <section id="applications"></section>
       ${usage ? usageTable(usage) : ""}`,
   );
+  renderApplications(root.querySelector("#applications"), ctx);
   root.querySelector("#invite").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;

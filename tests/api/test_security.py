@@ -14,6 +14,7 @@ from digits import embedding_model, models, register, wait_for
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from service.domain.webhooks import Delivery, newest_first_id
 from service.vocabulary import layout
 from service.vocabulary.ids import new_id
 
@@ -31,6 +32,7 @@ class Forger:
     def __init__(self, stack):
         self.issuer = stack.edna.adapters.issuer
         self.good = stack.token("alice", "demo", "admin")
+        self.apps = stack.edna.adapters.applications
 
     def claims(self, **changes) -> dict:
         now = int(time.time())
@@ -62,7 +64,15 @@ class Forger:
         hs_header = b64({"alg": "HS256", "kid": self.issuer.key.kid, "typ": "JWT"})
         hs_body = b64(self.claims())
         hs_sig = hmac.new(public_pem, f"{hs_header}.{hs_body}".encode(), hashlib.sha256).digest()
+        revoked, _ = self.apps.create("demo", "alice", "revoked", "admin")
+        revoked_token = self.issuer.issue_application(revoked)["access_token"]
+        self.apps.revoke("demo", revoked.id)
+        live, _ = self.apps.create("demo", "alice", "live", "admin")
         return {
+            "revoked_application": revoked_token,
+            "unknown_application": self.signed(sub="edna_c_unknown", client_id="edna_c_unknown"),
+            "application_id_token": self.signed(sub=live.client_id, client_id=live.client_id, token_use="id"),
+            "application_other_tenant": self.signed(sub=live.client_id, client_id=live.client_id, tenant="acme"),
             "none": "",
             "garbage": "not-a-jwt",
             "expired": self.signed(exp=now - 3600, iat=now - 7200),
@@ -120,7 +130,8 @@ def world(stack):
     stack.edna.blobs.put_bytes(
         layout.duplicates_run("demo", dataset["id"], run_id), json.dumps(run).encode(), "application/json"
     )
-    ids = {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob"}
+    account, _ = stack.edna.adapters.applications.create("demo", "admin-demo", "pipeline", "editor")
+    ids = {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob", "account_id": account.id}
     return stack, {
         **ids,
         "model_id": model_ids[0],
@@ -128,7 +139,18 @@ def world(stack):
         "comparison_id": comparison["id"],
         "query_id": query_id,
         "run_id": run_id,
+        "snapshot_id": client.call("POST", f"/api/datasets/{dataset['id']}/snapshots", json={})["id"],
+        **webhook_ids(stack, client),
     }
+
+
+def webhook_ids(stack, client) -> dict[str, str]:
+    """A webhook (on a public address, for an event the checks never cause) and one logged delivery."""
+    hook = client.call("POST", "/api/webhooks", json=BODIES[("POST", "/api/webhooks")])
+    event = {"id": new_id(), "type": "snapshot.created", "created_at": "", "tenant": "demo", "data": {}}
+    delivery = Delivery(newest_first_id(), hook["id"], event, status="failed", attempts=1)
+    stack.edna.webhooks.save_delivery("demo", delivery)
+    return {"webhook_id": hook["id"], "delivery_id": delivery.id}
 
 
 # Valid bodies, so a refusal is about the caller and never about the input.
@@ -156,8 +178,11 @@ BODIES = {
     ("POST", "/api/datasets/{dataset_id}/predictions/accept"): {"model_id": "0" * 26, "dry_run": True},
     ("POST", "/api/similar"): {"model_id": "0" * 26, "filename": "q.png", "content_type": "image/png", "size": 3},
     ("POST", "/api/datasets/{dataset_id}/duplicates"): {"threshold": 0.95},
+    ("POST", "/api/datasets/{dataset_id}/snapshots"): {"name": "frozen"},
     ("POST", "/api/datasets/{dataset_id}/bulk/delete"): {"item_ids": ["0" * 26]},
     ("POST", "/api/datasets/{dataset_id}/bulk/tags"): {"item_ids": ["0" * 26], "tags": {"k": "v"}},
+    ("POST", "/api/webhooks"): {"url": "http://93.184.216.34/hook", "events": ["snapshot.created"]},
+    ("PATCH", "/api/webhooks/{webhook_id}"): {"description": "changed"},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/annotations"): {
         "boxes": [{"label": "cat", "x": 0, "y": 0, "w": 1, "h": 1}],
         "version": 0,
@@ -212,9 +237,53 @@ def test_every_route_refuses_a_role_too_low(world):
     assert snapshot(stack) == before
 
 
+# What an application limited to some datasets may still read (service/resources/scope.py).
+TENANT_WIDE_READS = {
+    ("GET", "/api/me"),
+    ("GET", "/api/datasets"),
+    ("GET", "/api/models"),
+    ("GET", "/api/models/{model_id}"),
+}
+
+
+def application_token(stack, tenant: str, role: str, dataset_ids: list[str] | None = None) -> str:
+    app, _ = stack.edna.adapters.applications.create(tenant, "test", f"{tenant}-{role}", role, dataset_ids)
+    return stack.edna.adapters.issuer.issue_application(app)["access_token"]
+
+
+def test_every_route_refuses_an_application_whose_role_is_too_low(world):
+    stack, ids = world
+    tokens = {role: application_token(stack, "demo", role) for role in ROLES}
+    before = snapshot(stack)
+    for method, template, required in operations(stack):
+        for role in ROLES[: ROLES.index(required)]:
+            resp = call(stack, method, fill(template, ids), tokens[role], template)
+            assert resp.status_code == 403, (method, template, role, resp.text)
+    assert snapshot(stack) == before
+
+
+def test_an_application_limited_to_other_datasets_reaches_nothing_of_this_one(world):
+    """Dataset routes answer 404 as for a missing dataset; tenant-wide ones refuse (403) or, for
+    a record of this dataset (a job, a comparison), answer 404."""
+    stack, ids = world
+    decoy = stack.client("admin", "demo").call("POST", "/api/datasets", json={"name": "decoy"})["id"]
+    token = application_token(stack, "demo", "editor", [decoy])
+    before = snapshot(stack)
+    for method, template, required in operations(stack):
+        resp = call(stack, method, fill(template, ids), token, template)
+        if required == "admin":
+            assert resp.status_code == 403, (method, template, resp.text)
+        elif "{dataset_id}" in template:
+            assert resp.status_code == 404, (method, template, resp.text)
+        elif (method, template) not in TENANT_WIDE_READS:
+            assert resp.status_code in (403, 404), (method, template, resp.text)
+    assert snapshot(stack) == before
+
+
 def test_another_tenants_ids_answer_404(world):
     stack, ids = world
     intruder = stack.token("mallory", "acme", "admin")  # first: it makes mallory a member of acme
+    intruder_app = application_token(stack, "acme", "admin")
     before = snapshot(stack)
     for method, template, _ in operations(stack):
         if "{" not in template:
@@ -223,6 +292,8 @@ def test_another_tenants_ids_answer_404(world):
         assert resp.status_code == 404, (method, template, resp.text)
         missing = call(stack, method, fill(template, dict.fromkeys(ids, "0" * 26)), intruder, template)
         assert missing.json()["message"] == resp.json()["message"]  # indistinguishable from missing
+        as_application = call(stack, method, fill(template, ids), intruder_app, template)
+        assert as_application.status_code == 404, (method, template, as_application.text)
     assert snapshot(stack) == before
 
 

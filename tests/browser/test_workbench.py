@@ -192,3 +192,31 @@ def test_an_admin_invites_a_member_and_reads_the_usage(page, demo_credentials):
     expect(page.locator("#invited")).to_contain_text(f"Invited {who}. One-time password")
     expect(page.get_by_label(f"Role of {who}")).to_have_value("labeler")
     shot(page, "admin")
+
+
+def test_an_admin_creates_an_application_whose_secret_signs_in_until_it_is_revoked(page, demo_credentials):
+    sign_in(page, "alice", demo_credentials["alice"])
+    page.get_by_role("link", name="Admin").click()
+    name = f"nightly-{uuid.uuid4().hex[:4]}"
+    form = page.locator("#new-application")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("Role").select_option("viewer")
+    form.get_by_role("button", name="Create application").click()
+    expect(page.locator("#application-secret")).to_contain_text("shown only once")
+    client_id = page.locator("#new-client-id").inner_text()
+    secret = page.locator("#new-client-secret").inner_text()
+    shot(page, "applications")
+    exchange = page.request.post("/api/auth/service-token", data={"client_id": client_id, "client_secret": secret})
+    assert exchange.status == 200, exchange.text()
+    token = exchange.json()["access_token"]
+    me = page.request.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["roles"] == ["viewer"] and me["tenant"] == "demo"
+    page.reload()
+    table = page.get_by_role("table", name="Applications")
+    expect(table).to_contain_text(name)
+    expect(table).not_to_contain_text(secret)  # shown once, never listed
+    page.once("dialog", lambda dialog: dialog.accept())
+    table.locator(f"[data-name='{name}']").click()
+    expect(table).not_to_contain_text(name)
+    after = page.request.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert after.status == 401

@@ -147,7 +147,7 @@ def test_every_api_route_but_health_needs_the_cognito_jwt(program):
 @pulumi.runtime.test
 def test_lambdas_are_bounded_logged_and_published(program):
     p = program()
-    functions = [p.api.function, p.api.indexer, p.api.thumbnailer]
+    functions = [p.api.function, p.api.indexer, p.api.thumbnailer, p.api.webhooks]
 
     def check(args):
         stage_throttle, stage_logs, gateway_logs_retention, per_function = args
@@ -165,10 +165,11 @@ def test_lambdas_are_bounded_logged_and_published(program):
                 "handler.lambda_handler",
                 "service.handlers.sqs_s3_events",
                 "service.handlers.sqs_thumbnails",
+                "service.handlers.sqs_webhooks",
             }
         assert per_function[0][1] < 30  # below API Gateway's 30 s
         # the API spools a model of up to 1 GiB to /tmp to check it; the others keep the default
-        assert [f[7].size for f in per_function] == [2048, 512, 512]
+        assert [f[7].size for f in per_function] == [2048, 512, 512, 512]
 
     return ALL(
         p.api.stage.default_route_settings,
@@ -208,10 +209,15 @@ def test_lambda_roles_are_least_privilege(program):
                     ), s
                 for r in resources:
                     if r.startswith("arn:aws:s3:::") and "/" in r:
-                        assert "/tenants/" in r or "/ledger/" in r or r.startswith("arn:aws:s3:::airflow-"), r
+                        allowed = ("/tenants/", "/ledger/", "/identity/")
+                        assert any(a in r for a in allowed) or r.startswith("arn:aws:s3:::airflow-"), r
 
     return ALL(
-        p.api.policy.policy, p.api.indexer_policy.policy, p.api.thumbnailer_policy.policy, p.batch.policy.policy
+        p.api.policy.policy,
+        p.api.indexer_policy.policy,
+        p.api.thumbnailer_policy.policy,
+        p.api.webhooks_policy.policy,
+        p.batch.policy.policy,
     ).apply(lambda args: check(wrap(args)))
 
 
@@ -262,6 +268,44 @@ def test_site_files_and_frontend_config(program):
 
     return ALL(
         ALL(*[f.key for f in [*p.edge.files, p.edge.frontend_config]]), p.edge.frontend_config.content, p.client.id
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_applications_get_role_scopes_and_only_the_api_manages_their_clients(program):
+    """Service accounts: app clients of the pool with `edna/<role>` scopes, made by the API function
+    alone, which may rewrite that one authorizer's audiences and read the application records."""
+    p = program()
+    api = p.api
+
+    def check(args):
+        scopes, server, pool_arn, authorizer_id, gateway_id, env, api_doc, others = args
+        assert server == "edna" and sorted(s.scope_name for s in scopes) == ["admin", "editor", "labeler", "viewer"]
+        assert env["EDNA_API_AUTHORIZER_ID"] == authorizer_id and env["EDNA_API_GATEWAY_ID"] == gateway_id
+        assert env["EDNA_SERVICE_TOKEN_URL"].startswith("https://") and env["EDNA_SERVICE_TOKEN_URL"].endswith(
+            "/oauth2/token"
+        )
+        found = statements(api_doc)
+        clients = [s for s in found if "cognito-idp:CreateUserPoolClient" in as_list(s["Action"])]
+        assert len(clients) == 1 and as_list(clients[0]["Resource"]) == [pool_arn]
+        gateway = [s for s in found if any(a.startswith("apigateway:") for a in as_list(s["Action"]))]
+        assert len(gateway) == 1 and as_list(gateway[0]["Resource"]) == [
+            f"arn:aws:apigateway:{p.config.region}::/apis/{gateway_id}/authorizers/{authorizer_id}"
+        ]
+        for document in others:  # the functions that parse events or images never reach credentials
+            for s in statements(document):
+                assert not any("/identity/" in r for r in as_list(s["Resource"])), s
+                assert not any(a.startswith(("cognito-idp:", "apigateway:")) for a in as_list(s["Action"])), s
+
+    return ALL(
+        p.identity.resource_server.scopes,
+        p.identity.resource_server.identifier,
+        p.identity.pool.arn,
+        api.authorizer.id,
+        api.gateway.id,
+        api.function.environment.apply(lambda e: e["variables"]),
+        api.policy.policy,
+        ALL(api.indexer_policy.policy, api.thumbnailer_policy.policy),
     ).apply(lambda args: check(wrap(args)))
 
 
@@ -516,4 +560,83 @@ def test_thumbnails_have_their_own_encrypted_queue_and_a_bounded_lambda_that_can
         ALL(api.function.environment, api.indexer.environment, api.thumbnailer.environment),
         dlq_alarm.dimensions,
         data.thumbnail_dead_letters.name,
+    ).apply(lambda args: check(wrap(args)))
+
+
+@pulumi.runtime.test
+def test_webhooks_leave_through_an_encrypted_queue_and_a_lambda_outside_any_vpc_that_reaches_only_their_records(
+    program,
+):
+    p = program()
+    api, data = p.api, p.data
+
+    def check(args):
+        (queue_sse, redrive, dlq_sse, dlq_arn, queue_arn, visibility, timeout, vpc) = args[:8]
+        (mapping_source, mapping_function, responses, batch, alias_arn, reserved, policy) = args[8:15]
+        (senders, environments, alarm_dims, dlq_name, rotation, key_arn) = args[15:]
+        assert queue_sse and dlq_sse
+        redrive = json.loads(redrive)
+        assert redrive["deadLetterTargetArn"] == dlq_arn and 1 <= redrive["maxReceiveCount"] <= 5
+        assert visibility >= 6 * timeout
+        assert not vpc  # outside any VPC: a delivery can reach nothing private of the stack
+        assert mapping_source == queue_arn and mapping_function == alias_arn
+        assert responses == ["ReportBatchItemFailures"] and 1 <= batch <= 10 and reserved >= 1
+        granted = statements(policy)
+        s3 = {
+            r for s in granted for r in as_list(s["Resource"]) for a in as_list(s["Action"]) if a.startswith("s3:Get")
+        }
+        writes = {
+            r for s in granted for r in as_list(s["Resource"]) for a in as_list(s["Action"]) if a == "s3:PutObject"
+        }
+        assert s3 and writes and all(r.endswith("/tenants/*/webhooks/*") for r in s3 | writes)
+        actions = {a for s in granted for a in as_list(s["Action"])}
+        assert not actions & {"s3:DeleteObject", "s3:GetObjectTagging", "s3:PutObjectTagging", "iam:PassRole"}
+        assert not any(a.startswith(("es:", "cognito-idp:", "airflow:")) for a in actions)
+        queues = {
+            r for s in granted for r in as_list(s["Resource"]) for a in as_list(s["Action"]) if a.startswith("sqs:")
+        }
+        assert queues == {queue_arn} and "sqs:SendMessage" in actions  # retries go back to its own queue
+        for sender in senders:  # the API and the indexer queue deliveries
+            sent = {
+                r
+                for s in statements(sender)
+                for r in as_list(s["Resource"])
+                if "sqs:SendMessage" in as_list(s["Action"])
+            }
+            assert queue_arn in sent
+        for env in environments:
+            assert env.variables["EDNA_WEBHOOK_QUEUE_URL"].endswith("webhooks")
+            assert not env.variables.get("EDNA_WEBHOOK_ALLOWED_HOSTS")  # no private address is ever allowed on AWS
+        assert alarm_dims == {"QueueName": dlq_name}
+        # Secrets at rest: sealed by a rotating KMS key; the API may only seal, the delivery function only open.
+        assert rotation and env.variables["EDNA_SECRETS_KMS_KEY"] == key_arn
+        kms = {a: as_list(s["Resource"]) for s in granted for a in as_list(s["Action"]) if a.startswith("kms:")}
+        assert kms == {"kms:Decrypt": [key_arn]}
+        api_kms = {a for s in statements(senders[0]) for a in as_list(s["Action"]) if a.startswith("kms:")}
+        assert api_kms == {"kms:Encrypt"}
+        assert not any(a.startswith("kms:") for s in statements(senders[1]) for a in as_list(s["Action"]))
+
+    dlq_alarm = next(a for a in p.observability.alarms if a._name == "webhooks-dead-letters")
+    return ALL(
+        data.webhooks.sqs_managed_sse_enabled,
+        data.webhooks.redrive_policy,
+        data.webhook_dead_letters.sqs_managed_sse_enabled,
+        data.webhook_dead_letters.arn,
+        data.webhooks.arn,
+        data.webhooks.visibility_timeout_seconds,
+        api.webhooks.timeout,
+        api.webhooks.vpc_config,
+        api.webhook_events.event_source_arn,
+        api.webhook_events.function_name,
+        api.webhook_events.function_response_types,
+        api.webhook_events.batch_size,
+        api.webhooks_alias.arn,
+        api.webhooks.reserved_concurrent_executions,
+        api.webhooks_policy.policy,
+        ALL(api.policy.policy, api.indexer_policy.policy),
+        ALL(api.function.environment, api.indexer.environment, api.webhooks.environment),
+        dlq_alarm.dimensions,
+        data.webhook_dead_letters.name,
+        api.secrets_key.enable_key_rotation,
+        api.secrets_key.arn,
     ).apply(lambda args: check(wrap(args)))

@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from service.vocabulary.errors import BadRequest, Conflict, NotFound
 
 DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
 TAG_WRITE_ATTEMPTS = 5
 _KEY_LOCKS = [threading.Lock() for _ in range(64)]
+T = TypeVar("T")
 
 
 class ObjectMissing(NotFound):
@@ -139,8 +140,22 @@ class BlobStore(ABC):
         """Drop an unfinished multipart upload and its parts."""
 
     @abstractmethod
-    def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
-        """URL for one GET of the object, valid `expires` seconds."""
+    def presign_get(self, key: str, expires: int, filename: str | None = None, version_id: str | None = None) -> str:
+        """URL for one GET of the object (of that version, when given), valid `expires` seconds."""
+
+    @abstractmethod
+    def pin_versions(self, prefix: str, entries: Iterable[tuple[str, T]], holder: str) -> Iterator[tuple[T, str]]:
+        """Keep the current version of each key of `entries` (sorted, all under `prefix`) for `holder`;
+        yields (payload, version id) for each key that exists, in order. Conflict when the store
+        cannot keep versions."""
+
+    @abstractmethod
+    def release_versions(self, holder_prefix: str) -> None:
+        """Let go of the versions kept for every holder whose name starts with `holder_prefix`."""
+
+    @abstractmethod
+    def has_version(self, key: str, version_id: str) -> bool:
+        """Whether that version of the object can still be read."""
 
     @contextlib.contextmanager
     def key_lock(self, key: str) -> Iterator[None]:

@@ -8,10 +8,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +25,7 @@ from service.adapters.blobstore import (
     ObjectInfo,
     ObjectMissing,
     PreconditionFailed,
+    T,
     metadata_headers,
 )
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
@@ -58,9 +60,12 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         self.tmp = self.root / "tmp"
         self.uploads = self.root / "uploads"
         self.locks = self.root / "locks"
-        for d in (self.objects, self.meta, self.tmp, self.uploads, self.locks):
+        self.pins = self.root / "pins"  # versions kept for snapshots (see pin_versions)
+        for d in (self.objects, self.meta, self.tmp, self.uploads, self.locks, self.pins):
             d.mkdir(parents=True, exist_ok=True)
         self._objects_root = str(self.objects.resolve())
+        self._pins_root = str(self.pins.resolve())
+        self._meta_root = str(self.meta)
         self.url_prefix = url_prefix
         self.signer = UrlSigner(self.root / "url-signing.key")
         self.spent = SpentGrants(self.root / "spent-grants.db")
@@ -104,11 +109,14 @@ class LocalBlobStore(LocalMultipart, BlobStore):
 
     def _path(self, key: str) -> Path:
         """The file of a key that can hold an object; BadRequest for keys outside the store."""
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
         # Lexical check (no syscalls): the store never creates symlinks, so `..` is the only escape.
         path = os.path.normpath(os.path.join(self._objects_root, key))
         if not path.startswith(self._objects_root + os.sep) or key.endswith("/") or not key:
             raise BadRequest(f"invalid storage key {key!r}")
-        return Path(path)
+        return path
 
     def _existing(self, key: str) -> Path | None:
         """The file of a key if it holds an object; keys no file can hold (`a/`) hold nothing, as on S3."""
@@ -118,11 +126,14 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         return path if path.is_file() else None
 
     def _meta_path(self, key: str) -> Path:
+        return Path(self._meta_file(key))
+
+    def _meta_file(self, key: str) -> str:
         parent, _, name = key.rpartition("/")
         sidecar = name + ".json"
         if len(sidecar.encode()) > MAX_NAME_BYTES:  # a 255-byte file name leaves no room for ".json"
             sidecar = hashlib.sha256(name.encode()).hexdigest() + ".long.json"
-        return self.meta / parent / sidecar
+        return os.path.join(self._meta_root, parent, sidecar)
 
     def _read_meta(self, key: str) -> dict:
         try:
@@ -378,7 +389,76 @@ class LocalBlobStore(LocalMultipart, BlobStore):
         fields = {"Content-Type": content_type, **metadata_headers(metadata)}
         return {"method": "POST", "url": self._url(grant), "fields": fields}
 
-    def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
-        grant = Grant("get", key, int(time.time()) + expires, filename=filename or "")
+    def presign_get(self, key: str, expires: int, filename: str | None = None, version_id: str | None = None) -> str:
+        grant = Grant("get", key, int(time.time()) + expires, filename=filename or "", version_id=version_id or "")
         suffix = "/" + quote(filename, safe="") if filename else ""
         return self._url(grant) + suffix
+
+    # -- kept versions ------------------------------------------------------------------------
+    # Writes never change a file in place (they rename a new one over it) and deletes unlink it, so a
+    # hard link taken now keeps these exact bytes. Each holder's links live under `pins/{holder}/`,
+    # outside the key space (never listed); the file system counts the links, so the bytes go with
+    # the last holder that kept them. A version id names the holder and the key's link.
+
+    def _version_path(self, key: str, version_id: str) -> Path | None:
+        holder, _, digest = version_id.rpartition("/")
+        path = os.path.normpath(os.path.join(self._pins_root, version_id))
+        if digest != _key_digest(key) or not holder or not path.startswith(self._pins_root + os.sep):
+            return None  # not a version of this key
+        return Path(path)
+
+    @disk_errors
+    def pin_versions(self, prefix: str, entries: Iterable[tuple[str, T]], holder: str) -> Iterator[tuple[T, str]]:
+        # Plain strings, not Paths: at a million keys pathlib cost more than the links themselves.
+        made: set[str] = set()  # the fan-out directories, created once each (256 at most)
+        for key, payload in entries:
+            digest = _key_digest(key)
+            version_id = f"{holder.strip('/')}/{digest[:2]}/{digest}"
+            link = os.path.join(self._pins_root, version_id)
+            directory = os.path.dirname(link)
+            if directory not in made:
+                os.makedirs(directory, exist_ok=True)
+                made.add(directory)
+            try:
+                os.link(self._file(key), link)
+            except FileNotFoundError:
+                continue  # deleted since it was listed: nothing to keep
+            except FileExistsError:
+                pass  # kept by this holder already
+            with contextlib.suppress(FileNotFoundError, FileExistsError):
+                os.link(self._meta_file(key), link + ".json")  # its type and ETag then
+            yield payload, version_id
+
+    @disk_errors
+    def release_versions(self, holder_prefix: str) -> None:
+        shutil.rmtree(self.pins / holder_prefix.strip("/"), ignore_errors=True)
+
+    def has_version(self, key: str, version_id: str) -> bool:
+        path = self._version_path(key, version_id)
+        return path is not None and path.is_file()
+
+    def open_version(self, key: str, version_id: str) -> tuple[Path, ObjectInfo]:
+        """The file of a kept version, for streaming it out; ObjectMissing once released."""
+        path = self._version_path(key, version_id)
+        try:
+            if path is None:
+                raise FileNotFoundError(version_id)
+            st = path.stat()
+        except FileNotFoundError:
+            raise ObjectMissing(f"no version {version_id} of {key}") from None
+        try:
+            meta = json.loads(path.with_name(path.name + ".json").read_text())
+        except FileNotFoundError:
+            meta = {}  # kept from an object that had no sidecar
+        info = ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=meta.get("etag", ""),
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            content_type=meta.get("content_type"),
+        )
+        return path, info
+
+
+def _key_digest(key: str) -> str:
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()

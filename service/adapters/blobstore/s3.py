@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
@@ -22,12 +22,14 @@ from service.adapters.blobstore import (
     PreconditionFailed,
     metadata_headers,
 )
-from service.vocabulary.errors import Unavailable
+from service.vocabulary.errors import Conflict, Unavailable
 
 _MISSING = {"404", "NoSuchKey", "NoSuchUpload", "NotFound"}
 _BAD_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}
 READ_CHUNK = 1024 * 1024
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
+# A version that expired or never was; HEAD answers 400 for a malformed version id.
+_NO_VERSION = {"NoSuchVersion", "400", "InvalidArgument"}
 
 T = TypeVar("T")
 
@@ -245,12 +247,64 @@ class S3BlobStore(BlobStore):
             if exc.response.get("Error", {}).get("Code", "") not in _MISSING:
                 raise
 
-    def presign_get(self, key: str, expires: int, filename: str | None = None) -> str:
+    def presign_get(self, key: str, expires: int, filename: str | None = None, version_id: str | None = None) -> str:
         # A signed download is for its holder: no shared cache may keep it past the URL's expiry.
         params = {"Bucket": self.bucket, "Key": key, "ResponseCacheControl": f"private, max-age={expires}"}
         if filename:
             params["ResponseContentDisposition"] = _disposition(filename)
+        if version_id:
+            params["VersionId"] = version_id
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def pin_versions(self, prefix: str, entries: Iterable[tuple[str, T]], holder: str) -> Iterator[tuple[T, str]]:
+        """The bucket keeps every version itself (versioning): a merge of `entries` with the listing of
+        versions under `prefix`, a page at a time, names the current ones. `holder` needs no record."""
+        self._require_versioning()
+        wanted = iter(entries)
+        entry = next(wanted, None)
+        for key, version_id in self._current_versions(prefix):
+            while entry is not None and entry[0] < key:
+                entry = next(wanted, None)  # gone from the bucket since it was listed: not kept
+            if entry is None:
+                return
+            if entry[0] == key:
+                yield entry[1], version_id
+                entry = next(wanted, None)
+
+    @_translated
+    def _require_versioning(self) -> None:
+        status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        if status != "Enabled":
+            raise Conflict(
+                f"the bucket {self.bucket} does not keep object versions (versioning is {status or 'off'}): "
+                "snapshots need S3 versioning enabled"
+            )
+
+    def _current_versions(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, version id) of every live object under `prefix`, in key order (S3's listing order)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
+        while True:
+            page = _translated(self.client.list_object_versions)(**params)
+            for version in page.get("Versions", []):
+                if version["IsLatest"]:  # a deleted key's latest is its delete marker, listed apart
+                    yield version["Key"], version["VersionId"]
+            if not page.get("IsTruncated"):
+                return
+            params["KeyMarker"] = page["NextKeyMarker"]
+            params["VersionIdMarker"] = page["NextVersionIdMarker"]
+
+    def release_versions(self, holder_prefix: str) -> None:
+        """Nothing to do here: the bucket's lifecycle rule expires noncurrent versions (README)."""
+
+    @_translated
+    def has_version(self, key: str, version_id: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in _MISSING | _NO_VERSION:
+                return False
+            raise
+        return True
 
 
 def _disposition(filename: str) -> str:

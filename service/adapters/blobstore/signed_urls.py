@@ -27,6 +27,7 @@ class Grant:
     part_number: int = 0
     filename: str = ""
     metadata: dict = field(default_factory=dict)  # user metadata the upload must carry
+    version_id: str = ""  # a GET of a kept version (pin_versions) rather than the current object
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Grant)]

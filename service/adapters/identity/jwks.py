@@ -1,4 +1,4 @@
-"""RS256 JWT verification against a JWKS, shared by the local and Cognito adapters."""
+"""JWT verification against a JWKS (RS256, and ES256 where a provider uses it), shared by every identity adapter."""
 
 from __future__ import annotations
 
@@ -11,42 +11,49 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 from service.adapters.identity import InvalidToken, TokenVerifier
+from service.adapters.identity.http_jwks import SigningKey
 from service.vocabulary import names
 from service.vocabulary.errors import BadRequest
-from service.vocabulary.roles import Principal
+from service.vocabulary.roles import Principal, Role
 
 LEEWAY_SECONDS = 10  # clock skew tolerated on exp/nbf/iat
 
 
 @dataclass(frozen=True)
 class ClaimNames:
-    """Where a token keeps the user, the tenant and the roles."""
+    """Where a token keeps the user (the first of these claims present), the tenant and the roles.
+    Each name is a claim's literal name (Auth0's `https://edna.example.com/tenant`) or, failing
+    that, a dotted path into nested claims (Keycloak's `realm_access.roles`)."""
 
     user: tuple[str, ...]
     tenant: str
     roles: str
+    role_prefix: str = ""  # only roles named so count, the prefix removed (`edna:admin` is admin)
+    fixed_tenant: str = ""  # single-tenant deployments: every token's tenant, the tenant claim unread
 
 
 class JwksTokenVerifier(TokenVerifier):
-    """Verifies signature (RS256 only, key chosen by `kid`), issuer, audience, use and lifetime."""
+    """Verifies signature (key chosen by `kid`, algorithms allow-listed), issuer, audience, use and lifetime."""
 
     def __init__(
         self,
         name: str,
-        keys: Callable[[str], RSAKey | None],
+        keys: Callable[[str], SigningKey | None],
         issuer: str,
         audience: str,
-        token_uses: Collection[str],
         claims: ClaimNames,
+        token_uses: Collection[str] | None = None,
+        algorithms: Collection[str] = ("RS256",),
     ):
         self.name = name
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
-        self._token_uses = set(token_uses)
+        self._token_uses = None if token_uses is None else set(token_uses)  # None: `token_use` is not read
         self._claims = claims
+        self._algorithms = list(algorithms)
 
-    def _key_for(self, obj) -> RSAKey:
+    def _key_for(self, obj) -> SigningKey:
         kid = obj.headers().get("kid")
         key = self._keys(kid) if isinstance(kid, str) else None
         if key is None:
@@ -54,17 +61,23 @@ class JwksTokenVerifier(TokenVerifier):
         return key
 
     def verify(self, token: str) -> Principal:
+        claims = self.decode(token)
+        self.check_audience(claims)
+        return self.principal(claims)
+
+    def decode(self, token: str) -> dict:
+        """The claims of a token this issuer signed and that is valid now; audience and use not yet checked."""
         try:
-            decoded = jwt.decode(token, self._key_for, algorithms=["RS256"])
+            decoded = jwt.decode(token, self._key_for, algorithms=self._algorithms)
         except InvalidToken:
             raise
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidToken(f"token rejected: {exc.__class__.__name__}") from None
         claims = decoded.claims
-        self._check_claims(claims)
-        return self._principal(claims)
+        self._check_lifetime(claims)
+        return claims
 
-    def _check_claims(self, claims: dict) -> None:
+    def _check_lifetime(self, claims: dict) -> None:
         now = time.time()
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, int | float):
@@ -75,16 +88,30 @@ class JwksTokenVerifier(TokenVerifier):
             raise InvalidToken("token is not valid yet")
         if claims.get("iss") != self._issuer:
             raise InvalidToken("token comes from another issuer")
+
+    def check_audience(self, claims: dict) -> None:
+        """A person's token: meant for Edna's client, of an accepted use."""
         aud = claims.get("aud", claims.get("client_id"))
         audiences = aud if isinstance(aud, list) else [aud]
         if self._audience not in audiences:
             raise InvalidToken("token is meant for another audience")
-        if claims.get("token_use") not in self._token_uses:
+        if self._token_uses is not None and claims.get("token_use") not in self._token_uses:
             raise InvalidToken(f"token_use must be one of {sorted(self._token_uses)}")
 
-    def _principal(self, claims: dict) -> Principal:
-        user = next((claims[c] for c in self._claims.user if isinstance(claims.get(c), str)), None)
-        tenant = claims.get(self._claims.tenant)
+    def check_application(self, claims: dict) -> None:
+        """An application's access token: its client, not Edna's audience, is what the directory binds.
+        A token with an audience must still name Edna's (the local issuer's own application tokens do)."""
+        if claims.get("token_use", "access") != "access":
+            raise InvalidToken("an application signs in with an access token")
+        if "aud" in claims:
+            audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+            if self._audience not in audiences:
+                raise InvalidToken("token is meant for another audience")
+
+    def principal(self, claims: dict) -> Principal:
+        where = self._claims
+        user = next((v for v in (claim(claims, c) for c in where.user) if isinstance(v, str)), None)
+        tenant = where.fixed_tenant or claim(claims, where.tenant)
         if not user or not isinstance(tenant, str):
             raise InvalidToken("token carries no user or tenant")
         try:
@@ -95,9 +122,34 @@ class JwksTokenVerifier(TokenVerifier):
         return Principal(
             user=user,
             tenant=tenant,
-            roles=parse_roles(claims.get(self._claims.roles)),
+            roles=edna_roles(parse_roles(claim(claims, where.roles)), where.role_prefix),
             issued_at=iat if isinstance(iat, int | float) else 0,
         )
+
+
+def application_client(claims: dict) -> str | None:
+    """The client of an application's token (its subject is its own client, as in OAuth2's
+    client-credentials grant); None for a person's token."""
+    client_id = claims.get("client_id")
+    return client_id if isinstance(client_id, str) and client_id and claims.get("sub") == client_id else None
+
+
+def claim(claims: dict, name: str) -> object:
+    """A claim by its literal name, else by its dotted path into nested objects; None when absent."""
+    if name in claims:
+        return claims[name]
+    value: object = claims
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def edna_roles(roles: tuple[str, ...], prefix: str = "") -> tuple[str, ...]:
+    """The token's roles that name Edna roles (after the prefix, when one is set); a provider's others are dropped."""
+    named = (r.removeprefix(prefix) for r in roles if r.startswith(prefix))
+    return tuple(r for r in named if r in Role.__members__)
 
 
 def parse_roles(value: object) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from service.adapters.files import create_once
 from service.adapters.identity import Member, MemberDirectory
+from service.adapters.identity.applications import Application
 from service.adapters.identity.jwks import ClaimNames, JwksTokenVerifier, keyset_lookup
 from service.vocabulary import names
 from service.vocabulary.errors import Conflict, Forbidden, NotFound
@@ -259,21 +260,29 @@ class LocalIssuer:
         self.ttl_seconds = ttl_seconds
 
     def issue(self, user: Member) -> dict:
+        return self._sign({"sub": user.username, "tenant": user.tenant, "roles": [user.role]}, None)
+
+    def issue_application(self, app: Application) -> dict:
+        """An application's token: its subject is its client; the tenant in it is informative only,
+        the verifier reads tenant, role and datasets from the application directory."""
+        claims = {"sub": app.client_id, "client_id": app.client_id, "tenant": app.tenant, "roles": [app.role]}
+        return self._sign(claims, app.expires_at)
+
+    def _sign(self, subject: dict, not_after: float | None) -> dict:
         now = int(time.time())
+        expires = now + self.ttl_seconds if not_after is None else min(now + self.ttl_seconds, int(not_after))
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": user.username,
-            "tenant": user.tenant,
-            "roles": [user.role],
+            **subject,
             "token_use": "access",
             "iat": now,
             "nbf": now,
-            "exp": now + self.ttl_seconds,
+            "exp": expires,
             "jti": secrets.token_hex(8),
         }
         token = jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, self.key, algorithms=["RS256"])
-        return {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl_seconds}
+        return {"access_token": token, "token_type": "Bearer", "expires_in": expires - now}
 
     def jwks(self) -> dict:
         return KeySet([self.key]).as_dict(private=False)

@@ -42,6 +42,7 @@ MAPPING: dict[str, Any] = {
         **{name: {"type": "double"} for name in _FLOATS},
         "etag": {"type": "keyword", "index": False, "doc_values": False},
         "upload_id": {"type": "keyword", "index": False, "doc_values": False},
+        "sha256": {"type": "keyword", "index": False, "doc_values": False},
         "width": {"type": "integer"},
         "height": {"type": "integer"},
         "thumbnail": {"type": "boolean"},

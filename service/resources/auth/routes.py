@@ -9,6 +9,7 @@ from flask_smorest import abort
 from service.adapters.identity.throttle import client_address
 from service.resources.auth.schemas import MeSchema, PasswordChangeSchema, TokenRequestSchema, TokenSchema
 from service.resources.common import ApiBlueprint, caller, edna, refuse_lone_surrogates
+from service.resources.service_accounts.schemas import ServiceTokenRequestSchema
 from service.vocabulary.errors import BadRequest, Unauthorized
 from service.vocabulary.roles import Role
 
@@ -21,7 +22,8 @@ WRONG = "wrong username or password"  # one answer for an unknown name and a wro
 def _local_identity():
     adapters = edna().adapters
     if adapters.issuer is None or adapters.users is None:
-        abort(404, message="sign-in is handled by the identity provider (Cognito), not by the API")
+        provider = "Cognito" if edna().config.identity == "cognito" else "OIDC"
+        abort(404, message=f"sign-in is handled by the identity provider ({provider}), not by the API")
     return adapters.issuer, adapters.users, adapters.throttle
 
 
@@ -30,14 +32,14 @@ def _address() -> str:
     return client_address(request.remote_addr or "", request.headers.get("X-Forwarded-For", ""), proxies)
 
 
-def _throttled(throttle, name: str, attempt):
+def _throttled(throttle, name: str, attempt, wrong: str = WRONG):
     """`attempt()`'s user, counted by the sign-in throttle: 429 while locked out, 401 on a failure."""
     address = _address()
     throttle.check(name, address)
     user = attempt()
     if user is None:
         throttle.failed(name, address)
-        raise Unauthorized(WRONG)
+        raise Unauthorized(wrong)
     throttle.succeeded(name)
     return user
 
@@ -62,6 +64,32 @@ class Token(MethodView):
         refuse_lone_surrogates()
         name = body["username"]
         return issuer.issue(_throttled(throttle, name, partial(users.authenticate, name, body["password"])))
+
+
+@blp.route("/auth/service-token")
+class ServiceToken(MethodView):
+    @blp.arguments(ServiceTokenRequestSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="too many failures; see Retry-After")
+    def post(self, body):
+        """Exchange an application's client id and secret for a token (local identity only)
+
+        The OAuth2 client-credentials grant in JSON. With Cognito, the application asks the pool's
+        token endpoint instead (the `token_url` its creation answered): 404 here."""
+        issuer, _, throttle = _local_identity()
+        applications = edna().adapters.applications
+        refuse_lone_surrogates()
+        client_id = body["client_id"]
+        app = _throttled(
+            throttle,
+            client_id,
+            partial(applications.authenticate, client_id, body["client_secret"]),
+            "wrong client id or secret, or the application was revoked or expired",
+        )
+        return issuer.issue_application(app)
 
 
 @blp.route("/auth/password")

@@ -85,7 +85,7 @@ def get_object(token: str, _name: str = ""):
     """A pre-signed GET; the optional trailing name only makes saved files look right."""
     store = _store()
     grant = store.signer.verify(token, {"get"})
-    path, info = store.open(grant.key)
+    path, info = store.open_version(grant.key, grant.version_id) if grant.version_id else store.open(grant.key)
     response = send_file(
         path,
         mimetype=info.content_type or "application/octet-stream",

@@ -29,9 +29,12 @@ class Datasets(MethodView):
     @blp.response(200, page_schema(DatasetSchema, "DatasetPage"))
     def get(self, args):
         """List the tenant's datasets with their counts"""
-        tenant = caller().tenant
+        principal = caller()
+        tenant = principal.tenant
         catalog = edna().datasets
         datasets, last = catalog.list(tenant, args["limit"], cursor.decode(args["cursor"]))
+        if principal.datasets is not None:  # an application limited to some datasets sees those only
+            datasets = [d for d in datasets if d.id in principal.datasets]
         return page([view(catalog.with_stats(tenant, d)) for d in datasets], last)
 
     @blp.requires(Role.editor)

@@ -48,7 +48,7 @@ class Items(MethodView):
         check_size(state.items.limits, body["size"])  # a size refused anyway is no quota matter
         with state.quotas.admitting(caller().tenant, body["size"]):
             record, upload = state.items.request_upload(
-                caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"]
+                caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"], body["sha256"]
             )
         return {"item": state.items.describe(record), "upload": upload}
 

@@ -42,6 +42,11 @@ class UploadRequestSchema(ma.Schema):
         validate=ma.validate.OneOf(["PUT", "POST"]),
         metadata={"description": "POST asks for a form-upload policy; large files always go MULTIPART"},
     )
+    sha256 = ma.fields.Str(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[0-9a-f]{64}$", error="sha256 must be 64 lowercase hex digits"),
+        metadata={"description": "the file's SHA-256 (hex), checked at complete where storage allows"},
+    )
 
 
 class PartSchema(ma.Schema):
@@ -90,6 +95,7 @@ class ItemSchema(ma.Schema):
     preview = ma.fields.Nested(PreviewSchema, allow_none=True)
     annotations = ma.fields.Int(metadata={"description": "how many boxes the item has"})
     label_source = ma.fields.Nested(LabelSourceSchema, allow_none=True)
+    sha256 = ma.fields.Str(allow_none=True, metadata={"description": "announced at upload; null when none was"})
     predictions = ma.fields.List(ma.fields.Nested(ItemPredictionSchema))
 
 

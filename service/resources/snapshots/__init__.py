@@ -1,0 +1,1 @@
+"""Dataset snapshots: immutable manifests of exact object versions, their items, exports and diffs."""
