@@ -53,6 +53,11 @@ class Seeded:
     query_id: str = ""
     # No pass can run without a dataset's vectors: an id no pass has, answered 404 like any unknown one.
     run_id: str = dataclasses.field(default_factory=new_id)
+    snapshot_id: str = ""
+    account_id: str = ""
+    # Registering needs a URL an operator allowed: ids no webhook or delivery has, answered 404 likewise.
+    webhook_id: str = dataclasses.field(default_factory=new_id)
+    delivery_id: str = dataclasses.field(default_factory=new_id)
     username: str = "bob"
     serial: int = 0
 
@@ -65,6 +70,10 @@ class Seeded:
             "comparison_id": self.comparison_id,
             "query_id": self.query_id,
             "run_id": self.run_id,
+            "snapshot_id": self.snapshot_id,
+            "account_id": self.account_id,
+            "webhook_id": self.webhook_id,
+            "delivery_id": self.delivery_id,
             "username": self.username,
         }
 
@@ -91,12 +100,21 @@ class Seeded:
         body = {"model_id": embedder, "filename": "q.png", "content_type": "image/png", "size": len(PNG)}
         self.query_id = self.client.call("POST", "/api/similar", json=body)["id"]
 
+    def new_snapshot(self) -> None:
+        self.snapshot_id = self.client.call("POST", f"/api/datasets/{self.dataset_id}/snapshots", json={})["id"]
+
+    def new_application(self) -> None:
+        body = {"name": self._name("app"), "role": "viewer"}
+        self.account_id = self.client.call("POST", "/api/service-accounts", json=body)["id"]
+
     def new_member(self) -> None:
         if self.users.get(self.username) is None:
             self.users.add(self.username, "demo", "labeler", "bob-password")
 
     def everything(self) -> Seeded:
         self.new_dataset()
+        self.new_snapshot()
+        self.new_application()
         self.new_model()
         self.new_member()
         self.new_query()
@@ -117,8 +135,13 @@ class Seeded:
             return
         if template.endswith("{item_id}"):
             self.new_item()
+        elif template.endswith("{snapshot_id}"):
+            self.new_snapshot()
+        elif template.endswith("{account_id}"):
+            self.new_application()
         elif template.endswith("{dataset_id}"):
             self.new_dataset()
+            self.new_snapshot()
         elif template.endswith("{model_id}"):
             self.new_model()
         elif template.endswith("{username}"):

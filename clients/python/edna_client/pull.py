@@ -7,17 +7,15 @@ beside its target and renamed into place only once its size and checksum are ver
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
-
-import requests
 
 from edna_client import transfer
 from edna_client.paths import relative_of
 from edna_client.progress import Progress
 from edna_client.records import Item
-from edna_client.session import EdnaError, Session
+from edna_client.session import Session
 
 DOWNLOADED, KEPT = "downloaded", "kept"
 
@@ -66,20 +64,8 @@ def pull(
     report = PullReport(failures=failures)
     progress = progress or Progress("pull", len(placed), sum(item.size for item, _ in placed))
     root.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {
-            pool.submit(_pull_one, session, dataset_id, item, root / rel, snapshot_id): rel for item, rel in placed
-        }
-        for future in as_completed(futures):
-            try:
-                outcome, size = future.result()
-            except (EdnaError, requests.RequestException, OSError) as exc:
-                report.failures.append(f"{futures[future]}: {exc}")
-                progress.add(failed=1)
-                continue
-            report.counts[outcome] += 1
-            progress.add(nbytes=size, files=1)
-    progress.close()
+    jobs = [(str(rel), partial(_pull_one, session, dataset_id, item, root / rel, snapshot_id)) for item, rel in placed]
+    transfer.run_parallel(jobs, workers, progress, report)
     return report
 
 

@@ -8,11 +8,9 @@ and uploaded again, so a re-run never leaves duplicates.
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
-
-import requests
 
 from edna_client import transfer
 from edna_client.paths import filename_of, local_files
@@ -43,18 +41,8 @@ def push(
         existing[item.filename].append(item)
     progress = progress or Progress("push", len(files), sum(p.stat().st_size for _, p in files))
     report = PushReport()
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(_push_one, session, dataset_id, rel, path, existing): rel for rel, path in files}
-        for future in as_completed(futures):
-            try:
-                outcome, size = future.result()
-            except (EdnaError, requests.RequestException, OSError) as exc:
-                report.failures.append(f"{futures[future]}: {exc}")
-                progress.add(failed=1)
-                continue
-            report.counts[outcome] += 1
-            progress.add(nbytes=size, files=1)
-    progress.close()
+    jobs = [(str(rel), partial(_push_one, session, dataset_id, rel, path, existing)) for rel, path in files]
+    transfer.run_parallel(jobs, workers, progress, report)
     return report
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import requests
@@ -14,6 +16,23 @@ from edna_client.session import ApiError, EdnaError, Session, error_body
 
 CHUNK = 1024 * 1024
 SMALL_FILE = 8 * 1024 * 1024  # read whole into memory below this (one read, one hash pass)
+
+
+def run_parallel(jobs: list[tuple[str, Callable[[], tuple[str, int]]]], workers: int, progress, report) -> None:
+    """Each (name, job) on a pool of `workers`; a job answers (outcome, bytes), counted in `report`,
+    and a failure is reported by its name without stopping the others."""
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(job): name for name, job in jobs}
+        for future in as_completed(futures):
+            try:
+                outcome, size = future.result()
+            except (EdnaError, requests.RequestException, OSError) as exc:
+                report.failures.append(f"{futures[future]}: {exc}")
+                progress.add(failed=1)
+                continue
+            report.counts[outcome] += 1
+            progress.add(nbytes=size, files=1)
+    progress.close()
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
