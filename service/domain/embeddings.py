@@ -16,11 +16,10 @@ import numpy as np
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
 from service.adapters.vectorindex import VectorIndex
+from service.domain.finished_jobs import FinishedJobListener
 from service.vocabulary import layout
 
 log = logging.getLogger("edna.embeddings")
-
-SUCCEEDED = "succeeded"
 
 
 def read_matrix(data: bytes) -> np.ndarray:
@@ -31,36 +30,19 @@ def read_matrix(data: bytes) -> np.ndarray:
     return matrix
 
 
-class Embeddings:
+class Embeddings(FinishedJobListener):
     def __init__(self, blobs: BlobStore, vectors: VectorIndex):
-        self.blobs = blobs
+        super().__init__(blobs)
         self.vectors = vectors
-
-    def _json(self, key: str) -> dict | None:
-        try:
-            return json.loads(self.blobs.get_bytes(key))
-        except ObjectMissing:
-            return None
-
-    def on_key(self, key: str) -> None:
-        """A storage write: when it is a job's status, load that job's vectors if it succeeded."""
-        job = layout.parse_job_status(key)
-        if job is not None:
-            self.attach(*job)
-
-    def on_run_finished(self, params: dict) -> None:
-        """The local runner's hook (its job process writes where no listener hears it)."""
-        self.on_key(params["output_prefix"] + "status.json")
 
     def _finished(self, tenant: str, job_id: str) -> tuple[dict, float] | None:
         """(job record, finish time) of a succeeded job that wrote vectors; None for any other job."""
-        record = self._json(layout.job_record(tenant, job_id))
-        status = self._json(layout.job_status(tenant, job_id))
-        if record is None or status is None or status.get("status") != SUCCEEDED:
+        found = self.succeeded(tenant, job_id)
+        if found is None:
             return None
         if not self.blobs.list_page(layout.job_vectors_prefix(tenant, job_id), limit=1).objects:
             return None
-        return record, float(status.get("finished_at") or status.get("updated_at") or 0.0)
+        return found
 
     def attach(self, tenant: str, job_id: str) -> int:
         """Load a succeeded job's vectors as its (dataset, model)'s set; how many (0 if none or outdated)."""

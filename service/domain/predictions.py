@@ -11,45 +11,25 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 
-from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import Prediction, SearchIndex
+from service.domain.finished_jobs import FinishedJobListener
 from service.vocabulary import layout
 
 log = logging.getLogger("edna.predictions")
 
-SUCCEEDED = "succeeded"
 
-
-class Predictions:
+class Predictions(FinishedJobListener):
     def __init__(self, blobs: BlobStore, index: SearchIndex):
-        self.blobs = blobs
+        super().__init__(blobs)
         self.index = index
-
-    def _json(self, key: str) -> dict | None:
-        try:
-            return json.loads(self.blobs.get_bytes(key))
-        except ObjectMissing:
-            return None
-
-    def on_key(self, key: str) -> None:
-        """A storage write: when it is a job's status, attach that job's predictions if it succeeded."""
-        job = layout.parse_job_status(key)
-        if job is not None:
-            self.attach(*job)
-
-    def on_run_finished(self, params: dict) -> None:
-        """The local runner's hook: its job process wrote the status where no listener hears it."""
-        job = layout.parse_job_status(params["output_prefix"] + "status.json")
-        if job is not None:
-            self.attach(*job)
 
     def attach(self, tenant: str, job_id: str) -> int:
         """Attach a succeeded job's predictions to its items; how many items got one (0 if not succeeded)."""
-        record = self._json(layout.job_record(tenant, job_id))
-        status = self._json(layout.job_status(tenant, job_id))
-        if record is None or status is None or status.get("status") != SUCCEEDED:
+        found = self.succeeded(tenant, job_id)
+        if found is None:
             return 0
-        finished_at = float(status.get("finished_at") or status.get("updated_at") or 0.0)
+        record, finished_at = found
         dataset_id, model_id = record["dataset_id"], record["model_id"]
         rows = self._rows(record["params"]["output_prefix"], model_id, job_id, finished_at)
         attached = self.index.attach_predictions(tenant, dataset_id, model_id, job_id, finished_at, rows)
@@ -81,11 +61,10 @@ class Predictions:
         """Attach, for each (dataset, model), its latest succeeded job of `job_ids` (the tenant's jobs)."""
         latest: dict[tuple[str, str], tuple[float, str]] = {}
         for job_id in job_ids:
-            status = self._json(layout.job_status(tenant, job_id))
-            record = self._json(layout.job_record(tenant, job_id))
-            if not status or not record or status.get("status") != SUCCEEDED:
+            found = self.succeeded(tenant, job_id)
+            if found is None:
                 continue
-            finished = float(status.get("finished_at") or status.get("updated_at") or 0.0)
+            record, finished = found
             pair = (record["dataset_id"], record["model_id"])
             latest[pair] = max(latest.get(pair, (finished, job_id)), (finished, job_id))
         return sum(self.attach(tenant, job_id) for _, job_id in latest.values())
