@@ -15,7 +15,14 @@ from infra.documents import assume_role, document, statement
 from infra.identity import Identity
 from infra.search import SEARCH_INDEX, Search
 
-HEALTH_ROUTE = "GET /api/health"  # the one route without the JWT authorizer
+HEALTH_ROUTE = "GET /api/health"
+# The routes without the JWT authorizer: health, and the API's own description and docs (public by API.md).
+PUBLIC_ROUTES = {
+    "health": HEALTH_ROUTE,
+    "openapi": "GET /api/openapi.json",
+    "docs": "GET /api/docs",
+    "docs-assets": "GET /api/docs/assets/{asset}",
+}
 API_HANDLER = "handler.lambda_handler"  # Zappa's handler around service.wsgi.app
 INDEXER_HANDLER = "service.handlers.sqs_s3_events"
 THUMBNAILER_HANDLER = "service.handlers.sqs_thumbnails"
@@ -349,7 +356,10 @@ class Api(pulumi.ComponentResource):
         )
         target = pulumi.Output.concat("integrations/", self.integration.id)
         self.routes = [
-            aws.apigatewayv2.Route("health", api_id=self.gateway.id, route_key=HEALTH_ROUTE, target=target, opts=child),
+            *[
+                aws.apigatewayv2.Route(name, api_id=self.gateway.id, route_key=key, target=target, opts=child)
+                for name, key in PUBLIC_ROUTES.items()
+            ],
             aws.apigatewayv2.Route(
                 "authorized",
                 api_id=self.gateway.id,

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask, jsonify
 from flask_smorest import Api
 
-from service import accounting
+from service import accounting, api_docs
 from service.bootstrap import Adapters, build_adapters
 from service.edna import Edna
 from service.settings import Config
@@ -41,10 +41,10 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
         MAX_CONTENT_LENGTH=MAX_JSON_BODY,
     )
     app.extensions["edna"] = Edna.build(config, adapters)
+    api_docs.install(app)  # before the Api: it reads the assets URL at init
     api = EdnaApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     _register_resources(app, api, adapters)

@@ -12,6 +12,7 @@ import pytest
 from pulumi.runtime.settings import set_root_resource
 
 from infra import knn_memory
+from infra.api import PUBLIC_ROUTES
 from infra.config import AIRFLOW_VERSION, REPO
 from infra.synth import PROJECT, Mocks, known_stacks, stack_config
 
@@ -123,11 +124,12 @@ def test_every_api_route_but_health_needs_the_cognito_jwt(program):
     def check(args):
         routes, authorizer_id, jwt, issuer, client_id, payload, uri, alias_arn = args
         for key, kind, authorizer in routes:
-            if key == "GET /api/health":
+            if key in PUBLIC_ROUTES.values():
                 assert kind in (None, "NONE")
             else:
                 assert (kind, authorizer) == ("JWT", authorizer_id)
-        assert {key for key, _, _ in routes} == {"GET /api/health", "ANY /api/{proxy+}"}
+        # Only health and the API's description and docs are public; everything else needs a token.
+        assert {key for key, _, _ in routes} == {*PUBLIC_ROUTES.values(), "ANY /api/{proxy+}"}
         assert jwt.issuer == issuer and jwt.audiences == [client_id]
         assert payload == "2.0"
         assert alias_arn.endswith(":live") and alias_arn in uri  # the alias, so a deploy switches at once

@@ -49,7 +49,7 @@ class Members(MethodView):
         """Invite a member into your tenant with a role"""
         username = names.username(body["username"])
         members = directory()
-        member, password = members.invite(caller().tenant, username, body["email"], body["role"])
+        member, password = members.invite(caller().tenant, username, body.get("email", ""), body["role"])
         return {**view(member), "password": password, "sign_in_name": members.sign_in_name(member)}
 
 

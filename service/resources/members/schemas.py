@@ -7,7 +7,7 @@ ROLES = ["viewer", "labeler", "editor", "admin"]
 
 class InviteSchema(ma.Schema):
     username = ma.fields.Str(required=True, validate=ma.validate.Length(1, 128))
-    email = ma.fields.Email(load_default="")
+    email = ma.fields.Email(metadata={"description": "optional contact address of the member"})
     role = ma.fields.Str(required=True, validate=ma.validate.OneOf(ROLES))
 
 
