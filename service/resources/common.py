@@ -32,7 +32,7 @@ def authenticate() -> Principal:
     """The verified caller of this request; 401 without a valid bearer token."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("send 'Authorization: Bearer <token>'")
+        raise InvalidToken("Sign in first: this request carries no token (send 'Authorization: Bearer <token>').")
     return edna().adapters.verifier.verify(token.strip())
 
 

@@ -48,9 +48,9 @@ class CurrentMemberVerifier(TokenVerifier):
         principal = self._verifier.principal(claims)
         member = self._member(principal.tenant, principal.user)
         if member is None:
-            raise InvalidToken("this member no longer exists; sign in again")
+            raise InvalidToken("You are no longer a member of this tenant: sign in again, or ask its admin.")
         if principal.issued_at < member.valid_after:
-            raise InvalidToken("this token predates a password change; sign in again")
+            raise InvalidToken("Your password changed since this session began: sign in again.")
         # the member's name in its tenant (a Cognito `tenant/bob` is `bob`) and its role of now
         return Principal(user=member.username, tenant=principal.tenant, roles=(member.role,) if member.role else ())
 
@@ -58,12 +58,12 @@ class CurrentMemberVerifier(TokenVerifier):
         self._verifier.check_application(claims)
         app = self._applications.by_client(client_id)
         if app is None:
-            raise InvalidToken("this application was revoked or has expired")
+            raise InvalidToken("This application was revoked or has expired: ask an admin for a new one.")
         if claims.get("tenant", app.tenant) != app.tenant:
-            raise InvalidToken("token carries another tenant than its application's")
+            raise InvalidToken("This token names another tenant than its application's, so it is not accepted.")
         scopes = claims.get("scope")
         if isinstance(scopes, str) and not any(s.rsplit("/", 1)[-1] == app.role for s in scopes.split()):
-            raise InvalidToken(f"token lacks the scope of its application's role ({app.role})")
+            raise InvalidToken(f"This token lacks the scope of its application's role ({app.role}): get a new token.")
         self._applications.touch(app)
         return application_principal(app)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, JoseError, UnsupportedAlgorithmError
 from joserfc.jwk import KeySet, RSAKey
 
 from service.adapters.identity import InvalidToken, TokenVerifier
@@ -30,6 +30,21 @@ class ClaimNames:
     roles: str
     role_prefix: str = ""  # only roles named so count, the prefix removed (`edna:admin` is admin)
     fixed_tenant: str = ""  # single-tenant deployments: every token's tenant, the tenant claim unread
+
+
+# Why a token is refused, said so that the person signing in knows what to do.
+UNKNOWN_KEY = "This sign-in token was signed with an unknown key (not issued here, or keys changed): sign in again."
+OTHER_ISSUER = "This sign-in token comes from another issuer (another sign-in service): sign in again here."
+OTHER_AUDIENCE = "This sign-in token is meant for another application (another audience): sign in again here."
+
+
+def _rejection(exc: Exception) -> str:
+    """Why a token's signature or shape was refused, in words a person signing in understands."""
+    if isinstance(exc, BadSignatureError):
+        return "This sign-in token is not valid: it was altered or not issued here. Sign in again."
+    if isinstance(exc, UnsupportedAlgorithmError):
+        return "This sign-in token is signed in a way Edna does not accept. Sign in again."
+    return "This is not a sign-in token Edna can read. Sign in again."
 
 
 class JwksTokenVerifier(TokenVerifier):
@@ -57,7 +72,7 @@ class JwksTokenVerifier(TokenVerifier):
         kid = obj.headers().get("kid")
         key = self._keys(kid) if isinstance(kid, str) else None
         if key is None:
-            raise InvalidToken("token signed with an unknown key")
+            raise InvalidToken(UNKNOWN_KEY)
         return key
 
     def verify(self, token: str) -> Principal:
@@ -72,7 +87,7 @@ class JwksTokenVerifier(TokenVerifier):
         except InvalidToken:
             raise
         except (JoseError, ValueError, TypeError) as exc:
-            raise InvalidToken(f"token rejected: {exc.__class__.__name__}") from None
+            raise InvalidToken(_rejection(exc)) from None
         claims = decoded.claims
         self._check_lifetime(claims)
         return claims
@@ -81,43 +96,45 @@ class JwksTokenVerifier(TokenVerifier):
         now = time.time()
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, int | float):
-            raise InvalidToken("token has no expiry")
+            raise InvalidToken("This sign-in token has no expiry, so it is not accepted: sign in again.")
         if exp < now - LEEWAY_SECONDS:
-            raise InvalidToken("token has expired; sign in again")
+            raise InvalidToken("Your session has expired: sign in again.")
         if nbf is not None and (not isinstance(nbf, int | float) or nbf > now + LEEWAY_SECONDS):
-            raise InvalidToken("token is not valid yet")
+            raise InvalidToken("This sign-in token is not valid yet: check this computer's clock, then sign in again.")
         if claims.get("iss") != self._issuer:
-            raise InvalidToken("token comes from another issuer")
+            raise InvalidToken(OTHER_ISSUER)
 
     def check_audience(self, claims: dict) -> None:
         """A person's token: meant for Edna's client, of an accepted use."""
         aud = claims.get("aud", claims.get("client_id"))
         audiences = aud if isinstance(aud, list) else [aud]
         if self._audience not in audiences:
-            raise InvalidToken("token is meant for another audience")
+            raise InvalidToken(OTHER_AUDIENCE)
         if self._token_uses is not None and claims.get("token_use") not in self._token_uses:
-            raise InvalidToken(f"token_use must be one of {sorted(self._token_uses)}")
+            raise InvalidToken(
+                f"This kind of token is not accepted here: token_use must be one of {sorted(self._token_uses)}."
+            )
 
     def check_application(self, claims: dict) -> None:
         """An application's access token: its client, not Edna's audience, is what the directory binds.
         A token with an audience must still name Edna's (the local issuer's own application tokens do)."""
         if claims.get("token_use", "access") != "access":
-            raise InvalidToken("an application signs in with an access token")
+            raise InvalidToken("An application signs in with an access token, not this kind of token.")
         if "aud" in claims:
             audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
             if self._audience not in audiences:
-                raise InvalidToken("token is meant for another audience")
+                raise InvalidToken(OTHER_AUDIENCE)
 
     def principal(self, claims: dict) -> Principal:
         where = self._claims
         user = next((v for v in (claim(claims, c) for c in where.user) if isinstance(v, str)), None)
         tenant = where.fixed_tenant or claim(claims, where.tenant)
         if not user or not isinstance(tenant, str):
-            raise InvalidToken("token carries no user or tenant")
+            raise InvalidToken("This sign-in token names no user or tenant: sign in again.")
         try:
             names.tenant(tenant)
         except BadRequest:
-            raise InvalidToken("token carries an invalid tenant") from None
+            raise InvalidToken("This sign-in token names an invalid tenant: sign in again.") from None
         iat = claims.get("iat")
         return Principal(
             user=user,
