@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from service.adapters.blobstore import BlobStore, ObjectInfo, ObjectMissing
 from service.adapters.searchindex import AVAILABLE, PENDING, ItemRecord, SearchIndex
 from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.domain.notifications import Emit, nobody
-from service.domain.thumbnails import MAX_SOURCE_BYTES, make_thumbnail
+from service.domain.thumbnails import MAX_SOURCE_BYTES, make_thumbnail, refusal
 from service.settings import Config
 from service.vocabulary import layout
 
@@ -125,10 +126,10 @@ class Indexer:
         if existing and existing.status == PENDING and existing.size != info.size:
             status = PENDING  # not what was announced: `complete` will say so
         known = existing is not None and existing.etag == info.etag and existing.status == AVAILABLE
-        if known and (existing.thumbnail or not _is_image(info)):
-            width, height, thumbnail = existing.width, existing.height, existing.thumbnail
-        else:  # one HEAD finds a thumbnail made since; only a version new to the index queues one
-            width, height, thumbnail = self._preview(item, info, queue=retry_thumbnail or not known)
+        if known and (existing.thumbnail or existing.preview_refused or not _is_image(info)):
+            preview = Preview(existing.width, existing.height, existing.thumbnail, existing.preview_refused)
+        else:  # one HEAD finds a thumbnail made (or refused) since; only a version new to the index queues one
+            preview = self._preview(item, info, queue=retry_thumbnail or not known)
         base = existing or ItemRecord(
             tenant=item.tenant,
             dataset_id=item.dataset_id,
@@ -153,23 +154,24 @@ class Indexer:
             etag=info.etag,
             upload_id=base.upload_id if status == PENDING else "",
             updated_at=observed_at,
-            width=width,
-            height=height,
-            thumbnail=thumbnail,
+            width=preview.width,
+            height=preview.height,
+            thumbnail=preview.thumbnail,
+            preview_refused=preview.refused,
             observed_at=observed_at,
         )
 
-    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool) -> tuple[int | None, int | None, bool]:
-        """(width, height, has thumbnail): a thumbnail of this very version, else none yet (queued if `queue`)."""
+    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool) -> Preview:
+        """The thumbnail (or refusal) of this very version, else none yet (queued if `queue`)."""
         if not _is_image(info):
-            return None, None, False  # no preview: not even a look for one (most events of non-images)
+            return NO_PREVIEW  # not even a look for one (most events of non-images)
         made = self._made(item, info)
         if made or not queue:
-            return made or (None, None, False)
+            return made or NO_PREVIEW
         if self.thumbnails is None:
-            return self._make(item, info) or (None, None, False)
+            return self._make(item, info) or NO_PREVIEW
         self.thumbnails.submit(item.object_key)
-        return None, None, False
+        return NO_PREVIEW
 
     def make_thumbnail(self, key: str) -> None:
         """The thumbnail worker: make the item's thumbnail if it has none for its version, then re-index it."""
@@ -180,7 +182,7 @@ class Indexer:
         if info is None or not _is_image(info) or self.gone(item):
             return  # deleted since it was queued (the indexer removes what arrives for a deleted item)
         if self._made(item, info) is None and self._make(item, info) is None:
-            return  # not an image Pillow reads, or above the pixel cap: the item stays without a preview
+            return  # gone while it was read
         self.refresh(item)  # observed after the thumbnail was written: no earlier reader can hide it
 
     def with_thumbnail(self, record: ItemRecord) -> ItemRecord:
@@ -190,28 +192,41 @@ class Indexer:
         if record.thumbnail or not record.content_type.startswith("image/"):
             return record
         made = self._thumbnail_of(record.tenant, record.dataset_id, record.item_id, record.etag)
-        return replace(record, width=made[0], height=made[1], thumbnail=True) if made else record
+        if made is None:
+            return record
+        return replace(
+            record, width=made.width, height=made.height, thumbnail=made.thumbnail, preview_refused=made.refused
+        )
 
-    def _made(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int, int, bool] | None:
+    def _made(self, item: layout.ItemKey, info: ObjectInfo) -> Preview | None:
         return self._thumbnail_of(item.tenant, item.dataset_id, item.item_id, info.etag)
 
-    def _thumbnail_of(self, tenant: str, dataset_id: str, item_id: str, etag: str) -> tuple[int, int, bool] | None:
+    def _thumbnail_of(self, tenant: str, dataset_id: str, item_id: str, etag: str) -> Preview | None:
         made = self.blobs.head(layout.thumbnail(tenant, dataset_id, item_id))
-        if made and made.metadata.get("source-etag") == etag:
-            return int(made.metadata["width"]), int(made.metadata["height"]), True
-        return None
+        if not made or made.metadata.get("source-etag") != etag:
+            return None
+        width, height = (int(made.metadata[side]) if made.metadata.get(side) else None for side in ("width", "height"))
+        refused = made.metadata.get("refused")
+        return Preview(width, height, not refused, refused or None)
 
-    def _make(self, item: layout.ItemKey, info: ObjectInfo) -> tuple[int, int, bool] | None:
+    def _make(self, item: layout.ItemKey, info: ObjectInfo) -> Preview | None:
+        """Make this version's thumbnail, or record why none can be made (an empty object saying so):
+        people then see the reason, and no later event tries again. None when the item is gone."""
         try:
-            thumb = make_thumbnail(self.blobs.get_bytes(item.object_key), self.max_pixels)
+            data = self.blobs.get_bytes(item.object_key)
         except ObjectMissing:
             return None
-        if thumb is None:
-            return None
-        metadata = {"width": str(thumb.width), "height": str(thumb.height), "source-etag": info.etag}
         key = layout.thumbnail(item.tenant, item.dataset_id, item.item_id)
+        thumb = make_thumbnail(data, self.max_pixels)
+        if thumb is None:
+            reason, width, height = refusal(data, self.max_pixels)
+            sides = {"width": str(width), "height": str(height)} if width and height else {}
+            marker = {"source-etag": info.etag, "refused": reason, **sides}
+            self.blobs.put_bytes(key, b"", "application/octet-stream", marker)
+            return Preview(width, height, False, reason)
+        metadata = {"width": str(thumb.width), "height": str(thumb.height), "source-etag": info.etag}
         self.blobs.put_bytes(key, thumb.webp, "image/webp", metadata)
-        return thumb.width, thumb.height, True
+        return Preview(thumb.width, thumb.height, True)
 
     def _annotation_count(self, item: layout.ItemKey) -> int:
         try:
@@ -219,6 +234,18 @@ class Indexer:
         except ObjectMissing:
             return 0
         return len(json.loads(data).get("boxes", []))
+
+
+class Preview(NamedTuple):
+    """What an item's preview is: its image's size and thumbnail, or why it has none."""
+
+    width: int | None
+    height: int | None
+    thumbnail: bool
+    refused: str | None = None  # thumbnails.TOO_MANY_PIXELS or UNREADABLE
+
+
+NO_PREVIEW = Preview(None, None, False)
 
 
 def _is_image(info: ObjectInfo) -> bool:

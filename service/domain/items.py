@@ -25,6 +25,7 @@ from service.adapters.vectorindex import VectorIndex
 from service.domain.datasets import Dataset
 from service.domain.indexing import Indexer
 from service.domain.notifications import Emit, nobody
+from service.domain.thumbnails import preview_note
 from service.domain.timestamps import iso
 from service.vocabulary import layout, names
 from service.vocabulary.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
@@ -292,9 +293,18 @@ class ItemService:
         }
 
     def preview(self, record: ItemRecord) -> dict:
-        """`thumbnail_url` and `preview` (null for non-images and images Pillow could not read)."""
+        """`thumbnail_url` and `preview`, or null ones and `preview_note` saying why there is none."""
         if not record.thumbnail:
-            return {"thumbnail_url": None, "preview": None}
+            note = preview_note(
+                record.content_type,
+                record.size,
+                record.status == PENDING,
+                record.preview_refused,
+                record.width,
+                record.height,
+            )
+            return {"thumbnail_url": None, "preview": None, "preview_note": note}
         key = layout.thumbnail(record.tenant, record.dataset_id, record.item_id)
         url = self.blobs.presign_get(key, self.limits.download_ttl)
-        return {"thumbnail_url": url, "preview": {"thumbnail_url": url, "width": record.width, "height": record.height}}
+        preview = {"thumbnail_url": url, "width": record.width, "height": record.height}
+        return {"thumbnail_url": url, "preview": preview, "preview_note": None}

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 THUMBNAIL_SIDE = 256
 MAX_SOURCE_BYTES = 64 * 1024 * 1024  # larger images are not even fetched by the thumbnailer
+# Why an image has no thumbnail, kept so people see the reason instead of a blank tile.
+TOO_MANY_PIXELS, UNREADABLE = "pixels", "unreadable"
 
 log = logging.getLogger("edna.thumbnails")
 
@@ -49,3 +51,37 @@ def make_thumbnail(data: bytes, max_pixels: int) -> Thumbnail | None:
         # Corrupt, truncated or unsupported: no preview, never an error.
         return None
     return Thumbnail(out.getvalue(), width, height)
+
+
+def refusal(data: bytes, max_pixels: int) -> tuple[str, int | None, int | None]:
+    """Why `make_thumbnail` made none of `data`: (TOO_MANY_PIXELS, width, height), the size read from the
+    header alone (None beyond Pillow's own guard), or (UNREADABLE, None, None)."""
+    from edna_engine.image_formats import IMAGE_FORMATS
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        return TOO_MANY_PIXELS, None, None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return UNREADABLE, None, None
+    # Readable, yet refused: its pixels were over the cap, unless decoding failed past the header.
+    return (TOO_MANY_PIXELS, width, height) if width * height > max_pixels else (UNREADABLE, None, None)
+
+
+def preview_note(
+    content_type: str, size: int, pending: bool, refused: str | None, width: int | None, height: int | None
+) -> str:
+    """Why an item shows no thumbnail, in words for its placeholder."""
+    if pending:
+        return "upload not finished"
+    if not content_type.startswith("image/"):
+        return "not an image"
+    if size > MAX_SOURCE_BYTES:
+        return f"too large for a thumbnail (over {MAX_SOURCE_BYTES // (1024 * 1024)} MB)"
+    if refused == TOO_MANY_PIXELS:
+        return f"too many pixels for a thumbnail ({width}x{height})" if width else "too many pixels for a thumbnail"
+    if refused == UNREADABLE:
+        return "not a readable image"
+    return "thumbnail on its way"

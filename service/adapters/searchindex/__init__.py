@@ -71,6 +71,7 @@ class ItemRecord:
     observed_at: float = 0.0
     label_source: str | None = None  # "person:<user>" or "model:<model_id>", stored beside the label tag
     sha256: str | None = None  # announced by the uploader, kept as object metadata (hex)
+    preview_refused: str | None = None  # why an image has no thumbnail (domain.thumbnails' reasons)
     # Derived from job parts, never from the item's storage state: upsert keeps what the index holds.
     predictions: tuple[Prediction, ...] = ()
 

@@ -43,6 +43,7 @@ MAPPING: dict[str, Any] = {
         "etag": {"type": "keyword", "index": False, "doc_values": False},
         "upload_id": {"type": "keyword", "index": False, "doc_values": False},
         "sha256": {"type": "keyword", "index": False, "doc_values": False},
+        "preview_refused": {"type": "keyword", "index": False, "doc_values": False},
         "width": {"type": "integer"},
         "height": {"type": "integer"},
         "thumbnail": {"type": "boolean"},

@@ -49,10 +49,12 @@ _FIELDS = [
     "observed_at",
     "label_source",
     "sha256",
+    "preview_refused",
 ]
 _COLUMNS = ", ".join(_FIELDS)
 _ITEM_COLUMNS = ", ".join(f"items.{f}" for f in _FIELDS)  # where predictions are joined in
-_ADDED_COLUMNS = {"label_source": "TEXT", "sha256": "TEXT"}  # columns newer than some index files: added when missing
+# Columns newer than some index files: added when missing.
+_ADDED_COLUMNS = {"label_source": "TEXT", "sha256": "TEXT", "preview_refused": "TEXT"}
 _UPDATABLE = [f for f in _FIELDS if f not in ("tenant", "item_id")]
 
 # Prefixes of 1-3 characters are indexed too, so searching as you type seeks instead of merging.
@@ -69,7 +71,7 @@ CREATE TABLE IF NOT EXISTS items (
     etag TEXT NOT NULL, upload_id TEXT NOT NULL, updated_at REAL NOT NULL,
     width INTEGER, height INTEGER, thumbnail INTEGER NOT NULL, annotations INTEGER NOT NULL,
     observed_at REAL NOT NULL, search_text TEXT NOT NULL, label_source TEXT, sha256 TEXT,
-    UNIQUE (tenant, item_id)
+    preview_refused TEXT, UNIQUE (tenant, item_id)
 );
 CREATE INDEX IF NOT EXISTS items_by_dataset ON items (tenant, dataset_id, item_id);
 CREATE INDEX IF NOT EXISTS items_by_label ON items (tenant, dataset_id, label, item_id);

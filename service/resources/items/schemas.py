@@ -93,6 +93,9 @@ class ItemSchema(ma.Schema):
     thumbnail_url = ma.fields.Str(allow_none=True)
     download_url = ma.fields.Str(allow_none=True)
     preview = ma.fields.Nested(PreviewSchema, allow_none=True)
+    preview_note = ma.fields.Str(
+        allow_none=True, metadata={"description": "why there is no thumbnail, e.g. 'not an image'; null with one"}
+    )
     annotations = ma.fields.Int(metadata={"description": "how many boxes the item has"})
     label_source = ma.fields.Nested(LabelSourceSchema, allow_none=True)
     sha256 = ma.fields.Str(allow_none=True, metadata={"description": "announced at upload; null when none was"})
