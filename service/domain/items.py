@@ -141,6 +141,11 @@ class ItemService:
         records = records[:limit]
         return records, (position_of(records[-1], query) if more else None)
 
+    def count(self, tenant: str, query: ItemQuery) -> int:
+        """How many items match the query's filters, exactly."""
+        check_query(query)
+        return self.index.count(tenant, query)
+
     def request_upload(
         self,
         principal: Principal,

@@ -369,7 +369,7 @@ def _sort_spec(sort: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
     if set(spec) - {"order", "nested", "missing"} or spec.get("order") not in ("asc", "desc"):
         raise FakeBadRequest("parsing_exception", f"sort {sort}")
     kind = mapping.get(field, {})
-    if kind.get("type") not in ("keyword", "double") or kind.get("doc_values") is False:
+    if kind.get("type") not in ("keyword", "double", "long", "integer") or kind.get("doc_values") is False:
         raise FakeBadRequest("illegal_argument_exception", f"cannot sort on [{field}]")
     nested = spec.get("nested")
     if kind.get("nested") != (nested or {}).get("path") or (nested and set(nested) - {"path", "filter"}):

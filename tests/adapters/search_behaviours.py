@@ -353,6 +353,7 @@ class Behaviours:
                 label=rng.choice([*classes, None]),
                 filename=f"{rng.choice(['x', 'y', 'z'])}.png",  # names tie: item_id breaks them
                 created_at=T0 + rng.randrange(5),
+                size=rng.choice([10, 20, 30]),
             )
         index.upsert_many(truth.values())
         for model_id in ("m1", "m2"):
@@ -370,7 +371,7 @@ class Behaviours:
             index.upsert(dataclasses.replace(truth[item_id], predictions=()))
         refresh(index)
 
-        def expected(query: ItemQuery) -> list[str]:
+        def matching(query: ItemQuery) -> list[ItemRecord]:
             kept = []
             for record in truth.values():
                 prediction = record.prediction(query.model_id) if query.model_id else None
@@ -380,6 +381,12 @@ class Behaviours:
                     continue
                 if query.label is not None and record.label != query.label:
                     continue
+                kept.append(record)
+            return kept
+
+        def expected(query: ItemQuery) -> list[str]:
+            kept = []
+            for record in matching(query):
                 value = sort_value(record, query)
                 if value is not None:
                     kept.append((value, record.item_id))
@@ -401,6 +408,7 @@ class Behaviours:
                 got = walk(index, query, limit)
                 assert ids(got) == want, (query, limit)
             assert got == [truth[i] for i in want]  # records, predictions and all
+            assert index.count("t1", query) == len(matching(query)), query  # the filters', whatever the sort
 
     def test_mistake_ranks_by_the_model_or_the_mean_and_follows_the_label(self, index):
         index.upsert_many([rec("a", label="cat"), rec("b", label="dog"), rec("c", label="cat"), rec("d")])

@@ -327,9 +327,12 @@ def test_every_sort_pages_on_its_value_then_the_item_id(sort, model):
         return
     value = body["search_after"][0]
     assert body["search_after"] == [value, "i-0001"] and body["sort"][1] == {"item_id": "asc"}
-    if column in ("filename", "created_at"):
+    if column in ("filename", "created_at", "size"):
         assert body["sort"][0] == {column: {"order": order}}
         assert value == getattr(PREDICTED, column)
+    elif column == "label":  # on a field of its own: an unlabelled item sorts as "", not missing
+        assert body["sort"][0] == {"label_sort": {"order": order}}
+        assert value == (PREDICTED.label or "") and docs.to_document(PREDICTED)["label_sort"] == value
     elif model is None:  # the mean mistake, kept only where there is one
         assert body["sort"][0] == {"mistake": {"order": "desc"}} and value == -0.075
         assert {"exists": {"field": "mistake"}} in body["query"]["bool"]["filter"]

@@ -103,6 +103,11 @@ class ItemQuery:
 SORTS = {
     "id": ("item_id", False),
     "name": ("filename", False),
+    "-name": ("filename", True),
+    "label": ("label", False),  # unlabelled items first: they sort as "", before every class
+    "-label": ("label", True),
+    "size": ("size", False),
+    "-size": ("size", True),
     "created_at": ("created_at", False),
     "-created_at": ("created_at", True),
     "score": ("score", False),  # of `model_id`'s prediction
@@ -116,8 +121,10 @@ PREDICTION_SORTS = ("score", "-score", "margin")  # need `model_id`; "mistake" w
 def sort_value(record: ItemRecord, query: ItemQuery) -> str | float | None:
     """The value `query.sort` orders `record` by."""
     column = SORTS[query.sort][0]
-    if column in ("item_id", "filename", "created_at"):
+    if column in ("item_id", "filename", "created_at", "size"):
         return getattr(record, column)
+    if column == "label":
+        return record.label or ""
     if column == "mistake" and query.model_id is None:
         scores = [mistake_score(p, record.label) for p in record.predictions]
         scores = [s for s in scores if s is not None]
@@ -141,7 +148,7 @@ def parse_position(query: ItemQuery, after: str) -> tuple[str | float, str]:
         return after, after
     position = json.loads(after)  # not JSON: a ValueError too
     # A page holds only items that have the sort's value, so a real position never has a null.
-    kind = str if SORTS[query.sort][0] == "filename" else int | float
+    kind = str if SORTS[query.sort][0] in ("filename", "label") else int | float
     if not isinstance(position, list) or len(position) != 2:
         raise ValueError("not a position of this sort")
     value, item_id = position
@@ -182,6 +189,10 @@ class SearchIndex(ABC):
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
         """Up to `limit` live items matching `query` in `query.sort` order, after the position `after`
         (see position_of; a malformed one raises ValueError). Records carry their predictions."""
+
+    @abstractmethod
+    def count(self, tenant: str, query: ItemQuery) -> int:
+        """How many live items match `query`'s filters, exactly (its sort plays no part)."""
 
     @abstractmethod
     def attach_predictions(

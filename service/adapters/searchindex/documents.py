@@ -37,6 +37,8 @@ MAPPING: dict[str, Any] = {
     "properties": {
         **{name: {"type": "keyword"} for name in _KEYWORDS},
         "filename": {"type": "keyword"},
+        # The label sort's value: "" for an unlabelled item (a missing value would sort last either way).
+        "label_sort": {"type": "keyword"},
         "size": {"type": "long"},
         # Doubles, not dates: the floats come back exactly as written.
         **{name: {"type": "double"} for name in _FLOATS},
@@ -106,6 +108,7 @@ def to_document(record: ItemRecord) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in _FIELDS}
     doc: dict[str, Any] = {name: value for name, value in values.items() if value is not None}
     doc["tags"] = dict(record.tags)
+    doc["label_sort"] = record.label or ""
     label = [record.label] if record.label else []
     doc["text"] = [record.filename, *label, *record.tags, *record.tags.values()]
     doc[NESTED] = [_prediction_doc(p, record.label) for p in record.predictions]
@@ -207,6 +210,17 @@ def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) ->
     return body
 
 
+def count_body(tenant: str, query: ItemQuery) -> dict[str, Any]:
+    """Every live item matching `query`'s filters, counted exactly and none returned."""
+    body = search_body(tenant, dataclasses.replace(query, sort="id"), 0, None)
+    del body["sort"]
+    return body | {"track_total_hits": True}
+
+
+def parse_count(response: dict[str, Any]) -> int:
+    return response["hits"]["total"]["value"]
+
+
 def _prediction_filter(query: ItemQuery) -> dict[str, Any] | None:
     """One nested clause, so that every condition holds on the same prediction: the one of `model_id`."""
     column = SORTS[query.sort][0]
@@ -232,8 +246,8 @@ def _sort(query: ItemQuery, column: str, descending: bool) -> list[dict[str, Any
     if column == "item_id":
         return [{"item_id": "asc"}]
     order: dict[str, Any] = {"order": "desc" if descending else "asc"}
-    if column in ("filename", "created_at") or query.model_id is None:
-        return [{column: order}, {"item_id": "asc"}]
+    if column in ("filename", "created_at", "size", "label") or query.model_id is None:
+        return [{"label_sort" if column == "label" else column: order}, {"item_id": "asc"}]
     nested = {"path": NESTED, "filter": _term(f"{NESTED}.model_id", query.model_id)}
     return [{f"{NESTED}.{column}": order | {"nested": nested}}, {"item_id": "asc"}]
 

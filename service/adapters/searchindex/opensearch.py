@@ -161,6 +161,9 @@ class DocumentSearchIndex(SearchIndex):
             return []
         return docs.records_of(self.client.search(index=self.index, body=body))
 
+    def count(self, tenant: str, query: ItemQuery) -> int:
+        return docs.parse_count(self.client.search(index=self.index, body=docs.count_body(tenant, query)))
+
     def attach_predictions(
         self,
         tenant: str,

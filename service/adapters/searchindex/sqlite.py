@@ -79,6 +79,7 @@ CREATE INDEX IF NOT EXISTS items_by_observation ON items (tenant, observed_at);
 CREATE INDEX IF NOT EXISTS items_pending ON items (tenant, size) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS items_by_name ON items (tenant, dataset_id, filename, item_id);
 CREATE INDEX IF NOT EXISTS items_by_created ON items (tenant, dataset_id, created_at, item_id);
+CREATE INDEX IF NOT EXISTS items_by_size ON items (tenant, dataset_id, size, item_id);
 {fts}
 -- Per-label totals of available items, kept by triggers: dataset reads never scan items.
 CREATE TABLE IF NOT EXISTS label_counts (
@@ -268,14 +269,7 @@ class SqliteSearchIndex(SearchIndex):
 
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
         position = None if after is None else parse_position(query, after)
-        if query.model_id is None and (
-            query.sort in PREDICTION_SORTS
-            or query.predicted is not None
-            or query.disagrees
-            or query.min_score is not None
-            or query.max_score is not None
-        ):
-            raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
+        _check_model(query)
         if limit <= 0:
             return []
         if query.sort == "id" and query.model_id is None:
@@ -300,20 +294,38 @@ class SqliteSearchIndex(SearchIndex):
 
     def _ordered(self, tenant: str, query: ItemQuery, limit: int, position: tuple | None) -> list[ItemRecord]:
         """A listing with a model or in another order: one statement (see sqlite_listing)."""
+        found = self._statement(tenant, query, position, counting=False)
+        if found is None:
+            return []
+        sql, values = found
+        return [_record(row) for row in self._db().execute(f"SELECT {_ITEM_COLUMNS} {sql}", (*values, limit))]
+
+    def count(self, tenant: str, query: ItemQuery) -> int:
+        _check_model(query)
+        # In an item order, so that only the filters restrict: the prediction sorts keep only valued items.
+        found = self._statement(tenant, replace(query, sort="created_at"), None, counting=True)
+        if found is None:
+            return 0
+        sql, values = found
+        return self._db().execute(f"SELECT count(*) {sql}", values).fetchone()[0]
+
+    def _statement(
+        self, tenant: str, query: ItemQuery, position: tuple | None, counting: bool
+    ) -> tuple[str, list] | None:
+        """The listing's statement (see sqlite_listing), or None when nothing can match."""
         scopes: list[int] = []
         if query.model_id is not None or query.sort == "mistake":
             scopes = predictions.scopes(self._db(), tenant, query.dataset_id, query.model_id or predictions.MEAN)
             if not scopes:
-                return []
+                return None
         where, params = _item_filters(tenant, query, "items.")
         if query.q is not None:
             expression = match_expression(query.q)
             if expression is None:
-                return []
+                return None
             where.append("items.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
             params.append(expression)
-        sql, values = listing.statement(tenant, query, scopes, position, where, params)
-        return [_record(row) for row in self._db().execute(f"SELECT {_ITEM_COLUMNS} {sql}", (*values, limit))]
+        return listing.statement(tenant, query, scopes, position, where, params, counting)
 
     def _matches(self, expression: str, cap: int) -> int:
         """How many rows match, counting no further than `cap`."""
@@ -399,6 +411,17 @@ class SqliteSearchIndex(SearchIndex):
             )
             .rowcount
         )
+
+
+def _check_model(query: ItemQuery) -> None:
+    if query.model_id is None and (
+        query.sort in PREDICTION_SORTS
+        or query.predicted is not None
+        or query.disagrees
+        or query.min_score is not None
+        or query.max_score is not None
+    ):
+        raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
 
 
 def _item_filters(tenant: str, query: ItemQuery, table: str = "") -> tuple[list[str], list]:

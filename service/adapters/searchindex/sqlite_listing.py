@@ -14,13 +14,22 @@ from service.adapters.searchindex import SORTS, ItemQuery
 
 IN_JSON = "IN (SELECT value FROM json_each(?))"  # a list as one JSON parameter
 # Item columns that a listing in their order walks an index of (tenant, dataset_id, <column>, item_id) for.
-ITEM_ORDERS = ("filename", "created_at")
+ITEM_ORDERS = ("filename", "created_at", "label", "size")
+# Their sort value in SQL: an unlabelled item sorts as "" (the port's sort_value), before every class.
+ITEM_VALUES = {"filename": "items.filename", "created_at": "items.created_at", "label": "ifnull(items.label, '')"}
 
 
 def statement(
-    tenant: str, query: ItemQuery, scopes: list[int], position: tuple | None, items_where: list[str], items_params: list
+    tenant: str,
+    query: ItemQuery,
+    scopes: list[int],
+    position: tuple | None,
+    items_where: list[str],
+    items_params: list,
+    counting: bool = False,
 ) -> tuple[str, list]:
-    """The listing's `FROM ... ORDER BY ... LIMIT ?`, and its parameters but the limit.
+    """The listing's `FROM ... ORDER BY ... LIMIT ?`, and its parameters but the limit; `counting`:
+    only `FROM ... WHERE ...` (a count of the matches takes no order).
 
     `scopes`: of `query.model_id`'s predictions, or of the mean mistakes for sort=mistake without a
     model (one per dataset); `items_where`: the conditions on `items` (their table named)."""
@@ -63,10 +72,12 @@ def statement(
             where.append("p.disagrees = 1")  # as the partial index's WHERE says, so that index is used
     where += items_where
     params += items_params
-    value = {"item_id": key, "filename": "items.filename", "created_at": "items.created_at"}.get(column)
+    value = key if column == "item_id" else ITEM_VALUES.get(column, "items.size" if column == "size" else None)
     if value is None:
         value = f"p.{column}" if model is not None else "m.mistake"
         where.append(f"{value} IS NOT NULL")  # the sort keeps only the items that have its value
+    if counting:
+        return f"FROM {source} WHERE {' AND '.join(where)}", [*joined, *params]
     after, after_params = _after(column, descending, value, key, position)
     order = key if column == "item_id" else f"{value}{' DESC' if descending else ''}, {key}"
     sql = f"FROM {source} WHERE {' AND '.join(where + after)} ORDER BY {order} LIMIT ?"

@@ -10,6 +10,8 @@ from service.domain.items import check_size
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
 from service.resources.items.schemas import (
     CompleteSchema,
+    ItemCountSchema,
+    ItemFilters,
     ItemListArgs,
     ItemSchema,
     UploadRequestSchema,
@@ -51,6 +53,19 @@ class Items(MethodView):
                 caller(), dataset, body["filename"], body["content_type"], body["size"], body["method"], body["sha256"]
             )
         return {"item": state.items.describe(record), "upload": upload}
+
+
+@blp.route("/count")
+class ItemCount(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.arguments(ItemFilters, location="query")
+    @blp.response(200, ItemCountSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, dataset_id):
+        """How many items match these filters, exactly (the listing's filters; no sort, no limit)"""
+        state, tenant = edna(), caller().tenant
+        state.datasets.get(tenant, dataset_id)
+        return {"count": state.items.count(tenant, query_from(args, dataset_id))}
 
 
 @blp.route("/<item_id>")

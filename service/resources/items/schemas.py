@@ -31,6 +31,10 @@ class ItemListArgs(ItemFilters):
     )
 
 
+class ItemCountSchema(ma.Schema):
+    count = ma.fields.Int(metadata={"description": "items matching the filters"})
+
+
 class UploadRequestSchema(ma.Schema):
     filename = ma.fields.Str(required=True, metadata={"description": "a plain file name, at most 255 bytes"})
     content_type = ma.fields.Str(required=True, metadata={"description": "media type, e.g. image/png"})
