@@ -17,6 +17,7 @@ from service.bootstrap import (
     webhook_url_check,
 )
 from service.domain.annotations import Annotations
+from service.domain.bulk_runs import BulkRuns
 from service.domain.comparisons import ComparisonService
 from service.domain.dataset_map import DatasetMap
 from service.domain.datasets import DatasetCatalog
@@ -68,6 +69,7 @@ class Edna:
     similarity: Similarity
     queries: SimilarQueries
     duplicates: DuplicateRuns
+    bulk: BulkRuns
     maps: DatasetMap
     snapshots: Snapshots
     snapshot_diff: SnapshotDiff
@@ -76,13 +78,7 @@ class Edna:
 
     @classmethod
     def build(cls, config: Config, adapters: Adapters) -> Edna:
-        limits = UploadLimits(
-            multipart_threshold=config.multipart_threshold,
-            part_size=config.multipart_part_size,
-            max_bytes=config.max_upload_bytes,
-            upload_ttl=config.upload_url_ttl_seconds,
-            download_ttl=config.download_url_ttl_seconds,
-        )
+        limits = UploadLimits.of(config)
         blobs, index, vectors = adapters.blobs, adapters.index, adapters.vectors
         thumbnails = build_thumbnail_queue(config)
         webhooks = WebhookRegistry(blobs, webhook_url_check(config), build_secret_box(config))
@@ -115,6 +111,9 @@ class Edna:
         similarity = Similarity(vectors, index)
         snapshots = Snapshots(blobs, index, limits.download_ttl)
         snapshots.on_created.append(lambda tenant, snapshot: notifier.emit(tenant, "snapshot.created", snapshot))
+        audit = build_audit_log(config, blobs)
+        in_process = adapters.jobs.name == "local"
+        bulk = BulkRuns(blobs, index, datasets, items, labeler, audit, in_process=in_process)
         return cls(
             config=config,
             adapters=adapters,
@@ -130,14 +129,15 @@ class Edna:
             quotas=quotas,
             usage=UsageReport(meter, quotas, jobs),
             meter=meter,
-            audit=build_audit_log(config, blobs),
+            audit=audit,
+            bulk=bulk,
             predictions=predictions,
             preannotator=Preannotator(index, labeler),
             mistakes=MistakeFinder(blobs, index),
             embeddings=embeddings,
             similarity=similarity,
             queries=SimilarQueries(blobs, limits, adapters.jobs, datasets, models, similarity),
-            duplicates=DuplicateRuns(blobs, index, similarity, in_process=adapters.jobs.name == "local"),
+            duplicates=DuplicateRuns(blobs, index, similarity, in_process=in_process),
             maps=DatasetMap(blobs, index, similarity),
             snapshots=snapshots,
             snapshot_diff=SnapshotDiff(blobs, index, snapshots),
@@ -153,6 +153,7 @@ class Edna:
         """Stop the job and thumbnail workers and write what the meter still holds (the app is going away)."""
         self.adapters.jobs.close()
         self.duplicates.close()
+        self.bulk.close()
         self.indexer.thumbnails.close()
         self.notifier.queue.close()
         if self.meter:

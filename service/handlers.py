@@ -8,6 +8,7 @@ import logging
 
 from service.adapters.thumbnailqueue import THUMBNAIL_MESSAGE
 from service.adapters.webhookqueue import WebhookQueue
+from service.domain.bulk_runs import BulkRuns
 from service.domain.duplicate_runs import DuplicateRuns
 from service.domain.embeddings import Embeddings
 from service.domain.events import on_storage_event
@@ -70,6 +71,23 @@ def _duplicates(indexer: Indexer) -> DuplicateRuns:
     return DuplicateRuns(indexer.blobs, indexer.index, Similarity(_vectors(), indexer.index), in_process=False)
 
 
+def _bulk(indexer: Indexer) -> BulkRuns:
+    """Bulk runs over the same services as the API's requests (labels, tags, deletes, their webhooks)."""
+    from service.bootstrap import build_audit_log
+    from service.domain.datasets import DatasetCatalog
+    from service.domain.items import ItemService, UploadLimits
+    from service.domain.labels import Labeler
+    from service.settings import Config
+
+    config = Config.from_env()
+    blobs, index, vectors = indexer.blobs, indexer.index, _vectors()
+    limits = UploadLimits.of(config)
+    items = ItemService(blobs, index, indexer, limits, vectors, indexer.emit)
+    datasets = DatasetCatalog(blobs, index, vectors)
+    audit = build_audit_log(config, blobs)
+    return BulkRuns(blobs, index, datasets, items, Labeler(blobs, index, items), audit, in_process=False)
+
+
 def sqs_s3_events(
     event: dict,
     context: object = None,
@@ -78,6 +96,7 @@ def sqs_s3_events(
     embeddings: Embeddings | None = None,
     duplicates: DuplicateRuns | None = None,
     runs: RunEvents | None = None,
+    bulk: BulkRuns | None = None,
 ) -> dict:
     """SQS batch of S3 notifications; failed messages are reported back for a retry (and, after
     the queue's maxReceiveCount, the dead-letter queue) while the rest of the batch proceeds.
@@ -87,6 +106,7 @@ def sqs_s3_events(
         embeddings = embeddings or Embeddings(indexer.blobs, _vectors())
         duplicates = duplicates or _duplicates(indexer)
         runs = runs or RunEvents(indexer.blobs, _webhooks()[0].emit)
+        bulk = bulk or _bulk(indexer)
     predictions = predictions or Predictions(indexer.blobs, indexer.index)
     failures = []
     for message in event.get("Records", []):
@@ -96,7 +116,7 @@ def sqs_s3_events(
                 continue
             if not isinstance(body.get("Records"), list):  # not an S3 notification: retried, then dead-lettered
                 raise ValueError(f"no S3 event records in {message['body'][:200]!r}")
-            on_storage_event(body, indexer, predictions, embeddings, duplicates, runs)
+            on_storage_event(body, indexer, predictions, embeddings, duplicates, runs, bulk)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})

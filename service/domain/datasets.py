@@ -141,6 +141,22 @@ class DatasetCatalog:
             self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
         return dataset
 
+    def rename_class(self, tenant: str, dataset_id: str, old: str, new: str) -> Dataset:
+        """`old` becomes `new` in the class list, in its place (merged into `new` if that is a class
+        already); its hotkey moves with it unless `new` has one. The items' labels are the caller's run."""
+        with self._tenants.hold(tenant):
+            dataset = self.get(tenant, dataset_id)
+            if old not in dataset.label_classes:
+                raise BadRequest(f"{old!r} is not one of the dataset's classes")
+            renamed = [new if c == old else c for c in dataset.label_classes]
+            dataset.label_classes = list(dict.fromkeys(renamed))  # merged, when `new` was a class already
+            moved = dataset.hotkeys.pop(old, None)
+            if moved is not None and new not in dataset.hotkeys:
+                dataset.hotkeys[new] = moved
+            dataset.updated_at = now_iso()
+            self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
+        return dataset
+
     def delete(self, tenant: str, dataset_id: str) -> None:
         """Every object of the dataset goes: items, sidecars, thumbnails, then the record itself."""
         self.get(tenant, dataset_id)

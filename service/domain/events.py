@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_plus
 
+from service.domain.bulk_runs import BulkRuns
 from service.domain.duplicate_runs import DuplicateRuns
 from service.domain.embeddings import Embeddings
 from service.domain.indexing import Indexer
@@ -22,6 +23,7 @@ def on_storage_event(
     embeddings: Embeddings | None = None,
     duplicates: DuplicateRuns | None = None,
     runs: RunEvents | None = None,
+    bulk: BulkRuns | None = None,
 ) -> int:
     """Apply every S3 record of an event (created, removed, tagging); returns how many were items.
 
@@ -42,6 +44,10 @@ def on_storage_event(
         if layout.parse_duplicates_run(key):
             if duplicates is not None:
                 duplicates.on_key(key)  # a near-duplicate pass was asked for: run it here
+            continue
+        if layout.parse_bulk_run(key):
+            if bulk is not None:
+                bulk.on_key(key)  # a change to every item a query matched was accepted: run it here
             continue
         if layout.parse_model_file(key):
             indexer.refresh_key(key)  # discarded if its model was deleted

@@ -27,6 +27,7 @@ from service.domain.indexing import Indexer
 from service.domain.notifications import Emit, nobody
 from service.domain.thumbnails import preview_note
 from service.domain.timestamps import iso
+from service.settings import Config
 from service.vocabulary import layout, names
 from service.vocabulary.errors import BadRequest, Conflict, NotFound, TooLarge, Unprocessable
 from service.vocabulary.ids import is_id, new_id
@@ -42,6 +43,16 @@ class UploadLimits:
     max_bytes: int
     upload_ttl: int
     download_ttl: int
+
+    @classmethod
+    def of(cls, config: Config) -> UploadLimits:
+        return cls(
+            multipart_threshold=config.multipart_threshold,
+            part_size=config.multipart_part_size,
+            max_bytes=config.max_upload_bytes,
+            upload_ttl=config.upload_url_ttl_seconds,
+            download_ttl=config.download_url_ttl_seconds,
+        )
 
 
 def part_size_for(size: int, minimum: int) -> int:

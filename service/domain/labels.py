@@ -65,7 +65,9 @@ class Labeler:
             raise Conflict("the item's upload has not been completed")
         return record
 
-    def _write(self, record: ItemRecord, change) -> ItemRecord:
+    def _write(self, record: ItemRecord, change, held: list[ItemRecord] | None = None) -> ItemRecord:
+        """Change the item's tags; its new record goes to the index at once, or into `held` for the
+        caller to write with others (safe later: the index keeps the latest observation whatever the order)."""
         key = layout.item_object(record.tenant, record.dataset_id, record.item_id, record.filename)
         written: list[ItemRecord] = []
 
@@ -85,16 +87,27 @@ class Labeler:
                     observed_at=observed_at,
                 )
             )
-            self.index.upsert(written[0])
+            if held is None:
+                self.index.upsert(written[0])
+            else:
+                held.append(written[0])
 
         self.blobs.update_tags(key, change, then=record_in_index)
         return written[0]
 
     def set_label(
-        self, tenant: str, dataset: Dataset, item_id: str, label: str | None, source: str, unless_labelled: bool = False
+        self,
+        tenant: str,
+        dataset: Dataset,
+        item_id: str,
+        label: str | None,
+        source: str,
+        unless_labelled: bool = False,
+        held: list[ItemRecord] | None = None,
     ) -> ItemRecord:
         """Set (or with None remove) the label; `source` is person(...) or model(...).
-        `unless_labelled`: leave a label someone set meanwhile (Conflict), decided under the key's lock."""
+        `unless_labelled`: leave a label someone set meanwhile (Conflict), decided under the key's lock.
+        `held`: collect the new record there instead of indexing it now (see `_write`)."""
         label = validate_label(dataset, label)
         record = self._available(tenant, dataset.id, item_id)
 
@@ -112,14 +125,16 @@ class Labeler:
                 tags[layout.LABEL_SOURCE_TAG] = source
             return tags
 
-        written = self._write(record, change)
+        written = self._write(record, change, held)
         if written.label != record.label:
             data = {"dataset_id": dataset.id, "item_id": item_id, "label": written.label, "previous": record.label}
             self.items.emit(tenant, "label.changed", {**data, "source": source})
         return written
 
-    def set_tags(self, tenant: str, dataset_id: str, item_id: str, tags: dict[str, str]) -> ItemRecord:
-        """Replace the user tags; the label stays."""
+    def set_tags(
+        self, tenant: str, dataset_id: str, item_id: str, tags: dict[str, str], held: list[ItemRecord] | None = None
+    ) -> ItemRecord:
+        """Replace the user tags; the label stays. `held`: as for `set_label`."""
         validate_tags(tags)
         record = self._available(tenant, dataset_id, item_id)
 
@@ -133,7 +148,7 @@ class Labeler:
                 new[layout.LABEL_SOURCE_TAG] = current[layout.LABEL_SOURCE_TAG]
             return new
 
-        return self._write(record, change)
+        return self._write(record, change, held)
 
     def set_labels(
         self, tenant: str, dataset: Dataset, entries: list[tuple[str, str | None]], source: str

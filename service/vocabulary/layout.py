@@ -187,6 +187,24 @@ def duplicates_groups(tenant: str, dataset_id: str, run_id: str) -> str:
     return f"tenants/{tenant}/datasets/{dataset_id}/duplicates/{run_id}/groups.jsonl"
 
 
+def bulk_run(tenant: str, dataset_id: str, run_id: str) -> str:
+    """A change to every item a query matched (label, tags, delete): its request, status and progress."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/bulk/{run_id}/run.json"
+
+
+def parse_bulk_run(key: str) -> tuple[str, str, str] | None:
+    """(tenant, dataset id, run id) of a bulk run's record key; None for every other key."""
+    parts = key.split("/")
+    if len(parts) == 7 and parts[0] == "tenants" and parts[2] == "datasets" and parts[4] == "bulk":
+        return (parts[1], parts[3], parts[5]) if parts[6] == "run.json" else None
+    return None
+
+
+def bulk_run_items(tenant: str, dataset_id: str, run_id: str) -> str:
+    """The ids of the items the run's query matched when it was accepted, one per line: all it may change."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/bulk/{run_id}/items.txt"
+
+
 def job_vectors_prefix(tenant: str, job_id: str) -> str:
     """Where the engine writes a job's embeddings, a part beside each part of predictions."""
     return f"tenants/{tenant}/jobs/{job_id}/vectors/"

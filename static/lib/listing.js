@@ -16,6 +16,7 @@ export class ItemList {
     this.cursor = null;
     this.more = true;
     this.loading = null;
+    this.total = null; // the exact number of matches once counted (GET /items/count)
   }
 
   get path() {

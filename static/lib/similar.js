@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { colorOf } from "./colors.js";
 import { html } from "./html.js";
+import { thumbnail } from "./preview.js";
 import { toStorage } from "./upload.js";
 
 const POLL_MS = 700;
@@ -36,7 +37,7 @@ export function similarCard(datasetId, item, classes = []) {
   const label = item.label;
   return html`<li data-id="${id}">
     <a href="${`#/datasets/${datasetId}/items/${id}`}" aria-label="${`${item.filename}, ${similarityText(item.similarity)} similar, ${label ? `label ${label}` : "unlabelled"}`}">
-      ${item.thumbnail_url ? html`<img src="${item.thumbnail_url}" alt="" loading="lazy" decoding="async">` : html`<span class="placeholder"></span>`}
+      ${thumbnail(item, { lazy: true })}
       <span class="similarity">${similarityText(item.similarity)}</span>
       <span class="caption" style="${`color:${label ? colorOf(label, classes) : "var(--muted)"}`}">${label ?? "unlabelled"}</span>
       <span class="caption muted">${item.filename}</span>

@@ -6,6 +6,7 @@
 import { api } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { escape, formatNumber, html, mount, raw } from "../lib/html.js";
+import { thumbnail } from "../lib/preview.js";
 
 const REFRESH_MS = 1500;
 const METRICS = [["accuracy", "#2358c4", "accuracy"], ["macro_f1", "#d9480f", "macro-F1"]];
@@ -151,7 +152,7 @@ export async function render(root, { comparisonId }) {
             ${c.disagreements.length
               ? html`<div class="gallery">${c.disagreements.map(
                   (d) => html`<a href="${`#/datasets/${c.dataset_id}/items/${d.item_id}`}">
-                    ${d.thumbnail_url ? html`<img src="${d.thumbnail_url}" alt="">` : ""}
+                    ${thumbnail(d)}
                     <div>${d.filename ?? d.item_id}</div><div>label <strong>${d.label ?? "none"}</strong></div>
                     ${Object.entries(d.predictions).map(([m, p]) => html`<div style="${`color:${colorOf(p)}`}">${names[m] ?? m}: ${p}</div>`)}
                   </a>`,

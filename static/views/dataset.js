@@ -1,17 +1,24 @@
 // One dataset: a virtual thumbnail grid (only visible cells exist in the DOM; pages load as you
-// scroll), filters and sorts (label, text, a model's predictions), a prediction badge per cell,
-// selection with bulk labelling, bulk acceptance of predictions, the labelling keys, and uploads;
+// scroll), filters and sorts (name, date, label, size, a model's predictions) with the exact number
+// of matches, a prediction badge per cell, selection with bulk labelling and deleting, bulk changes
+// of every match on the server, bulk acceptance of predictions, label classes, the labelling keys,
+// exports, and uploads;
 // with embeddings, "find similar" from each cell or from an image, and links to duplicates and the map.
 
-import { api } from "../lib/api.js";
+import { api, query } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
 import { ItemList, remember } from "../lib/listing.js";
 import { disagrees, modelOptions, modelsOf, predictionOf, score } from "../lib/predictions.js";
+import { thumbnail } from "../lib/preview.js";
 import { embeddingsOf } from "../lib/similar.js";
 import { bulkAccept } from "../parts/bulk-accept.js";
+import { bulkByQuery } from "../parts/bulk-by-query.js";
+import { deleteSelected } from "../parts/delete-selected.js";
+import { exportMenu } from "../parts/export-menu.js";
 import { findSimilar } from "../parts/find-similar.js";
 import { hotkeyEditor } from "../parts/hotkey-editor.js";
+import { labelClasses } from "../parts/label-classes.js";
 import { uploads } from "../parts/uploads.js";
 
 const CELL_W = 156; // the narrowest a cell gets; columns widen to fill the row
@@ -20,9 +27,14 @@ const PAGE = 300;
 const BULK_CHUNK = 1000;
 const SORTS = [
   ["", "upload order"],
-  ["name", "file name"],
+  ["name", "file name, A to Z"],
+  ["-name", "file name, Z to A"],
   ["-created_at", "newest first"],
   ["created_at", "oldest first"],
+  ["label", "label, A to Z"],
+  ["-label", "label, Z to A"],
+  ["size", "smallest first"],
+  ["-size", "largest first"],
   ["margin", "least certain first"],
   ["score", "score, lowest first"],
   ["-score", "score, highest first"],
@@ -30,6 +42,9 @@ const SORTS = [
 ];
 const NEEDS_MODEL = new Set(["margin", "score", "-score"]);
 const FILTERS = ["q", "label", "unlabeled", "model", "predicted", "disagrees", "min_score", "max_score", "sort"];
+const UPLOAD_SETTLE_MS = 400; // uploads finishing closer together than this refresh the grid once
+
+const summary = (dataset) => [dataset.description, `${formatNumber(dataset.item_count)} items`, formatBytes(dataset.bytes)].filter(Boolean).join(" · ");
 
 export async function render(root, { datasetId, query: asked = {} }, ctx) {
   // Without the embeddings list the page still works: only the similarity tools stay hidden.
@@ -48,11 +63,11 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   mount(
     root,
     html`<h1>${dataset.name}</h1>
-      <p class="muted">${[dataset.description, `${formatNumber(dataset.item_count)} items`, formatBytes(dataset.bytes)].filter(Boolean).join(" · ")}</p>
+      <p class="muted" id="summary">${summary(dataset)}</p>
       <div class="row">
         <a class="button" id="label-link" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
         <a class="button" id="review-link" href="${`#/datasets/${datasetId}/review`}">Review likely mistakes</a>
-        <a class="button" href="${`/api/datasets/${datasetId}/export?format=csv`}" id="export" download>Export CSV</a>
+        <span id="export-holder"></span>
         <a class="button" id="duplicates-link" href="${`#/datasets/${datasetId}/duplicates`}">Near-duplicates</a>
         <a class="button" id="map-link" href="${`#/datasets/${datasetId}/map`}">Map</a>
       </div>
@@ -62,7 +77,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
               <label class="inline"><span class="sr">Choose files</span><input type="file" id="files" multiple accept="image/*,*/*"></label></div>
             <ul class="uploads" id="uploads" aria-label="Uploads"></ul></section>`
         : ""}
-      <div class="tools"><div id="hotkeys-holder"></div>${ctx.can("labeler") ? html`<div id="accept-holder"></div>` : ""}<div id="find-holder"></div></div>
+      <div class="tools">${ctx.can("editor") ? html`<div id="classes-holder"></div>` : ""}<div id="hotkeys-holder"></div>${ctx.can("labeler") ? html`<div id="accept-holder"></div>` : ""}<div id="find-holder"></div></div>
       <form class="row" id="filters" role="search">
         <label>Search <input type="search" name="q" placeholder="file name, label, tag" value="${initial.q ?? ""}"></label>
         <label>Label <select name="label"><option value="">any</option>${classes.map((c) => option(c, c, initial.label))}</select></label>
@@ -84,18 +99,20 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
       ${ctx.can("labeler")
         ? html`<div class="row" id="bulk">
             <button type="button" id="select-all">Select all shown</button>
+            <span id="select-matches-holder"></span>
             <button type="button" id="select-none">Clear selection</button>
             <label>Label for the selection <select id="bulk-label"><option value="">choose…</option>
               ${classes.map((c) => html`<option>${c}</option>`)}<option value="__none__">(remove label)</option></select></label>
             <button class="primary" type="button" id="bulk-apply" disabled>Apply to 0 selected</button>
-          </div>`
+            ${ctx.can("editor") ? html`<span id="delete-selected-holder"></span>` : ""}
+          </div>
+          <div id="bulk-bar-holder"></div>`
         : ""}
       <div class="grid-scroller" id="scroller" role="grid" aria-label="Items" tabindex="0"><div class="grid-canvas" id="canvas"></div></div>`,
   );
   const scroller = root.querySelector("#scroller");
   const canvas = root.querySelector("#canvas");
   const count = root.querySelector("#count");
-  const exportLink = root.querySelector("#export");
   const filters = root.querySelector("#filters");
 
   function columns() {
@@ -123,9 +140,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
       holder,
       html`<div class="${`cell${differs ? " disagree" : ""}`}" role="gridcell" style="${style}" aria-selected="${selected}" data-id="${item.id}">
         <a href="${`#/datasets/${datasetId}/items/${item.id}`}" aria-label="${said.filter(Boolean).join(", ")}">
-          ${item.thumbnail_url
-            ? html`<img src="${item.thumbnail_url}" alt="" decoding="async">`
-            : html`<div class="placeholder" aria-hidden="true"></div>`}
+          ${thumbnail(item)}
           ${prediction
             ? html`<span class="badge" aria-hidden="true" style="${`border-color:${colorOf(prediction.predicted, dataset.label_classes)}`}">${prediction.predicted} · ${score(prediction.score)}</span>`
             : ""}
@@ -213,14 +228,51 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   }
 
   function showCount() {
-    count.textContent = `${formatNumber(state.list.items.length)}${state.list.more ? "+" : ""} shown`;
+    const total = state.list.total;
+    count.textContent =
+      total == null
+        ? `${formatNumber(state.list.items.length)}${state.list.more ? "+" : ""} shown`
+        : total === 0
+          ? "No items match: change or clear the filters."
+          : `${formatNumber(total)} ${total === 1 ? "item matches" : "items match"}`;
+  }
+
+  // The exact number of matches (the listing's filters, no sort), kept on the list it counts.
+  async function countMatches(list) {
+    const { sort, ...filters } = list.params;
+    try {
+      list.total = (await api(`/datasets/${datasetId}/items/count${query(filters)}`)).count;
+    } catch (error) {
+      list.total = null;
+      ctx.toast(error.message, "error");
+    }
+    if (list !== state.list) return;
+    showCount();
+    matches?.setTotal(list.total);
   }
 
   function reset() {
     state.list = new ItemList(datasetId, state.filters, PAGE);
     remember(state.list);
+    matches?.setTotal(null);
+    countMatches(state.list);
     scroller.scrollTop = 0;
     draw(true);
+  }
+
+  async function refreshHeader() {
+    try {
+      Object.assign(dataset, await api(`/datasets/${datasetId}`));
+      root.querySelector("#summary").textContent = summary(dataset);
+    } catch {
+      // the header keeps its last figures; the grid and its count are current
+    }
+  }
+
+  // After items changed (uploads, deletes, bulk runs): the listing, its count and the header read again.
+  function refresh() {
+    reset();
+    refreshHeader();
   }
 
   function updateBulk() {
@@ -228,6 +280,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
     if (!apply) return;
     apply.textContent = `Apply to ${formatNumber(state.selected.size)} selected`;
     apply.disabled = !state.selected.size || !root.querySelector("#bulk-label").value;
+    deleter?.update(state.selected.size);
   }
 
   let frame = 0;
@@ -278,19 +331,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
     readFilters();
   });
 
-  // Export needs the token, so it is fetched and saved rather than followed as a plain link.
-  exportLink.addEventListener("click", async (event) => {
-    event.preventDefault();
-    try {
-      const response = await api(`/datasets/${datasetId}/export?format=csv`, { raw: true });
-      const url = URL.createObjectURL(await response.blob());
-      const a = Object.assign(document.createElement("a"), { href: url, download: `${dataset.name}.csv` });
-      a.click();
-      URL.revokeObjectURL(url);
-    } catch (error) {
-      ctx.toast(error.message, "error");
-    }
-  });
+  exportMenu(root.querySelector("#export-holder"), dataset, ctx.toast);
 
   canvas.addEventListener("change", (event) => {
     const id = event.target.dataset.select;
@@ -333,8 +374,30 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
     state.selected.clear();
     draw(true);
     updateBulk();
+    countMatches(state.list);
+    refreshHeader();
   });
 
+  // Bulk changes and deletes start from a clean selection and end on a fresh listing.
+  const afterBulk = () => {
+    state.selected.clear();
+    updateBulk();
+    refresh();
+  };
+  const matchesButton = root.querySelector("#select-matches-holder");
+  const matches = matchesButton
+    ? bulkByQuery(matchesButton, root.querySelector("#bulk-bar-holder"), dataset, classes, {
+        currentFilters: () => state.filters,
+        canDelete: ctx.can("editor"),
+        onDone: afterBulk,
+      })
+    : null;
+  const deleteHolder = root.querySelector("#delete-selected-holder");
+  const deleter = deleteHolder
+    ? deleteSelected(deleteHolder, datasetId, { selected: () => [...state.selected], onDone: afterBulk, toast: ctx.toast })
+    : null;
+  const classesHolder = root.querySelector("#classes-holder");
+  if (classesHolder) labelClasses(classesHolder, dataset, { onChanged: () => ctx.navigate(location.hash), toast: ctx.toast });
   hotkeyEditor(root.querySelector("#hotkeys-holder"), dataset, classes, ctx);
   findSimilar(root.querySelector("#find-holder"), dataset, sets, classes);
   const acceptHolder = root.querySelector("#accept-holder");
@@ -346,13 +409,16 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
       toast: ctx.toast,
     });
   }
-  uploads(root, datasetId, (item) => {
-    state.list.items.unshift(item);
-    state.list.positions = new Map(state.list.items.map((x, i) => [x.id, i]));
-    showCount();
-    draw(true);
+  // New items show where the sort puts them: the listing is read again once a batch of uploads settles.
+  let settling = 0;
+  uploads(root, datasetId, () => {
+    clearTimeout(settling);
+    settling = setTimeout(refresh, UPLOAD_SETTLE_MS);
   });
 
   readFilters();
-  return () => resize.disconnect();
+  return () => {
+    resize.disconnect();
+    clearTimeout(settling);
+  };
 }

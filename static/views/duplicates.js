@@ -6,6 +6,7 @@
 import { api, query } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { formatNumber, html, mount } from "../lib/html.js";
+import { thumbnail } from "../lib/preview.js";
 import { embeddingOptions, embeddingsOf, similarityText } from "../lib/similar.js";
 
 const REFRESH_MS = 1000;
@@ -119,7 +120,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
         const kept = keep.has(id);
         return html`<li class="${kept ? "" : "extra"}" data-id="${id}">
           <a href="${`#/datasets/${datasetId}/items/${id}`}">
-            ${item?.thumbnail_url ? html`<img src="${item.thumbnail_url}" alt="${item.filename}">` : html`<span class="placeholder"></span>`}
+            ${thumbnail(item, { alt: item?.filename })}
             <span class="caption">${item?.filename ?? id}</span></a>
           <span class="caption" style="${`color:${item?.label ? colorOf(item.label, classes) : "var(--muted)"}`}">${item?.label ?? "unlabelled"}</span>
           ${canDelete || canTag

@@ -9,6 +9,7 @@ import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
 import { describe, recall } from "../lib/listing.js";
 import { margin, modelNames, score, sourceText } from "../lib/predictions.js";
 import { boxEditor, reapply } from "../parts/box-editor.js";
+import { itemDelete, itemTags } from "../parts/item-edit.js";
 import { similarStrip } from "../parts/similar-strip.js";
 import { viewer } from "../parts/viewer.js";
 
@@ -38,7 +39,7 @@ export async function render(root, { datasetId, itemId }, ctx) {
 
   mount(
     root,
-    html`<p><a href="${`#/datasets/${datasetId}${list.params && Object.keys(list.params).length ? `?${new URLSearchParams(list.params)}` : ""}`}">← ${dataset.name}</a></p>
+    html`<p><a id="back-link" href="${`#/datasets/${datasetId}${list.params && Object.keys(list.params).length ? `?${new URLSearchParams(list.params)}` : ""}`}">← ${dataset.name}</a></p>
       <nav class="row item-nav" aria-label="Items in this list">
         <button type="button" id="prev-item" disabled aria-keyshortcuts="ArrowLeft">← Previous</button>
         <button type="button" id="next-item" disabled aria-keyshortcuts="ArrowRight">Next →</button>
@@ -47,7 +48,7 @@ export async function render(root, { datasetId, itemId }, ctx) {
       <h1>${item.filename}</h1>
       <div class="detail">
         <div>
-          ${item.download_url
+          ${item.download_url && item.content_type.startsWith("image/")
             ? html`<div class="viewer" id="frame" tabindex="0" aria-label="${`Image ${item.filename}: + and − zoom, 0 fits, Shift+arrows pan`}">
                 <div class="pan" id="pan"><img id="image" src="${item.download_url}" alt="${item.filename}" draggable="false">
                   <svg id="boxes" aria-label="Annotations" role="img"></svg></div></div>
@@ -62,7 +63,7 @@ export async function render(root, { datasetId, itemId }, ctx) {
                       <label class="inline"><input type="radio" name="tool" value="pan"> pans</label></span>`
                   : ""}
               </div>`
-            : html`<p class="muted">No image (the upload is not complete).</p>`}
+            : html`<p class="muted">${item.download_url ? html`Not an image: <a href="${item.download_url}" download>download the file</a>.` : "No image: the upload is not complete."}</p>`}
           ${canEdit
             ? html`<p class="muted">Drag on empty space to draw a box; drag a box to move it, its corners to resize it; <kbd>Delete</kbd> removes
                 the selected box, arrows move it (<kbd>Alt</kbd>: resize). Hold <kbd>Space</kbd> or use the middle button to pan.</p>`
@@ -73,8 +74,9 @@ export async function render(root, { datasetId, itemId }, ctx) {
             <dt>Status</dt><dd>${item.status}</dd>
             <dt>Type</dt><dd>${item.content_type}</dd>
             <dt>Size</dt><dd>${formatBytes(item.size)}${item.preview?.width ? ` · ${item.preview.width}×${item.preview.height}` : ""}</dd>
+            ${item.preview_note ? html`<dt>Preview</dt><dd id="preview-note">${item.preview_note}</dd>` : ""}
             <dt>Added</dt><dd>${item.created_by} · ${item.created_at?.slice(0, 19).replace("T", " ")}</dd>
-            <dt>Tags</dt><dd>${Object.keys(item.tags || {}).length ? Object.entries(item.tags).map(([k, v]) => html`<span class="chip">${k}=${v}</span> `) : "none"}</dd>
+            <dt>Tags</dt><dd id="tags-holder"></dd>
           </dl>
           <h2>Label</h2>
           ${canEdit
@@ -106,12 +108,17 @@ export async function render(root, { datasetId, itemId }, ctx) {
           <div id="conflict" class="conflict" role="alert" hidden></div>
           ${canEdit ? html`<button class="primary" type="button" id="save-boxes" disabled>Save boxes</button> <span id="box-state" class="save-state" aria-live="polite"></span>` : ""}
           <p><a href="${`#/datasets/${datasetId}/label`}">Label this dataset one by one</a></p>
+          ${ctx.can("editor") ? html`<p id="delete-holder"></p>` : ""}
         </aside>
       </div>
       <section class="card similar-section" id="similar-holder" aria-label="Similar items"></section>`,
   );
   const $ = (selector) => root.querySelector(selector);
   similarStrip($("#similar-holder"), { datasetId, itemId, classes }); // on its own: the image need not wait
+  itemTags($("#tags-holder"), datasetId, item, { canEdit, toast: ctx.toast });
+  if ($("#delete-holder")) {
+    itemDelete($("#delete-holder"), datasetId, item, { toast: ctx.toast, onDeleted: () => ctx.navigate($("#back-link").getAttribute("href")) });
+  }
   const image = $("#image");
 
   function showSource() {
@@ -144,7 +151,7 @@ export async function render(root, { datasetId, itemId }, ctx) {
       return;
     }
     const words = describe(list.params, names);
-    $("#item-position").textContent = `Item ${formatNumber(position + 1)} of ${formatNumber(list.items.length)}${list.more ? "+" : ""}${words ? ` · ${words}` : ""}`;
+    $("#item-position").textContent = `Item ${formatNumber(position + 1)} of ${formatNumber(list.total ?? list.items.length)}${list.total == null && list.more ? "+" : ""}${words ? ` · ${words}` : ""}`;
     prevButton.disabled = position === 0;
     nextButton.disabled = position >= list.items.length - 1 && !list.more;
   }

@@ -5,6 +5,7 @@
 import { api, query } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { formatNumber, html, mount } from "../lib/html.js";
+import { thumbnail } from "../lib/preview.js";
 import { modelOptions, modelsOf } from "../lib/predictions.js";
 
 const PAGE = 50;
@@ -35,7 +36,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   function row(m) {
     const item = m.item || {};
     return html`<li tabindex="-1" data-id="${m.item_id}">
-      ${item.thumbnail_url ? html`<img src="${item.thumbnail_url}" alt="" loading="lazy">` : html`<span></span>`}
+      ${thumbnail(item, { lazy: true })}
       <div><a href="${`#/datasets/${datasetId}/items/${m.item_id}`}">${item.filename ?? m.item_id}</a>
         <div>label <strong style="${`color:${colorOf(m.label, classes)}`}">${m.label}</strong> ·
           suggested <strong style="${`color:${colorOf(m.suggested, classes)}`}">${m.suggested}</strong>

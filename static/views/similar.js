@@ -4,6 +4,7 @@
 
 import { api, query } from "../lib/api.js";
 import { html, mount } from "../lib/html.js";
+import { thumbnail } from "../lib/preview.js";
 import { embeddingOptions, embeddingsOf, similarCard } from "../lib/similar.js";
 
 const MAX_K = 100;
@@ -21,7 +22,7 @@ export async function render(root, { datasetId, itemId, query: asked = {} }) {
     html`<p><a href="${`#/datasets/${datasetId}`}">← ${dataset.name}</a></p>
       <h1>Items like “${item.filename}”</h1>
       <div class="similar-source">
-        ${item.thumbnail_url ? html`<img src="${item.thumbnail_url}" alt="${item.filename}">` : ""}
+        ${thumbnail(item, { alt: item.filename })}
         <p><a href="${`#/datasets/${datasetId}/items/${itemId}`}">Open ${item.filename}</a><br>
           <span class="muted">${item.label ? `label ${item.label}` : "unlabelled"}</span></p>
       </div>

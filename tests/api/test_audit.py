@@ -109,6 +109,11 @@ def walk_every_mutation(stack, ids: dict) -> Walk:
     tags = {"item_ids": [item["item_id"]], "tags": {"seen": "twice"}}
     w.call("POST", "/api/datasets/{dataset_id}/bulk/tags", kept, json=tags)
     w.call("POST", "/api/datasets/{dataset_id}/bulk/delete", kept, json={"item_ids": [ZERO]})  # a 404 entry
+    # a count is audited like the change; a change's run adds its own entry when it ends (test_bulk_query)
+    counted = {"query": {"label": "cat"}, "action": "label", "label": "dog", "dry_run": True}
+    w.call("POST", "/api/datasets/{dataset_id}/bulk/query", kept, json=counted)
+    rename = {"from": "cow", "to": "ox"}  # refused in its view (not a class): still one entry
+    w.call("POST", "/api/datasets/{dataset_id}/label-classes/rename", kept, expect=(400,), json=rename)
     query = {"model_id": ids["embedder"], "filename": "q.png", "content_type": "image/png", "size": 5}
     w.call("POST", "/api/similar", expect=(201,), created=lambda b: b["id"], json=query)
     # a pass over a dataset without vectors is refused in its view: still one entry

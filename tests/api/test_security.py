@@ -130,6 +130,10 @@ def world(stack):
     stack.edna.blobs.put_bytes(
         layout.duplicates_run("demo", dataset["id"], run_id), json.dumps(run).encode(), "application/json"
     )
+    bulk_run = {"id": run_id, "dataset_id": dataset["id"], "action": "label", "status": "failed", "updated_at": 0}
+    stack.edna.blobs.put_bytes(
+        layout.bulk_run("demo", dataset["id"], run_id), json.dumps(bulk_run).encode(), "application/json"
+    )
     account, _ = stack.edna.adapters.applications.create("demo", "admin-demo", "pipeline", "editor")
     ids = {"dataset_id": dataset["id"], "item_id": item["id"], "username": "bob", "account_id": account.id}
     return stack, {
@@ -181,6 +185,8 @@ BODIES = {
     ("POST", "/api/datasets/{dataset_id}/snapshots"): {"name": "frozen"},
     ("POST", "/api/datasets/{dataset_id}/bulk/delete"): {"item_ids": ["0" * 26]},
     ("POST", "/api/datasets/{dataset_id}/bulk/tags"): {"item_ids": ["0" * 26], "tags": {"k": "v"}},
+    ("POST", "/api/datasets/{dataset_id}/bulk/query"): {"query": {}, "action": "label", "label": None, "dry_run": True},
+    ("POST", "/api/datasets/{dataset_id}/label-classes/rename"): {"from": "cat", "to": "kitty"},
     ("POST", "/api/webhooks"): {"url": "http://93.184.216.34/hook", "events": ["snapshot.created"]},
     ("PATCH", "/api/webhooks/{webhook_id}"): {"description": "changed"},
     ("PUT", "/api/datasets/{dataset_id}/items/{item_id}/annotations"): {

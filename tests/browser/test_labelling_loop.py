@@ -329,7 +329,8 @@ def test_a_confusion_cell_lists_exactly_its_items(page, demo, demo_credentials):
     expected = demo.items(f"?label={query['label']}&model={query['model']}&predicted={query['predicted']}")
     assert len(expected) == count
     expect(page.locator(".cell")).to_have_count(len(expected))
-    expect(page.locator("#count")).to_have_text(f"{len(expected)} shown")
+    matches = "item matches" if len(expected) == 1 else "items match"
+    expect(page.locator("#count")).to_have_text(f"{len(expected)} {matches}")
     shown = sorted(page.locator(".cell").evaluate_all("cells => cells.map((c) => c.dataset.id)"))
     assert shown == sorted(i["id"] for i in expected)
     expect(page.locator(".cell.disagree").first).to_be_visible()  # predicted != label, marked

@@ -174,6 +174,10 @@ class SearchIndex(ABC):
         """Store the record unless the index holds a state observed later; True when applied."""
 
     @abstractmethod
+    def upsert_many(self, records: Iterable[ItemRecord]) -> int:
+        """`upsert` of each record, written together (one transaction, one bulk request); how many applied."""
+
+    @abstractmethod
     def get(self, tenant: str, dataset_id: str, item_id: str) -> ItemRecord | None:
         """One live item of one dataset, or None."""
 

@@ -5,9 +5,17 @@ from dataclasses import asdict
 from flask.views import MethodView
 
 from service.domain import cursor
-from service.domain.datasets import Dataset
+from service.domain.bulk_runs import LABEL
+from service.domain.datasets import Dataset, label_classes
+from service.resources.bulk.routes import BulkRunSchema
 from service.resources.common import ApiBlueprint, PageArgs, caller, edna, page, page_schema
-from service.resources.datasets.schemas import DatasetCreateSchema, DatasetSchema, DatasetUpdateSchema
+from service.resources.datasets.schemas import (
+    ClassRenameSchema,
+    DatasetCreateSchema,
+    DatasetSchema,
+    DatasetUpdateSchema,
+)
+from service.resources.search.routes import query_from
 from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("datasets", __name__, url_prefix="/api/datasets", description="Datasets")
@@ -74,3 +82,18 @@ class DatasetById(MethodView):
     def delete(self, dataset_id):
         """Delete a dataset and every object in it"""
         edna().datasets.delete(caller().tenant, dataset_id)
+
+
+@blp.route("/<dataset_id>/label-classes/rename")
+class ClassRename(MethodView):
+    @blp.requires(Role.editor)
+    @blp.arguments(ClassRenameSchema)
+    @blp.response(202, BulkRunSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, body, dataset_id):
+        """Rename a label class (or merge it into another): the class list now, its items by a bulk run"""
+        state, principal = edna(), caller()
+        new = label_classes([body["to"]])[0]
+        dataset = state.datasets.rename_class(principal.tenant, dataset_id, body["from_"], new)
+        query = query_from({"label": body["from_"]}, dataset_id)
+        return state.bulk.start(principal, dataset, query, {"action": LABEL, "label": new}, None)

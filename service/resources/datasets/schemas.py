@@ -12,6 +12,11 @@ _classes = ma.fields.List(
 )
 
 
+class ClassRenameSchema(ma.Schema):
+    from_ = ma.fields.Str(required=True, data_key="from", validate=ma.validate.Length(1, 256))
+    to = ma.fields.Str(required=True, validate=ma.validate.Length(1, 256))
+
+
 class DatasetCreateSchema(ma.Schema):
     name = ma.fields.Str(required=True, validate=ma.validate.Length(1, MAX_DATASET_NAME))
     description = ma.fields.Str(load_default="", validate=ma.validate.Length(max=MAX_DESCRIPTION))
