@@ -3,6 +3,7 @@
 import { whenExpired } from "./lib/api.js";
 import * as auth from "./lib/auth.js";
 import { html, mount } from "./lib/html.js";
+import { keepScrollablesFocusable } from "./lib/scrollables.js";
 
 const ROUTES = [
   [/^#\/datasets$/, () => import("./views/datasets.js"), []],
@@ -18,10 +19,19 @@ const ROUTES = [
   [/^#\/jobs\/([^/]+)$/, () => import("./views/job.js"), ["jobId"]],
   [/^#\/comparisons\/([^/]+)$/, () => import("./views/comparison.js"), ["comparisonId"]],
   [/^#\/admin$/, () => import("./views/admin.js"), []],
+  [/^#\/admin\/audit$/, () => import("./views/audit.js"), []],
   [/^#\/account$/, () => import("./views/account.js"), []],
 ];
 
 const view = document.getElementById("view");
+keepScrollablesFocusable(view);
+// Skip links must not change the route (the address holds it): they move focus to the view's main
+// target instead (the dataset grid's active item), or to the view itself.
+document.addEventListener("click", (event) => {
+  if (!event.target.closest?.("a.skip")) return;
+  event.preventDefault();
+  (view.querySelector("[data-skip-target]") || view).focus();
+});
 const ctx = { me: null, config: null, toast, can, navigate, signInAgain };
 let cleanup = null;
 let routed = 0; // counts routes, so a view that finishes rendering after the next route began is cleaned up
@@ -73,7 +83,7 @@ function renderShell() {
     );
     who.querySelector("#sign-out").addEventListener("click", () => {
       const url = auth.signOutUrl(ctx.config.auth);
-      auth.forget();
+      auth.signOutEverywhere();
       if (url) location.assign(url);
       else location.reload();
     });
@@ -218,10 +228,14 @@ async function boot() {
     mount(view, html`<p class="error" role="alert">${error.message}</p>`);
     return;
   }
-  whenExpired(() => showBanner("Your session has ended. Sign in again to continue; nothing was saved after it ended."));
+  whenExpired((message) => showBanner(message));
+  auth.whenSignedOutElsewhere(() => location.reload());
   window.addEventListener("hashchange", route);
   try {
-    const session = (ctx.config.auth.mode === "cognito" && (await auth.finishCognito(ctx.config.auth))) || auth.storedSession();
+    const session =
+      (ctx.config.auth.mode === "cognito" && (await auth.finishCognito(ctx.config.auth))) ||
+      auth.storedSession() ||
+      (await auth.sessionFromOpenTabs());
     if (session) return await start(session);
   } catch (error) {
     auth.forget();

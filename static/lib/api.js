@@ -1,7 +1,9 @@
 // Every call to the API goes through here: the token, the error body, expiry.
 
 let token = null;
+let expiresAt = 0;
 let onExpired = () => {};
+const ENDED = "Your session has ended. Sign in again to continue; nothing was saved after it ended.";
 
 export class ApiError extends Error {
   constructor(status, message, errors) {
@@ -11,8 +13,11 @@ export class ApiError extends Error {
   }
 }
 
-export function setToken(value) {
+// The token and when it ends: from then on nothing is sent with it (the server's few seconds of
+// leeway would otherwise save what the page already says is not saved).
+export function setToken(value, until = 0) {
   token = value;
+  expiresAt = until;
 }
 
 export function whenExpired(callback) {
@@ -47,6 +52,10 @@ function explain(status, body) {
 export async function api(path, { method = "GET", body, signal, raw = false, anonymous = false } = {}) {
   const headers = { Accept: "application/json" };
   const bearer = anonymous ? null : token;
+  if (bearer && expiresAt && Date.now() >= expiresAt) {
+    onExpired(ENDED);
+    throw new ApiError(401, ENDED);
+  }
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -70,7 +79,7 @@ export async function api(path, { method = "GET", body, signal, raw = false, ano
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401 && bearer) onExpired();
+    if (response.status === 401 && bearer) onExpired(data?.message || ENDED);
     throw new ApiError(response.status, explain(response.status, data), data?.errors);
   }
   return data;

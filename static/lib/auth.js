@@ -1,10 +1,16 @@
 // Sign-in: the local issuer's password form, or Cognito's hosted UI (authorization code + PKCE).
-// The token lives in memory and sessionStorage (this tab only); expiry asks to sign in again.
+// The token lives in memory and sessionStorage (this tab), never in localStorage or a cookie: it ends
+// with the browser's tabs. A tab opened without one (a link opened in a new tab) asks the open tabs of
+// this origin for theirs over a BroadcastChannel; signing out in one tab signs out every tab.
+// Expiry asks to sign in again.
 
 import { api, setToken } from "./api.js";
 
 const KEY = "edna.session";
 const PKCE_KEY = "edna.pkce";
+const ASK_MS = 300; // how long a new tab waits for an open one to answer
+const channel = "BroadcastChannel" in window ? new BroadcastChannel("edna.session") : null;
+let onSignedOut = () => {};
 export const ROLES = ["viewer", "labeler", "editor", "admin"];
 
 export function roleRank(role) {
@@ -23,6 +29,47 @@ function remember(token, expiresIn) {
   return session;
 }
 
+// Answer other tabs: share this tab's live session when asked; follow a sign-out made elsewhere.
+channel?.addEventListener("message", ({ data }) => {
+  if (data?.type === "ask") {
+    const session = storedSession();
+    if (session) channel.postMessage({ type: "session", session });
+  } else if (data?.type === "signed-out") {
+    forget();
+    onSignedOut();
+  }
+});
+
+export function whenSignedOutElsewhere(callback) {
+  onSignedOut = callback;
+}
+
+// A session from another open tab of this app, kept for this tab too; null when none answers.
+export function sessionFromOpenTabs() {
+  if (!channel) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const answer = ({ data }) => {
+      if (data?.type !== "session" || !(data.session?.expiresAt > Date.now() + 5000)) return;
+      finish(data.session);
+    };
+    const finish = (session) => {
+      clearTimeout(timer);
+      channel.removeEventListener("message", answer);
+      if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
+      resolve(session);
+    };
+    const timer = setTimeout(() => finish(null), ASK_MS);
+    channel.addEventListener("message", answer);
+    channel.postMessage({ type: "ask" });
+  });
+}
+
+// Sign out here and in every other open tab.
+export function signOutEverywhere() {
+  forget();
+  channel?.postMessage({ type: "signed-out" });
+}
+
 export function storedSession() {
   try {
     const session = JSON.parse(sessionStorage.getItem(KEY) || "null");
@@ -39,7 +86,7 @@ export function forget() {
 
 // Who the token belongs to: {user, tenant, roles, role} with role the highest of roles.
 export async function whoAmI(session) {
-  setToken(session.token);
+  setToken(session.token, session.expiresAt);
   const me = await api("/me");
   const role = [...me.roles].sort((a, b) => roleRank(b) - roleRank(a))[0] || "viewer";
   return { ...me, role, expiresAt: session.expiresAt };

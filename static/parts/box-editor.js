@@ -161,6 +161,16 @@ export function boxEditor(svg, { width, height, classes, editable, scale, newLab
     return true;
   }
 
+  // A box by keyboard: a quarter of the image, centred and selected, for the arrows to place and size.
+  function add(label) {
+    const w = Math.max(MIN, Math.round(width / 4));
+    const h = Math.max(MIN, Math.round(height / 4));
+    editor.boxes.push(clamp({ label, x: Math.round((width - w) / 2), y: Math.round((height - h) / 2), w, h }));
+    editor.selected = editor.boxes.length - 1;
+    onSelect(editor.selected);
+    changed();
+  }
+
   function remove(i) {
     editor.boxes.splice(i, 1);
     editor.selected = -1;
@@ -174,7 +184,7 @@ export function boxEditor(svg, { width, height, classes, editable, scale, newLab
     draw();
   }
 
-  return { editor, draw, down, key, select, remove, set, relabel: (i, label) => {
+  return { editor, draw, down, key, select, add, remove, set, relabel: (i, label) => {
     editor.boxes[i] = { ...editor.boxes[i], label };
     changed();
   } };

@@ -26,10 +26,12 @@ export function hotkeyEditor(holder, dataset, classes, ctx) {
   function fill(keys) {
     mount(
       grid,
-      classes.map(
-        (c) => html`<label class="inline"><span class="key-class">${c}</span>
-          <input class="key-input" data-class="${c}" value="${keys[c] ?? ""}" maxlength="2" size="2" autocomplete="off"
-            spellcheck="false" aria-label="${`Key for ${c}`}" ${canEdit ? "" : "disabled"}></label>`,
+      classes.map((c) =>
+        canEdit
+          ? html`<label class="inline"><span class="key-class">${c}</span>
+              <input class="key-input" data-class="${c}" value="${keys[c] ?? ""}" maxlength="2" size="2" autocomplete="off"
+                spellcheck="false" aria-label="${`Key for ${c}`}"></label>`
+          : html`<span class="inline"><span class="key-class">${c}</span> <kbd>${keys[c] ?? "none"}</kbd></span>`,
       ),
     );
   }

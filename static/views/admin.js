@@ -34,6 +34,7 @@ export async function render(root, params, ctx) {
   mount(
     root,
     html`<h1>Members of ${ctx.me.tenant}</h1>
+      <p><a href="#/admin/audit" id="audit-link">Audit trail: who changed what, and when</a></p>
       <form class="row card" id="invite">
         <label>User name <input name="username" required></label>
         <label>E-mail <input name="email" type="email" required></label>

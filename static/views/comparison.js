@@ -154,7 +154,7 @@ export async function render(root, { comparisonId }) {
                   (d) => html`<a href="${`#/datasets/${c.dataset_id}/items/${d.item_id}`}">
                     ${thumbnail(d)}
                     <div>${d.filename ?? d.item_id}</div><div>label <strong>${d.label ?? "none"}</strong></div>
-                    ${Object.entries(d.predictions).map(([m, p]) => html`<div style="${`color:${colorOf(p)}`}">${names[m] ?? m}: ${p}</div>`)}
+                    ${Object.entries(d.predictions).map(([m, p]) => html`<div><span class="swatch" style="${`background:${colorOf(p)}`}" aria-hidden="true"></span> ${names[m] ?? m}: ${p}</div>`)}
                   </a>`,
                 )}</div>`
               : html`<p class="muted">The models agree on every labelled item.</p>`}`

@@ -8,6 +8,7 @@
 import { api, query } from "../lib/api.js";
 import { colorOf } from "../lib/colors.js";
 import { formatBytes, formatNumber, html, mount } from "../lib/html.js";
+import { moveFrom } from "../lib/grid-keys.js";
 import { ItemList, remember } from "../lib/listing.js";
 import { disagrees, modelOptions, modelsOf, predictionOf, score } from "../lib/predictions.js";
 import { thumbnail } from "../lib/preview.js";
@@ -62,11 +63,14 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   const option = (value, label, chosen) => html`<option value="${value}" ${value === chosen ? "selected" : ""}>${label}</option>`;
   mount(
     root,
-    html`<h1>${dataset.name}</h1>
+    html`<a class="skip" href="#scroller">Skip to the items</a>
+      <h1>${dataset.name}</h1>
       <p class="muted" id="summary">${summary(dataset)}</p>
       <div class="row">
-        <a class="button" id="label-link" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
-        <a class="button" id="review-link" href="${`#/datasets/${datasetId}/review`}">Review likely mistakes</a>
+        ${ctx.can("labeler")
+          ? html`<a class="button" id="label-link" href="${`#/datasets/${datasetId}/label`}">Label one by one</a>
+            <a class="button" id="review-link" href="${`#/datasets/${datasetId}/review`}">Review likely mistakes</a>`
+          : ""}
         <span id="export-holder"></span>
         <a class="button" id="duplicates-link" href="${`#/datasets/${datasetId}/duplicates`}">Near-duplicates</a>
         <a class="button" id="map-link" href="${`#/datasets/${datasetId}/map`}">Map</a>
@@ -108,7 +112,9 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
           </div>
           <div id="bulk-bar-holder"></div>`
         : ""}
-      <div class="grid-scroller" id="scroller" role="grid" aria-label="Items" tabindex="0"><div class="grid-canvas" id="canvas"></div></div>`,
+      <p class="muted grid-help" id="grid-help">Arrow keys move between items, <kbd>Enter</kbd> opens one${ctx.can("labeler") ? html`, <kbd>Space</kbd> selects it (<kbd>Shift</kbd>+arrows: a range)` : ""}.</p>
+      <div class="grid-scroller" id="scroller" role="grid" aria-label="Items" aria-describedby="grid-help" tabindex="-1" data-skip-target
+        ${ctx.can("labeler") ? html`aria-multiselectable="true"` : ""}><div class="grid-canvas" id="canvas"></div></div>`,
   );
   const scroller = root.querySelector("#scroller");
   const canvas = root.querySelector("#canvas");
@@ -120,15 +126,18 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   }
 
   // Cells on screen, by item position: scrolling only adds the cells coming into view and drops
-  // those leaving it, so an image is never made twice while it stays on screen.
+  // those leaving it, so an image is never made twice while it stays on screen. Each screen row is a
+  // `row` of the ARIA grid; the grid is one tab stop, the active cell (roving tabindex).
   const cells = new Map();
+  const rows = new Map();
   let shape = "";
+  let active = 0;
 
   function cellFor(item, i, cols, width) {
     const selected = state.selected.has(item.id);
     const prediction = predictionOf(item, state.filters.model);
     const differs = disagrees(item, prediction);
-    const style = `left:${(i % cols) * width + Math.max(0, (width - CELL_W) / 2)}px;top:${Math.floor(i / cols) * CELL_H}px`;
+    const style = `left:${(i % cols) * width + Math.max(0, (width - CELL_W) / 2)}px`;
     const said = [
       item.filename,
       item.label ? `label ${item.label}` : "unlabelled",
@@ -138,8 +147,10 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
     const holder = document.createElement("div");
     mount(
       holder,
-      html`<div class="${`cell${differs ? " disagree" : ""}`}" role="gridcell" style="${style}" aria-selected="${selected}" data-id="${item.id}">
-        <a href="${`#/datasets/${datasetId}/items/${item.id}`}" aria-label="${said.filter(Boolean).join(", ")}">
+      html`<div class="${`cell${differs ? " disagree" : ""}`}" role="gridcell" style="${style}" aria-selected="${selected}"
+        data-id="${item.id}" data-index="${i}" aria-colindex="${(i % cols) + 1}" tabindex="${i === active ? 0 : -1}"
+        aria-label="${said.filter(Boolean).join(", ")}">
+        <a href="${`#/datasets/${datasetId}/items/${item.id}`}" tabindex="-1" aria-hidden="true">
           ${thumbnail(item)}
           ${prediction
             ? html`<span class="badge" aria-hidden="true" style="${`border-color:${colorOf(prediction.predicted, dataset.label_classes)}`}">${prediction.predicted} · ${score(prediction.score)}</span>`
@@ -149,10 +160,10 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
           <div class="caption" style="${`color:${item.label ? colorOf(item.label, dataset.label_classes) : "var(--muted)"}`}">
             ${item.label ?? (item.status === "pending" ? "uploading…" : "unlabelled")}</div>
         </a>
-        ${ctx.can("labeler") ? html`<input type="checkbox" aria-label="${`Select ${item.filename}`}" ${selected ? "checked" : ""} data-select="${item.id}">` : ""}
+        ${ctx.can("labeler") ? html`<input type="checkbox" tabindex="-1" aria-label="${`Select ${item.filename}`}" ${selected ? "checked" : ""} data-select="${item.id}">` : ""}
         ${sets.length
-          ? html`<a class="similar-link" href="${`#/datasets/${datasetId}/similar/${item.id}`}" title="Find similar items"
-              aria-label="${`Find items similar to ${item.filename}`}">≈</a>`
+          ? html`<a class="similar-link" href="${`#/datasets/${datasetId}/similar/${item.id}`}" title="Find similar items (key S)"
+              tabindex="-1" aria-label="${`Find items similar to ${item.filename}`}">≈</a>`
           : ""}
       </div>`,
     );
@@ -161,7 +172,26 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
 
   function release(cell) {
     cell.querySelector("img")?.removeAttribute("src"); // stops a thumbnail still on its way
+    const row = cell.parentElement;
     cell.remove();
+    if (row && !row.childElementCount) {
+      rows.delete(Number(row.dataset.row));
+      row.remove();
+    }
+  }
+
+  function rowFor(r) {
+    let row = rows.get(r);
+    if (!row) {
+      row = Object.assign(document.createElement("div"), { className: "grid-row" });
+      row.setAttribute("role", "row");
+      row.setAttribute("aria-rowindex", String(r + 1));
+      row.dataset.row = String(r);
+      row.style.top = `${r * CELL_H}px`;
+      rows.set(r, row);
+      canvas.append(row);
+    }
+    return row;
   }
 
   function draw(rebuild = false) {
@@ -173,14 +203,18 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
       cells.clear();
       shape = `${cols}:${width}`;
     }
-    const rows = Math.ceil(items.length / cols) + (state.list.more ? 1 : 0);
-    canvas.style.height = `${rows * CELL_H}px`;
+    const rowCount = Math.ceil(items.length / cols) + (state.list.more ? 1 : 0);
+    canvas.style.height = `${rowCount * CELL_H}px`;
+    scroller.setAttribute("aria-rowcount", String(state.list.more ? -1 : Math.ceil(items.length / cols)));
+    scroller.setAttribute("aria-colcount", String(cols));
+    active = Math.min(active, Math.max(0, items.length - 1));
     const first = Math.max(0, Math.floor(scroller.scrollTop / CELL_H) - 2);
     const last = Math.ceil((scroller.scrollTop + scroller.clientHeight) / CELL_H) + 2;
     const from = first * cols;
     const to = Math.min(items.length, last * cols);
     for (const [i, cell] of cells) {
-      if (i < from || i >= to) {
+      // the focused cell stays while it is focused: keys keep reaching the grid after a scroll
+      if ((i < from || i >= to) && !(i === active && cell.contains(document.activeElement))) {
         release(cell);
         cells.delete(i);
       }
@@ -189,7 +223,7 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
       if (cells.has(i)) continue;
       const cell = cellFor(items[i], i, cols, width);
       cells.set(i, cell);
-      canvas.append(cell);
+      rowFor(Math.floor(i / cols)).append(cell);
     }
     if (state.list.more && (last + 4) * cols >= items.length) loadMore();
   }
@@ -291,6 +325,68 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   const resize = new ResizeObserver(() => draw());
   resize.observe(scroller);
 
+  // The grid's keys (lib/grid-keys.js): the active cell moves, scrolled into view and focused; Enter
+  // opens it, Space selects it (Shift+arrows a range), S finds similar items.
+  function focusCell(i) {
+    active = i;
+    const top = Math.floor(i / columns()) * CELL_H;
+    if (top < scroller.scrollTop) scroller.scrollTop = top;
+    else if (top + CELL_H > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = top + CELL_H - scroller.clientHeight;
+    draw();
+    for (const [n, cell] of cells) cell.tabIndex = n === active ? 0 : -1;
+    cells.get(active)?.focus();
+  }
+
+  function choose(i, on) {
+    const item = state.list.items[i];
+    if (!item) return;
+    if (on) state.selected.add(item.id);
+    else state.selected.delete(item.id);
+    const cell = cells.get(i);
+    if (cell) {
+      cell.setAttribute("aria-selected", String(on));
+      cell.querySelector("[data-select]").checked = on;
+    }
+    updateBulk();
+  }
+
+  const labeler = ctx.can("labeler");
+  canvas.addEventListener("keydown", (event) => {
+    const cell = event.target.closest?.(".cell");
+    if (!cell || event.altKey) return;
+    const i = Number(cell.dataset.index);
+    const item = state.list.items[i];
+    if (event.key === "Enter") {
+      event.preventDefault();
+      location.hash = `#/datasets/${datasetId}/items/${item.id}`;
+    } else if (event.key === " " && labeler) {
+      event.preventDefault();
+      choose(i, !state.selected.has(item.id));
+    } else if (event.key.toLowerCase() === "s" && sets.length && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      location.hash = `#/datasets/${datasetId}/similar/${item.id}`;
+    } else {
+      const pageRows = Math.max(1, Math.floor(scroller.clientHeight / CELL_H));
+      const ctrl = event.ctrlKey || event.metaKey;
+      const next = moveFrom(i, event.key, { cols: columns(), count: state.list.items.length, pageRows, ctrl });
+      if (next === null) return;
+      event.preventDefault();
+      if (event.shiftKey && labeler) {
+        const [lo, hi] = next > i ? [i, next] : [next, i];
+        for (let n = lo; n <= hi; n += 1) choose(n, true);
+      }
+      focusCell(next);
+    }
+  });
+  // A click (or the skip link) lands on the grid: the cell clicked, or the active one, becomes the tab stop.
+  canvas.addEventListener("focusin", (event) => {
+    const cell = event.target.closest?.(".cell");
+    if (!cell || Number(cell.dataset.index) === active) return;
+    active = Number(cell.dataset.index);
+    for (const [n, c] of cells) c.tabIndex = n === active ? 0 : -1;
+  });
+  scroller.addEventListener("focus", () => focusCell(active));
+
   // The filters: read from the form, checked, kept in the address (so back from an item returns here).
   let typing = 0;
   function readFilters() {
@@ -316,8 +412,10 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
     const search = new URLSearchParams(state.filters).toString();
     history.replaceState(null, "", `#/datasets/${datasetId}${search ? `?${search}` : ""}`);
     const keep = new URLSearchParams(model ? { model } : {}).toString();
-    root.querySelector("#label-link").href = `#/datasets/${datasetId}/label${keep ? `?${keep}` : ""}`;
-    root.querySelector("#review-link").href = `#/datasets/${datasetId}/review${keep ? `?${keep}` : ""}`;
+    for (const [id, view] of [["#label-link", "label"], ["#review-link", "review"]]) {
+      const link = root.querySelector(id);
+      if (link) link.href = `#/datasets/${datasetId}/${view}${keep ? `?${keep}` : ""}`;
+    }
     reset();
   }
   filters.addEventListener("submit", (event) => event.preventDefault());

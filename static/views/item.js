@@ -65,8 +65,9 @@ export async function render(root, { datasetId, itemId }, ctx) {
               </div>`
             : html`<p class="muted">${item.download_url ? html`Not an image: <a href="${item.download_url}" download>download the file</a>.` : "No image: the upload is not complete."}</p>`}
           ${canEdit
-            ? html`<p class="muted">Drag on empty space to draw a box; drag a box to move it, its corners to resize it; <kbd>Delete</kbd> removes
-                the selected box, arrows move it (<kbd>Alt</kbd>: resize). Hold <kbd>Space</kbd> or use the middle button to pan.</p>`
+            ? html`<p class="muted">Drag on empty space to draw a box, or press <kbd>B</kbd> (Add box) for one in the middle; drag a box to
+                move it, its corners to resize it; arrows move the selected box (<kbd>Shift</kbd>: 10 px, <kbd>Alt</kbd>: resize),
+                <kbd>Delete</kbd> removes it. Hold <kbd>Space</kbd> or use the middle button to pan.</p>`
             : html`<p class="muted">Drag to pan, the wheel zooms.</p>`}
         </div>
         <aside class="card">
@@ -102,12 +103,13 @@ export async function render(root, { datasetId, itemId }, ctx) {
             : html`<p class="muted">No model has run on this item yet.</p>`}
           <h2>Boxes</h2>
           ${canEdit
-            ? html`<label>Class for new boxes <select id="box-class">${classes.map((c) => html`<option>${c}</option>`)}</select></label>`
+            ? html`<div class="row"><label>Class for new boxes <select id="box-class">${classes.map((c) => html`<option>${c}</option>`)}</select></label>
+                <button type="button" id="add-box" aria-keyshortcuts="B" ${classes.length ? "" : "disabled"}>Add box</button></div>`
             : ""}
           <ul id="box-list" class="box-list"></ul>
           <div id="conflict" class="conflict" role="alert" hidden></div>
           ${canEdit ? html`<button class="primary" type="button" id="save-boxes" disabled>Save boxes</button> <span id="box-state" class="save-state" aria-live="polite"></span>` : ""}
-          <p><a href="${`#/datasets/${datasetId}/label`}">Label this dataset one by one</a></p>
+          ${canEdit ? html`<p><a href="${`#/datasets/${datasetId}/label`}">Label this dataset one by one</a></p>` : ""}
           ${ctx.can("editor") ? html`<p id="delete-holder"></p>` : ""}
         </aside>
       </div>
@@ -200,6 +202,13 @@ export async function render(root, { datasetId, itemId }, ctx) {
     if (save) save.disabled = !state.dirty;
   }
 
+  function addBox() {
+    const label = $("#box-class")?.value;
+    if (!boxes || !label) return;
+    boxes.add(label);
+    $("#box-state").textContent = "Box added: arrows move it, Alt+arrows resize it, Delete removes it.";
+  }
+
   function onKey(event) {
     if (!prevButton.isConnected) return cleanup(); // the page moved on while this one was still loading
     if (event.key === " ") {
@@ -212,6 +221,10 @@ export async function render(root, { datasetId, itemId }, ctx) {
     if (event.type !== "keydown" || event.target.matches("input:not([type=radio]), select, textarea")) return;
     if (boxes?.key(event) || view?.key(event)) return event.preventDefault();
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key.toLowerCase() === "b" && boxes && canEdit) {
+      addBox();
+      return event.preventDefault();
+    }
     if (event.key === "ArrowLeft" && !prevButton.disabled) go(-1);
     else if (event.key === "ArrowRight" && !nextButton.disabled) go(1);
     else return;
@@ -253,6 +266,7 @@ export async function render(root, { datasetId, itemId }, ctx) {
       onSelect: () => showBoxes(),
     });
     boxes.set(state.base);
+    $("#add-box")?.addEventListener("click", addBox);
     $("#boxes").addEventListener("pointerdown", (event) => {
       const panTool = root.querySelector("input[name=tool]:checked")?.value === "pan";
       if (event.button === 1 || space || panTool || !boxes.down(event)) {

@@ -20,10 +20,19 @@ export async function render(root, _params, ctx) {
   const [datasets, models] = await Promise.all([all("/datasets"), all("/models")]);
   const available = models.filter((m) => m.status === "available");
   const names = Object.fromEntries(datasets.map((d) => [d.id, d.name]));
+  // What a job needs that the tenant lacks: the form is offered only once both exist.
+  const missing = [
+    !datasets.length && html`<a href="#/datasets">create a dataset and upload images</a>`,
+    !available.length && html`<a href="#/models">register an ONNX model</a>`,
+  ].filter(Boolean);
   mount(
     root,
     html`<h1>Jobs and comparisons</h1>
-      ${ctx.can("editor")
+      ${ctx.can("editor") && missing.length
+        ? html`<section class="card" id="start-empty"><h2>Run models on a dataset</h2>
+            <p>To run a model, first ${missing.length === 2 ? html`${missing[0]} and ${missing[1]}` : missing[0]}; then come back here.</p></section>`
+        : ""}
+      ${ctx.can("editor") && !missing.length
         ? html`<form class="card" id="start"><h2>Run models on a dataset</h2>
             <div class="row">
               <label>Dataset <select name="dataset" required>${datasets.map((d) => html`<option value="${d.id}">${d.name}</option>`)}</select></label>

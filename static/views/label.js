@@ -41,6 +41,16 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
     images: new Map(), // item id -> an <img> already decoding or decoded
   };
   const canLabel = ctx.can("labeler");
+  if (!canLabel) {
+    // A viewer is not offered a labelling screen whose every button would refuse.
+    mount(
+      root,
+      html`<p><a href="${`#/datasets/${datasetId}`}">← ${dataset.name}</a></p><h1>Label “${dataset.name}”</h1>
+        <p>Your role (viewer) can look at items, not label them: ask an admin for the labeler role.
+          <a href="${`#/datasets/${datasetId}`}">Browse the items</a>.</p>`,
+    );
+    return;
+  }
 
   mount(
     root,
@@ -57,12 +67,12 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
           <div id="suggestion" class="suggestion" hidden>
             <p>Suggestion: <strong id="suggested"></strong> <span id="suggested-score"></span>
               <span class="muted" id="suggested-margin"></span></p>
-            <button type="button" id="accept" ${canLabel ? "" : "disabled"}><kbd>Enter</kbd> Accept the suggestion</button>
+            <button type="button" id="accept"><kbd>Enter</kbd> Accept the suggestion</button>
           </div>
           <p id="save" class="save-state" aria-live="assertive"></p>
           <div class="keys" role="group" aria-label="Classes">
             ${classes.map(
-              (c) => html`<button type="button" data-class="${c}" ${canLabel ? "" : "disabled"} aria-keyshortcuts="${keys[c] ?? ""}">${keys[c] ? html`<kbd>${keys[c]}</kbd> ` : ""}${c}</button>`,
+              (c) => html`<button type="button" data-class="${c}" aria-keyshortcuts="${keys[c] ?? ""}">${keys[c] ? html`<kbd>${keys[c]}</kbd> ` : ""}${c}</button>`,
             )}
           </div>
           <p class="muted" id="key-help">${acceptKeys.map((k) => html`<kbd>${k}</kbd> `)}accept the suggestion · a class's key labels and moves on ·

@@ -156,7 +156,7 @@ def test_an_ended_session_asks_to_sign_in_again(page, page_watch):
     page.evaluate("s => sessionStorage.setItem('edna.session', s)", json.dumps(session))
     page.goto("/")
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
-    expect(page.locator("#banner")).to_contain_text("Your session has ended")
+    expect(page.locator("#banner")).to_contain_text("This is not a sign-in token Edna can read")  # the API's words
     shot(page, "session-ended")
 
 
