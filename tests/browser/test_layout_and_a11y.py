@@ -52,6 +52,7 @@ def routes(edna_server, demo_credentials) -> dict[str, str]:
         "job": f"#/jobs/{job['id']}",
         "comparison": f"#/comparisons/{comparison['id']}",
         "admin": "#/admin",
+        "audit": "#/admin/audit",
         "account": "#/account",
     }
 
@@ -84,6 +85,16 @@ def widest(page) -> int:
                 .map((e) => Math.ceil(e.getBoundingClientRect().right + window.scrollX));
             return Math.max(document.documentElement.scrollWidth, ...edges);
         }"""
+    )
+
+
+def small_targets(page) -> list[str]:
+    """Controls a finger would miss on a phone: buttons, selects and fields under 44 px high."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll(
+                "button, .button, select, input:not([type=checkbox], [type=radio], [type=range], [type=hidden])")]
+            .filter((e) => e.getClientRects().length && e.getBoundingClientRect().height < 43.5)
+            .map((e) => `${e.tagName.toLowerCase()} "${(e.textContent || e.name || e.id).trim().slice(0, 30)}"`)"""
     )
 
 
@@ -121,6 +132,8 @@ def test_every_view_fits_the_screen_and_has_no_serious_violation(browser, edna_s
             figures[name] = {"widest": layout, "serious": len(violations)}
             if layout > width:
                 problems.append(f"{name}: {layout} px wide at {width} px")
+            if size == "phone":
+                problems += [f"{name}: {target} is under 44 px high" for target in small_targets(page)]
             problems += [f"{name}: {v}" for v in violations]
     finally:
         context.close()
