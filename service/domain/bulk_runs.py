@@ -4,16 +4,14 @@ A run is accepted with the ids its query matched at that moment, written beside 
 changes those items and no others, so an item uploaded or relabelled into the query afterwards
 stays as it is (the count a person confirmed is the set that changes). Items are changed one by one
 through the same services as single requests (labels, tags, deletes: validation, label source,
-webhooks), each failure counted against its item. Locally a thread runs it; on AWS the API
-function cannot keep working after it answers, so the record's storage event runs it in the
-indexer function, as near-duplicate passes are run. The run's end is an audit entry of its own.
+webhooks), each failure counted against its item. It runs where stored_runs.py says (a thread here,
+the indexer function on AWS). The run's end is an audit entry of its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,22 +19,20 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from service.adapters.audit import AuditLog
-from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import ItemQuery, ItemRecord, SearchIndex
 from service.domain.datasets import Dataset, DatasetCatalog
 from service.domain.items import ItemService, check_query
 from service.domain.labels import Labeler, person, validate_label, validate_tags
+from service.domain.stored_runs import FAILED, PROGRESS_SECONDS, QUEUED, RUNNING, SUCCEEDED, StoredRuns
 from service.domain.timestamps import now_iso
 from service.vocabulary import layout
 from service.vocabulary.errors import BadRequest, Conflict, DomainError, NotFound
-from service.vocabulary.ids import is_id, new_id
+from service.vocabulary.ids import new_id
 from service.vocabulary.roles import Principal
 
 LABEL, TAGS, DELETE = "label", "tags", "delete"
 ACTIONS = (LABEL, TAGS, DELETE)
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-PROGRESS_SECONDS = 1.0  # how often a running run writes its progress
-STALE_SECONDS = 120.0  # a run whose record has not moved for this long is not running anywhere
 KEPT_ERRORS = 20  # the first failures a run reports, item by item
 PAGE = 1000  # ids read from the index per query while a run is accepted
 # Items changed at once: each change waits on storage (an fsync, an S3 request), so they overlap; the
@@ -47,7 +43,9 @@ BATCH = 400
 log = logging.getLogger("edna.bulk")
 
 
-class BulkRuns:
+class BulkRuns(StoredRuns):
+    noun = "bulk run"
+
     def __init__(
         self,
         blobs: BlobStore,
@@ -60,12 +58,14 @@ class BulkRuns:
     ):
         """`audit`: the log a finished run is entered in; `in_process`: run on this process's thread
         (else the record's storage event runs it)."""
-        self.blobs, self.index, self.datasets, self.items, self.labels = blobs, index, datasets, items, labels
-        self.audit = audit
-        self.in_process = in_process
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edna-bulk")
-        self._running: set[str] = set()
-        self._lock = threading.Lock()
+        super().__init__(blobs, in_process, "edna-bulk")
+        self.index, self.datasets, self.items, self.labels, self.audit = index, datasets, items, labels, audit
+
+    def record_key(self, tenant: str, dataset_id: str, run_id: str) -> str:
+        return layout.bulk_run(tenant, dataset_id, run_id)
+
+    def parse_key(self, key: str) -> tuple[str, str, str] | None:
+        return layout.parse_bulk_run(key)
 
     def matching(self, tenant: str, query: ItemQuery) -> int:
         check_query(query)
@@ -101,11 +101,7 @@ class BulkRuns:
         }
         ids_key = layout.bulk_run_items(tenant, dataset.id, run["id"])
         self.blobs.put_bytes(ids_key, "\n".join(item_ids).encode(), "text/plain")
-        self._save(tenant, run)  # last: the record's event finds the ids in place
-        if self.in_process:
-            with self._lock:
-                self._running.add(run["id"])
-            self._pool.submit(self._run, tenant, dict(run))
+        self._queue(tenant, run)  # last: the record's event finds the ids in place
         return run
 
     def _matching_ids(self, tenant: str, query: ItemQuery) -> list[str]:
@@ -118,24 +114,6 @@ class BulkRuns:
             if len(page) < PAGE:
                 return found
             after = page[-1].item_id
-
-    def on_key(self, key: str) -> None:
-        """A storage event (the indexer function): run the run whose record was written, if still queued."""
-        found = layout.parse_bulk_run(key)
-        if found is None:
-            return
-        tenant, dataset_id, run_id = found
-        try:
-            run = json.loads(self.blobs.get_bytes(key))
-        except ObjectMissing:
-            return
-        if run.get("status") == QUEUED and run.get("id") == run_id and run.get("dataset_id") == dataset_id:
-            self._run(tenant, run)
-
-    def _save(self, tenant: str, run: dict) -> None:
-        run["updated_at"] = time.time()
-        key = layout.bulk_run(tenant, run["dataset_id"], run["id"])
-        self.blobs.put_bytes(key, json.dumps(run).encode(), "application/json")
 
     def _run(self, tenant: str, run: dict) -> None:
         started, last = time.monotonic(), time.monotonic()
@@ -176,8 +154,6 @@ class BulkRuns:
         finally:
             self._save(tenant, run)
             self._enter_in_audit(tenant, run, time.monotonic() - started)
-            with self._lock:
-                self._running.discard(run["id"])
 
     def _action(self, tenant: str, dataset: Dataset, run: dict, held: list[ItemRecord]) -> Callable[[str], object]:
         if run["action"] == LABEL:
@@ -213,21 +189,3 @@ class BulkRuns:
             self.audit.append(entry)
         except Exception:
             log.exception("audit entry not stored: %s", json.dumps(entry))
-
-    def get(self, tenant: str, dataset_id: str, run_id: str) -> dict:
-        """The run's record; one left running by a stopped server reads as failed."""
-        if not is_id(run_id):
-            raise NotFound("bulk run not found")
-        try:
-            run = json.loads(self.blobs.get_bytes(layout.bulk_run(tenant, dataset_id, run_id)))
-        except ObjectMissing:
-            raise NotFound("bulk run not found") from None
-        with self._lock:
-            here = run_id in self._running
-        stale = time.time() - float(run.get("updated_at", 0)) > STALE_SECONDS
-        if run["status"] in (QUEUED, RUNNING) and not here and stale and self.in_process:
-            run.update(status=FAILED, error="the run stopped with the server that ran it; start it again")
-        return run
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
