@@ -152,6 +152,40 @@ class Behaviours:
         assert found(q="cat") == ["a", "d"]
         assert found(q="cat dog") == []
 
+    def test_counts_are_the_listing_s_matches_for_every_filter(self, index):
+        index.upsert_many(
+            [
+                rec("a", label="cat"),
+                rec("b", label="cat", status="pending"),
+                rec("c", status="pending"),
+                rec("d"),
+                rec("e", label="dog", content_type="image/jpeg"),
+                rec("f", label="cat", dataset_id="d2"),
+                rec("g", label="cat", tenant="t2"),
+                rec("h", label="cat"),
+            ]
+        )
+        index.delete("t1", "d1", "h", T0 + 2)
+        refresh(index)
+        for filters in [
+            {},
+            {"dataset_id": "d1"},
+            {"label": "cat"},
+            {"dataset_id": "d1", "label": "cat"},
+            {"dataset_id": "d1", "unlabeled": True},
+            {"dataset_id": "d1", "status": "pending"},
+            {"dataset_id": "d1", "status": "available", "label": "cat"},
+            {"dataset_id": "d1", "status": "pending", "unlabeled": True},
+            {"dataset_id": "d1", "status": "deleted"},
+            {"dataset_id": "d1", "label": "cat", "unlabeled": True},
+            {"dataset_id": "d1", "content_type": "image/jpeg"},
+            {"dataset_id": "d1", "q": "digit", "status": "pending"},
+            {"dataset_id": "d3"},
+        ]:
+            query = ItemQuery(**filters)
+            assert index.count("t1", query) == len(index.search("t1", query, 100, None)), filters
+        assert index.count("t1", ItemQuery(dataset_id="d1")) == 5
+
     def test_stats_count_available_items_only(self, index):
         index.upsert(rec("a", label="cat", size=10))
         index.upsert(rec("b", label="cat", size=20))
@@ -381,26 +415,32 @@ class Behaviours:
                     continue
                 if query.label is not None and record.label != query.label:
                     continue
+                if query.unlabeled and record.label is not None:
+                    continue
                 kept.append(record)
             return kept
 
         def expected(query: ItemQuery) -> list[str]:
-            kept = []
+            kept, unlabelled = [], []
+            column, descending = SORTS[query.sort]
             for record in matching(query):
                 value = sort_value(record, query)
                 if value is not None:
                     kept.append((value, record.item_id))
-            column, descending = SORTS[query.sort]
+                elif column == "label":  # kept, after every labelled item, whichever the direction
+                    unlabelled.append(record.item_id)
             if column == "item_id":
                 return sorted(i for _, i in kept)
             ranked = sorted(kept, key=lambda vi: vi[1])
             ranked.sort(key=lambda vi: vi[0], reverse=descending)
-            return [i for _, i in ranked]
+            return [i for _, i in ranked] + sorted(unlabelled)
 
         queries = [ItemQuery(sort=sort, model_id=model) for sort in SORTS for model in ("m1", None)]
         queries = [q for q in queries if q.model_id or q.sort not in ("score", "-score", "margin")]
         queries += [ItemQuery(sort=sort, model_id="m2", disagrees=True) for sort in SORTS]
         queries += [ItemQuery(sort=sort, model_id="m1", label="cat") for sort in ("margin", "mistake", "name")]
+        queries += [ItemQuery(sort=sort, unlabeled=True) for sort in ("label", "-label", "-size")]
+        queries += [ItemQuery(sort=sort, model_id="m1", label="dog") for sort in ("label", "-label")]
         for query in queries:
             want = expected(query)
             assert want or query.disagrees, query  # the data leaves something to page through

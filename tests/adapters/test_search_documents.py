@@ -330,9 +330,9 @@ def test_every_sort_pages_on_its_value_then_the_item_id(sort, model):
     if column in ("filename", "created_at", "size"):
         assert body["sort"][0] == {column: {"order": order}}
         assert value == getattr(PREDICTED, column)
-    elif column == "label":  # on a field of its own: an unlabelled item sorts as "", not missing
-        assert body["sort"][0] == {"label_sort": {"order": order}}
-        assert value == (PREDICTED.label or "") and docs.to_document(PREDICTED)["label_sort"] == value
+    elif column == "label":  # an unlabelled item, missing the field, sorts last in either direction
+        assert body["sort"][0] == {"label": {"order": order, "missing": "_last"}}
+        assert PREDICTED.label is not None and value == PREDICTED.label
     elif model is None:  # the mean mistake, kept only where there is one
         assert body["sort"][0] == {"mistake": {"order": "desc"}} and value == -0.075
         assert {"exists": {"field": "mistake"}} in body["query"]["bool"]["filter"]
@@ -341,6 +341,14 @@ def test_every_sort_pages_on_its_value_then_the_item_id(sort, model):
         assert body["sort"][0] == {f"predictions.{column}": {"order": order, "nested": nested}}
         assert {"exists": {"field": f"predictions.{column}"}} in _nested(body)["query"]["bool"]["filter"]
         assert value == {"score": 0.6, "margin": 0.35, "mistake": 0.35}[column]
+
+
+@pytest.mark.parametrize("sort", ["label", "-label"])
+def test_after_an_unlabelled_item_only_unlabelled_ones_follow_by_item_id(sort):
+    query = ItemQuery(dataset_id="d1", sort=sort)
+    body = docs.search_body("t1", query, 10, position_of(dataclasses.replace(RECORD, label=None), query))
+    assert body["sort"] == [{"item_id": "asc"}] and body["search_after"] == ["i-0001"]
+    assert {"exists": {"field": "label"}} in body["query"]["bool"]["must_not"]
 
 
 @pytest.mark.parametrize("after", ["nope", "[1]", '[null, "i-1"]', '["x", "i-1"]', "[0.5, 7]"])

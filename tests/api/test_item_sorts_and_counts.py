@@ -20,10 +20,12 @@ def world(stack):
     return client, dataset_id, items
 
 
-def walk(client, dataset_id: str, **params) -> list[dict]:
+def walk(client, dataset_id: str | None, limit: int = 2, **params) -> list[dict]:
+    """Every page of a listing (of the dataset) or of a search (dataset None), `limit` items a page."""
+    path = "/api/search" if dataset_id is None else f"/api/datasets/{dataset_id}/items"
     found, cursor = [], None
     while True:
-        page = client.call("GET", f"/api/datasets/{dataset_id}/items", params={**params, "limit": 2, "cursor": cursor})
+        page = client.call("GET", path, params={**params, "limit": limit, "cursor": cursor})
         found += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -35,8 +37,8 @@ def walk(client, dataset_id: str, **params) -> list[dict]:
     [
         ("name", lambda i: i["filename"], False),
         ("-name", lambda i: i["filename"], True),
-        ("label", lambda i: i["label"] or "", False),  # unlabelled first
-        ("-label", lambda i: i["label"] or "", True),
+        ("label", lambda i: i["label"], False),
+        ("-label", lambda i: i["label"], True),
         ("size", lambda i: i["size"], False),
         ("-size", lambda i: i["size"], True),
     ],
@@ -44,9 +46,17 @@ def walk(client, dataset_id: str, **params) -> list[dict]:
 def test_each_sort_pages_every_item_once_in_its_order(world, sort, key, reverse):
     client, dataset_id, items = world
     got = walk(client, dataset_id, sort=sort)
+    by_id = sorted(items.values(), key=lambda i: i["id"])
+    # Unlabelled items come last whichever the direction, among themselves in item id order.
+    unlabelled = [i for i in by_id if i["label"] is None] if sort.endswith("label") else []
     # Sorting is stable, reverse too: ties stay in item id order, as the API breaks them.
-    want = sorted(sorted(items.values(), key=lambda i: i["id"]), key=key, reverse=reverse)
+    want = sorted([i for i in by_id if i not in unlabelled], key=key, reverse=reverse) + unlabelled
     assert [i["id"] for i in got] == [i["id"] for i in want]
+    assert len({i["size"] for i in got}) < len(got) and len({i["label"] for i in got}) < len(got)  # ties tested
+    searched = walk(client, None, dataset=dataset_id, sort=sort)  # the search shares the listing's order
+    assert [i["id"] for i in searched] == [i["id"] for i in want]
+    # Five a page: under the label sorts the first page ends on an unlabelled item, the cursor's value null.
+    assert [i["id"] for i in walk(client, dataset_id, limit=5, sort=sort)] == [i["id"] for i in want]
 
 
 def test_counts_are_exact_for_the_listing_s_filters(world):
@@ -57,14 +67,35 @@ def test_counts_are_exact_for_the_listing_s_filters(world):
     assert client.call("GET", path, params={"unlabeled": "true"}) == {"count": 2}
     assert client.call("GET", path, params={"q": "f5"}) == {"count": 1}
     assert client.call("GET", path, params={"label": "bird"}) == {"count": 0}
-    for params in ({"label": "dog"}, {"unlabeled": "true"}, {}):
-        assert client.call("GET", path, params=params)["count"] == len(walk(client, dataset_id, **params))
+    combos = (
+        {},
+        {"label": "dog"},
+        {"unlabeled": "true"},
+        {"q": "png", "label": "cat"},
+        {"status": "available", "content_type": "image/png"},
+        {"status": "pending"},
+        {"unlabeled": "true", "q": "f1"},
+    )
+    for params in combos:
+        listed = walk(client, dataset_id, **params, sort="-size")  # the sort plays no part in a count
+        assert client.call("GET", path, params=params)["count"] == len(listed), params
+        across = client.call("GET", "/api/search/count", params={**params, "dataset": dataset_id})
+        assert across["count"] == len(listed), params
 
 
 def test_bad_sorts_and_filters_are_refused_and_others_datasets_404(world, stack):
     client, dataset_id, _ = world
     client.call("GET", f"/api/datasets/{dataset_id}/items", params={"sort": "colour"}, expect=(422,))
+    first = client.call("GET", f"/api/datasets/{dataset_id}/items", params={"sort": "label", "limit": 1})
+    # A label cursor is no position of the size sort: a plain 400, never a 500.
+    params = {"sort": "size", "cursor": first["next_cursor"]}
+    client.call("GET", f"/api/datasets/{dataset_id}/items", params=params, expect=(400,))
     client.call("GET", f"/api/datasets/{dataset_id}/items/count", params={"predicted": "cat"}, expect=(400,))
-    assert stack.client("viewer").call("GET", f"/api/datasets/{dataset_id}/items/count") == {"count": 6}
+    client.call("GET", "/api/search/count", params={"min_score": 0.5}, expect=(400,))
+    client.call("GET", f"/api/datasets/{dataset_id}/items/count", params={"status": "gone"}, expect=(422,))
+    viewer = stack.client("viewer")
+    assert viewer.call("GET", f"/api/datasets/{dataset_id}/items/count") == {"count": 6}
+    assert viewer.call("GET", "/api/search/count", params={"dataset": dataset_id}) == {"count": 6}
     other = stack.client("viewer", tenant="acme")
     other.call("GET", f"/api/datasets/{dataset_id}/items/count", expect=(404,))
+    assert other.call("GET", "/api/search/count", params={"dataset": dataset_id}) == {"count": 0}

@@ -104,7 +104,7 @@ SORTS = {
     "id": ("item_id", False),
     "name": ("filename", False),
     "-name": ("filename", True),
-    "label": ("label", False),  # unlabelled items first: they sort as "", before every class
+    "label": ("label", False),  # unlabelled items last, in both directions
     "-label": ("label", True),
     "size": ("size", False),
     "-size": ("size", True),
@@ -124,7 +124,7 @@ def sort_value(record: ItemRecord, query: ItemQuery) -> str | float | None:
     if column in ("item_id", "filename", "created_at", "size"):
         return getattr(record, column)
     if column == "label":
-        return record.label or ""
+        return record.label  # None: after every class, whichever the direction
     if column == "mistake" and query.model_id is None:
         scores = [mistake_score(p, record.label) for p in record.predictions]
         scores = [s for s in scores if s is not None]
@@ -142,16 +142,20 @@ def position_of(record: ItemRecord, query: ItemQuery) -> str:
     return json.dumps([sort_value(record, query), record.item_id])
 
 
-def parse_position(query: ItemQuery, after: str) -> tuple[str | float, str]:
-    """(sort value, item id) of a position made by `position_of` for the same sort; ValueError if not one."""
+def parse_position(query: ItemQuery, after: str) -> tuple[str | float | None, str]:
+    """(sort value, item id) of a position made by `position_of` for the same sort; ValueError if not one.
+    The value is None only under the label sort, after an unlabelled item: only unlabelled ones follow."""
     if query.sort == "id":
         return after, after
     position = json.loads(after)  # not JSON: a ValueError too
-    # A page holds only items that have the sort's value, so a real position never has a null.
-    kind = str if SORTS[query.sort][0] in ("filename", "label") else int | float
+    # Other sorts keep only the items that have their value, so their real positions never hold a null.
+    column = SORTS[query.sort][0]
+    kind = str if column in ("filename", "label") else int | float
     if not isinstance(position, list) or len(position) != 2:
         raise ValueError("not a position of this sort")
     value, item_id = position
+    if value is None and column == "label" and isinstance(item_id, str):
+        return value, item_id
     if not isinstance(item_id, str) or isinstance(value, bool) or not isinstance(value, kind):
         raise ValueError("not a position of this sort")
     return value, item_id

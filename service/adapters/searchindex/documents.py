@@ -37,8 +37,6 @@ MAPPING: dict[str, Any] = {
     "properties": {
         **{name: {"type": "keyword"} for name in _KEYWORDS},
         "filename": {"type": "keyword"},
-        # The label sort's value: "" for an unlabelled item (a missing value would sort last either way).
-        "label_sort": {"type": "keyword"},
         "size": {"type": "long"},
         # Doubles, not dates: the floats come back exactly as written.
         **{name: {"type": "double"} for name in _FLOATS},
@@ -108,7 +106,6 @@ def to_document(record: ItemRecord) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in _FIELDS}
     doc: dict[str, Any] = {name: value for name, value in values.items() if value is not None}
     doc["tags"] = dict(record.tags)
-    doc["label_sort"] = record.label or ""
     label = [record.label] if record.label else []
     doc["text"] = [record.filename, *label, *record.tags, *record.tags.values()]
     doc[NESTED] = [_prediction_doc(p, record.label) for p in record.predictions]
@@ -186,7 +183,11 @@ def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) ->
         if value is not None:
             filters.append(_term(field, value))
     must_not: list[dict[str, Any]] = [_term("status", DELETED)]
-    if query.unlabeled:
+    start, after_id = (None, None) if after is None else parse_position(query, after)
+    # After an unlabelled item under the label sort only unlabelled ones follow (a missing label sorts
+    # last either way), in item id order: search_after takes no null.
+    unlabelled_after = column == "label" and after is not None and start is None
+    if query.unlabeled or unlabelled_after:
         must_not.append({"exists": {"field": "label"}})
     prediction = _prediction_filter(query)
     if prediction is not None:
@@ -199,14 +200,13 @@ def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) ->
         boolean["must"] = [{"match_bool_prefix": {"text": {"query": query.q, "operator": "and"}}}]
     body: dict[str, Any] = {
         "query": {"bool": boolean},
-        "sort": _sort(query, column, descending),
+        "sort": [{"item_id": "asc"}] if unlabelled_after else _sort(query, column, descending),
         "size": limit,
         # Pages are cursors, not counts: skip counting every match.
         "track_total_hits": False,
     }
     if after is not None:
-        value, item_id = parse_position(query, after)
-        body["search_after"] = [item_id] if column == "item_id" else [value, item_id]
+        body["search_after"] = [after_id] if column == "item_id" or unlabelled_after else [start, after_id]
     return body
 
 
@@ -246,8 +246,10 @@ def _sort(query: ItemQuery, column: str, descending: bool) -> list[dict[str, Any
     if column == "item_id":
         return [{"item_id": "asc"}]
     order: dict[str, Any] = {"order": "desc" if descending else "asc"}
-    if column in ("filename", "created_at", "size", "label") or query.model_id is None:
-        return [{"label_sort" if column == "label" else column: order}, {"item_id": "asc"}]
+    if column == "label":
+        return [{"label": order | {"missing": "_last"}}, {"item_id": "asc"}]
+    if column in ("filename", "created_at", "size") or query.model_id is None:
+        return [{column: order}, {"item_id": "asc"}]
     nested = {"path": NESTED, "filter": _term(f"{NESTED}.model_id", query.model_id)}
     return [{f"{NESTED}.{column}": order | {"nested": nested}}, {"item_id": "asc"}]
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from service.adapters.searchindex import (
     AVAILABLE,
+    PENDING,
     PREDICTION_SORTS,
+    SORTS,
     DatasetStats,
     ItemQuery,
     ItemRecord,
@@ -75,6 +77,8 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_dataset ON items (tenant, dataset_id, item_id);
 CREATE INDEX IF NOT EXISTS items_by_label ON items (tenant, dataset_id, label, item_id);
+-- sort=-label: classes hold many items, which its ties (item id ascending) would otherwise sort per page.
+CREATE INDEX IF NOT EXISTS items_by_label_desc ON items (tenant, dataset_id, label DESC, item_id);
 CREATE INDEX IF NOT EXISTS items_by_observation ON items (tenant, observed_at);
 CREATE INDEX IF NOT EXISTS items_pending ON items (tenant, size) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS items_by_name ON items (tenant, dataset_id, filename, item_id);
@@ -294,7 +298,23 @@ class SqliteSearchIndex(SearchIndex):
 
     def _ordered(self, tenant: str, query: ItemQuery, limit: int, position: tuple | None) -> list[ItemRecord]:
         """A listing with a model or in another order: one statement (see sqlite_listing)."""
-        found = self._statement(tenant, query, position, counting=False)
+        if SORTS[query.sort][0] != "label":
+            return self._walk(tenant, query, limit, position)
+        # Labelled items in label order, then the unlabelled ones by item id (a position with no label
+        # is among those): two walks down the label index, where NULLS LAST would sort every match.
+        records: list[ItemRecord] = []
+        if position is None or position[0] is not None:
+            records = self._walk(tenant, query, limit, position, "items.label IS NOT NULL")
+            position = None
+        if len(records) < limit:
+            records += self._walk(tenant, query, limit - len(records), position, "items.label IS NULL")
+        return records
+
+    def _walk(
+        self, tenant: str, query: ItemQuery, limit: int, position: tuple | None, condition: str | None = None
+    ) -> list[ItemRecord]:
+        """One page by the listing's statement, `condition` (SQL without parameters) added to its filters."""
+        found = self._statement(tenant, query, position, counting=False, condition=condition)
         if found is None:
             return []
         sql, values = found
@@ -302,6 +322,8 @@ class SqliteSearchIndex(SearchIndex):
 
     def count(self, tenant: str, query: ItemQuery) -> int:
         _check_model(query)
+        if query.dataset_id is not None and query.model_id is None and query.q is None and query.content_type is None:
+            return self._class_count(tenant, query)
         # In an item order, so that only the filters restrict: the prediction sorts keep only valued items.
         found = self._statement(tenant, replace(query, sort="created_at"), None, counting=True)
         if found is None:
@@ -309,8 +331,29 @@ class SqliteSearchIndex(SearchIndex):
         sql, values = found
         return self._db().execute(f"SELECT count(*) {sql}", values).fetchone()[0]
 
+    def _class_count(self, tenant: str, query: ItemQuery) -> int:
+        """A count by dataset, label and status alone: available items from the per-class totals the
+        triggers keep, plus the pending ones (uploads in flight: few) by their partial index. Counting
+        the items themselves reads every row of a large dataset."""
+        db, found = self._db(), 0
+        classes, values = ["tenant = ?", "dataset_id = ?"], [tenant, query.dataset_id]
+        if query.label is not None:
+            classes.append("label = ?")
+            values.append(query.label)
+        if query.unlabeled:
+            classes.append("label = ''")  # how label_counts keeps the unlabelled
+        if query.status in (None, AVAILABLE):
+            sql = f"SELECT coalesce(sum(items), 0) FROM label_counts WHERE {' AND '.join(classes)}"
+            found += db.execute(sql, values).fetchone()[0]
+        if query.status in (None, PENDING):
+            where, params = _item_filters(tenant, replace(query, status=None))
+            where.append("status = 'pending'")  # as the partial index's WHERE says
+            sql = f"SELECT count(*) FROM items INDEXED BY items_pending WHERE {' AND '.join(where)}"
+            found += db.execute(sql, params).fetchone()[0]
+        return found
+
     def _statement(
-        self, tenant: str, query: ItemQuery, position: tuple | None, counting: bool
+        self, tenant: str, query: ItemQuery, position: tuple | None, counting: bool, condition: str | None = None
     ) -> tuple[str, list] | None:
         """The listing's statement (see sqlite_listing), or None when nothing can match."""
         scopes: list[int] = []
@@ -319,6 +362,8 @@ class SqliteSearchIndex(SearchIndex):
             if not scopes:
                 return None
         where, params = _item_filters(tenant, query, "items.")
+        if condition is not None:
+            where.append(condition)
         if query.q is not None:
             expression = match_expression(query.q)
             if expression is None:

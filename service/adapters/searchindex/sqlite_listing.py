@@ -15,8 +15,8 @@ from service.adapters.searchindex import SORTS, ItemQuery
 IN_JSON = "IN (SELECT value FROM json_each(?))"  # a list as one JSON parameter
 # Item columns that a listing in their order walks an index of (tenant, dataset_id, <column>, item_id) for.
 ITEM_ORDERS = ("filename", "created_at", "label", "size")
-# Their sort value in SQL: an unlabelled item sorts as "" (the port's sort_value), before every class.
-ITEM_VALUES = {"filename": "items.filename", "created_at": "items.created_at", "label": "ifnull(items.label, '')"}
+# Their sort value in SQL. The label sort is walked twice: labelled items, then the unlabelled (see sqlite.py).
+ITEM_VALUES = {"filename": "items.filename", "created_at": "items.created_at", "label": "items.label"}
 
 
 def statement(
@@ -89,7 +89,7 @@ def _after(column: str, descending: bool, value: str, key: str, position: tuple 
     if position is None:
         return [], []
     start, item_id = position
-    if column == "item_id":
+    if column == "item_id" or start is None:  # None: after an unlabelled item, among unlabelled ones
         return [f"{key} > ?"], [item_id]
     if descending:  # no row value for mixed directions: the first term bounds the index range
         return [f"{value} <= ? AND ({value} < ? OR {key} > ?)"], [start, start, item_id]

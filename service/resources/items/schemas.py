@@ -27,7 +27,10 @@ class ItemListArgs(ItemFilters):
     sort = ma.fields.Str(
         load_default="id",
         validate=ma.validate.OneOf(list(SORTS)),
-        metadata={"description": "name, created_at, -created_at, score, -score, margin (least sure first), mistake"},
+        metadata={
+            "description": "id, name, -name, label, -label (unlabelled last both ways), size, -size, created_at,"
+            " -created_at; with model: score, -score, margin (least sure first); mistake"
+        },
     )
 
 

@@ -1,4 +1,4 @@
-"""GET /api/search: full text and filters across the tenant's datasets."""
+"""GET /api/search (and /count): full text and filters across the tenant's datasets."""
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -6,7 +6,7 @@ from flask.views import MethodView
 from service.adapters.searchindex import ItemQuery
 from service.domain import cursor
 from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
-from service.resources.items.schemas import ItemListArgs, ItemSchema
+from service.resources.items.schemas import ItemCountSchema, ItemFilters, ItemListArgs, ItemSchema
 from service.vocabulary import names
 from service.vocabulary.roles import Role
 
@@ -16,6 +16,10 @@ blp = ApiBlueprint("search", __name__, url_prefix="/api/search", description="Se
 class SearchArgs(ItemListArgs):
     dataset = ma.fields.Str(validate=ma.validate.Length(1, 64))
     limit = ma.fields.Int(load_default=cursor.DEFAULT_LIMIT, validate=ma.validate.Range(1, cursor.MAX_LIMIT))
+
+
+class SearchFilters(ItemFilters):
+    dataset = ma.fields.Str(validate=ma.validate.Length(1, 64))
 
 
 def query_from(args: dict, dataset_id: str | None) -> ItemQuery:
@@ -49,3 +53,13 @@ class Search(MethodView):
             tenant, query_from(args, args.get("dataset")), args["limit"], cursor.decode(args["cursor"])
         )
         return page([state.items.describe(r) for r in records], last)
+
+
+@blp.route("/count")
+class SearchCount(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.arguments(SearchFilters, location="query")
+    @blp.response(200, ItemCountSchema)
+    def get(self, args):
+        """How many items across your datasets match these words and filters, exactly"""
+        return {"count": edna().items.count(caller().tenant, query_from(args, args.get("dataset")))}
