@@ -1,10 +1,11 @@
 // The audit trail for admins: every change made in the tenant (who, what, on what, when, how it
-// ended), filtered by person, action and period, a page at a time (GET /api/audit).
+// ended), filtered by person, action and period, oldest first, a page at a time (GET /api/audit).
 
 import { api, query } from "../lib/api.js";
 import { html, mount } from "../lib/html.js";
 
 const PAGE = 50;
+const MAX_PAGE = 1000; // the API's largest page
 
 function day(offset) {
   return new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
@@ -22,6 +23,8 @@ export async function render(root, { query: asked = {} }, ctx) {
     return;
   }
   const filters = { actor: asked.actor ?? "", action: asked.action ?? "", from: asked.from ?? day(-7), to: asked.to ?? "" };
+  // The address may ask for another page size (?limit=), kept when the filters change.
+  const limit = Math.min(MAX_PAGE, Math.max(1, Number.parseInt(asked.limit, 10) || PAGE));
   mount(
     root,
     html`<p><a href="#/admin">← Admin</a></p>
@@ -34,9 +37,9 @@ export async function render(root, { query: asked = {} }, ctx) {
         <button class="primary" type="submit">Show</button>
       </form>
       <p id="audit-state" class="muted" aria-live="polite"></p>
-      <table id="audit" aria-label="Audit entries"><thead><tr><th>When (UTC)</th><th>Who</th><th>Action</th><th>Target</th><th>Outcome</th></tr></thead>
-        <tbody id="audit-rows"></tbody></table>
-      <p><button type="button" id="audit-more" hidden>Show older entries</button></p>`,
+      <div class="scroll-x"><table id="audit" aria-label="Audit entries"><thead><tr><th>When (UTC)</th><th>Who</th><th>Action</th><th>Target</th><th>Outcome</th></tr></thead>
+        <tbody id="audit-rows"></tbody></table></div>
+      <p><button type="button" id="audit-more" hidden>Show later entries</button></p>`,
   );
   const rows = root.querySelector("#audit-rows");
   const more = root.querySelector("#audit-more");
@@ -53,7 +56,7 @@ export async function render(root, { query: asked = {} }, ctx) {
     stateText.textContent = "Loading…";
     more.hidden = true;
     try {
-      const params = { ...filters, limit: PAGE, cursor };
+      const params = { ...filters, limit, cursor };
       const page = await api(`/audit${query(params)}`);
       const body = document.createElement("tbody");
       mount(
@@ -68,7 +71,7 @@ export async function render(root, { query: asked = {} }, ctx) {
       cursor = page.next_cursor;
       more.hidden = !cursor;
       stateText.textContent = shown
-        ? `${shown} ${shown === 1 ? "entry" : "entries"} shown${cursor ? "; older ones follow" : ""}.`
+        ? `${shown} ${shown === 1 ? "entry" : "entries"} shown, oldest first${cursor ? "; later ones follow" : ""}.`
         : "No entries match: widen the period or clear the person and action.";
     } catch (error) {
       stateText.textContent = error.message;
@@ -79,7 +82,7 @@ export async function render(root, { query: asked = {} }, ctx) {
     event.preventDefault();
     const form = event.target;
     for (const name of Object.keys(filters)) filters[name] = form.elements[name].value.trim();
-    const kept = Object.fromEntries(Object.entries(filters).filter(([, v]) => v));
+    const kept = Object.fromEntries(Object.entries({ ...filters, limit: asked.limit }).filter(([, v]) => v));
     history.replaceState(null, "", `#/admin/audit${query(kept)}`);
     load(true);
   });
