@@ -15,7 +15,8 @@ ROUTE = ("aws:apigatewayv2/route:Route",)
 STAGE = ("aws:apigatewayv2/stage:Stage",)
 
 HTTPS_VIEWER_POLICIES = {"redirect-to-https", "https-only"}
-PUBLIC_ROUTES = {"GET /api/health"}
+# Health, and the API's own description and docs (public by API.md): nothing that reads or changes data.
+PUBLIC_ROUTES = {"GET /api/health", "GET /api/openapi.json", "GET /api/docs", "GET /api/docs/assets/{asset}"}
 # CloudFront security policies are named TLSv1.<minor>_<year>; TLSv1.2_2021 is the oldest one accepted.
 _TLS_POLICY = re.compile(r"^TLSv1\.(\d+)_(\d{4})$")
 _S3_WEBSITE = re.compile(r"\.s3-website[.-][a-z0-9.-]*amazonaws\.com(\.cn)?$", re.IGNORECASE)
@@ -181,7 +182,7 @@ POLICIES = [
     ),
     resource_policy(
         "apigateway-route-jwt",
-        "Every API Gateway v2 route uses a JWT authorizer, except GET /api/health.",
+        "Every API Gateway v2 route uses a JWT authorizer, except health and the API docs.",
         ROUTE,
         _route_jwt,
     ),

@@ -37,7 +37,7 @@ KEPT_ERRORS = 20  # the first failures a run reports, item by item
 PAGE = 1000  # ids read from the index per query while a run is accepted
 # Items changed at once: each change waits on storage (an fsync, an S3 request), so they overlap; the
 # batch's changed records then go to the index together (one transaction, not one per item).
-WORKERS = 8
+WORKERS = 2
 BATCH = 400
 
 log = logging.getLogger("edna.bulk")
@@ -151,9 +151,9 @@ class BulkRuns(StoredRuns):
             log.exception("bulk run %s failed", run["id"])
             message = exc.message if isinstance(exc, DomainError) else "storage trouble; start it again"
             run.update(status=FAILED, error=message, finished_at=now_iso())
-        finally:
-            self._save(tenant, run)
+        finally:  # the audit entry first: whoever sees the record finished finds the entry too
             self._enter_in_audit(tenant, run, time.monotonic() - started)
+            self._save(tenant, run)
 
     def _action(self, tenant: str, dataset: Dataset, run: dict, held: list[ItemRecord]) -> Callable[[str], object]:
         if run["action"] == LABEL:
