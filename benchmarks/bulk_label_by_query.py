@@ -8,7 +8,8 @@ written through the project's code; reusable with `--data-dir`), starts `python 
 - baseline: the listing paged 1,000 at a time, each page's ids sent to POST /labels (class "a");
 - bulk: POST /bulk/query {"query": {}, "action": "label", "label": "b", "expected": N}, polled to its end.
 
-Prints items/s of each and the ratio bulk/baseline. Never asserted.
+Prints items/s of each, the ratio bulk/baseline, and the server's peak RSS during each (VmHWM of the
+server process, its peak reset through /proc/PID/clear_refs before each phase). Never asserted.
 
     .venv/bin/python benchmarks/bulk_label_by_query.py [--items 100000] [--data-dir DIR]
 """
@@ -16,6 +17,7 @@ Prints items/s of each and the ratio bulk/baseline. Never asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import subprocess
 import sys
@@ -31,8 +33,9 @@ from grid_data import TENANT, open_store, prepare
 
 from service.adapters.vectorindex.local import LocalVectorIndex
 from service.domain.datasets import DatasetCatalog
+from tests.bombs import memory_mb
 
-USER = "bulk-editor"
+USER = f"bulk-editor-{secrets.token_hex(3)}"  # a new one per run: a reused data dir keeps the old ones
 CHUNK = 1_000
 
 
@@ -50,6 +53,24 @@ def give_classes(data_dir: Path, dataset_id: str) -> None:
     DatasetCatalog(blobs, index, LocalVectorIndex(data_dir / "vectors")).update(
         TENANT, dataset_id, {"label_classes": ["a", "b"]}
     )
+
+
+def server_pid() -> int:
+    """The `python -m service run` this process started (edna_server's child)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            cmdline = (status.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields.get("PPid", "0")) == os.getpid() and b"service" in cmdline and b"run" in cmdline:
+            return int(status.parent.name)
+    raise SystemExit("the server process was not found")
+
+
+def reset_peak(pid: int) -> None:
+    """Start the process's VmHWM again from its current RSS (Linux >= 4.0)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def by_client(session: requests.Session, base_url: str, dataset_id: str, deadline: Deadline) -> int:
@@ -105,17 +126,24 @@ def main() -> None:
             login = {"username": USER, "password": password}
             token = session.post(base_url + "/api/auth/token", json=login, timeout=30).json()["access_token"]
             session.headers["Authorization"] = f"Bearer {token}"
+            pid = server_pid()
+            reset_peak(pid)
             started = time.perf_counter()
             labelled = by_client(session, base_url, dataset_id, deadline)
             baseline = labelled / (time.perf_counter() - started)
-            print(f"baseline (page + POST /labels x{CHUNK}): {labelled:,} items, {baseline:,.0f} items/s", flush=True)
+            print(
+                f"baseline (page + POST /labels x{CHUNK}): {labelled:,} items, {baseline:,.0f} items/s, "
+                f"server peak RSS {memory_mb(pid)['VmHWM']:,.0f} MB",
+                flush=True,
+            )
+            reset_peak(pid)
             started = time.perf_counter()
             run = by_query(session, base_url, dataset_id, args.items, deadline)
             spent = time.perf_counter() - started
             bulk = run["progress"]["done"] / spent
             print(
                 f"bulk by query: {run['status']}, {run['progress']['done']:,} of {run['matched']:,} items "
-                f"({run['failed']} failed), {bulk:,.0f} items/s"
+                f"({run['failed']} failed), {bulk:,.0f} items/s, server peak RSS {memory_mb(pid)['VmHWM']:,.0f} MB"
             )
             print(f"ratio bulk/baseline: {bulk / baseline:.2f}x")
 

@@ -92,7 +92,10 @@ class StoredRuns(ABC):
         with self._lock:
             here = run_id in self._running
         stale = time.time() - float(run.get("updated_at", 0)) > STALE_SECONDS
-        if run["status"] in (QUEUED, RUNNING) and not here and stale and self.in_process:
+        # On AWS a queued record may still wait for its event, but a running one writes every second:
+        # silent, its function was stopped (the 15-minute limit).
+        left = run["status"] == RUNNING or (run["status"] == QUEUED and self.in_process)
+        if left and not here and stale:
             run.update(status=FAILED, error=f"the {self.noun} stopped with the server that ran it; start it again")
         return run
 

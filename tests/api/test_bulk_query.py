@@ -13,6 +13,7 @@ from service.adapters.searchindex import ItemQuery
 from service.domain.bulk_runs import BulkRuns
 from service.handlers import sqs_s3_events
 from service.vocabulary import layout
+from service.vocabulary.ids import new_id
 from service.vocabulary.roles import Principal, Role
 from tests.api.test_events import png, s3_record
 
@@ -122,6 +123,10 @@ def test_renaming_a_class_relabels_its_items_and_moves_its_hotkey(world):
     assert finished(editor, path, merged["id"])["status"] == "succeeded"
     assert editor.call("GET", path)["label_classes"] == ["feline", "bird"]
     editor.call("POST", f"{path}/label-classes/rename", json={"from": "cow", "to": "ox"}, expect=(400,))
+    editor.call("POST", f"{path}/label-classes/rename", json={"from": "bird", "to": "  "}, expect=(400,))
+    missing = "/api/datasets/" + "0" * 26
+    editor.call("POST", f"{missing}/label-classes/rename", json={"from": "bird", "to": "fowl"}, expect=(404,))
+    assert editor.call("GET", path)["label_classes"] == ["feline", "bird"]
 
 
 def test_on_aws_the_run_goes_where_its_record_event_arrives(world):
@@ -142,6 +147,26 @@ def test_on_aws_the_run_goes_where_its_record_event_arrives(world):
     before = edna.blobs.get_bytes(key)
     assert sqs_s3_events(events, indexer=edna.indexer, bulk=indexer_side) == {"batchItemFailures": []}
     assert edna.blobs.get_bytes(key) == before  # a repeated event finds it done
+
+
+def test_a_run_whose_record_stopped_moving_reads_as_failed(world):
+    stack, editor, path, _ = world
+    edna, dataset_id = stack.edna, path.rsplit("/", 1)[1]
+    aws_side = replace_in_process(edna.bulk)
+
+    def left(status: str, seconds_ago: float) -> str:
+        run = {"id": new_id(), "dataset_id": dataset_id, "action": "label", "status": status}
+        run["updated_at"] = time.time() - seconds_ago
+        edna.blobs.put_bytes(layout.bulk_run("demo", dataset_id, run["id"]), json.dumps(run).encode(), "text/plain")
+        return run["id"]
+
+    running, queued, moving = left("running", 600), left("queued", 600), left("running", 1)
+    stopped = editor.call("GET", f"{path}/bulk/query/{running}")
+    assert stopped["status"] == "failed" and "start it again" in stopped["error"]
+    assert aws_side.get("demo", dataset_id, running)["status"] == "failed"  # the function's time ran out
+    assert editor.call("GET", f"{path}/bulk/query/{queued}")["status"] == "failed"
+    assert aws_side.get("demo", dataset_id, queued)["status"] == "queued"  # its event may still be on its way
+    assert editor.call("GET", f"{path}/bulk/query/{moving}")["status"] == "running"
 
 
 def replace_in_process(bulk: BulkRuns) -> BulkRuns:
