@@ -67,10 +67,12 @@ def _webhooks() -> tuple[Notifier, Deliverer]:
     return notifier, Deliverer(registry, webhook_post(config), backoff)
 
 
+@functools.cache  # once per container, as the indexer it runs beside
 def _duplicates(indexer: Indexer) -> DuplicateRuns:
     return DuplicateRuns(indexer.blobs, indexer.index, Similarity(_vectors(), indexer.index), in_process=False)
 
 
+@functools.cache  # once per container: not a catalog, an audit log and services per batch of events
 def _bulk(indexer: Indexer) -> BulkRuns:
     """Bulk runs over the same services as the API's requests (labels, tags, deletes, their webhooks)."""
     from service.bootstrap import build_audit_log

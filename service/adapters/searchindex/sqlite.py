@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -13,8 +12,6 @@ from pathlib import Path
 
 from service.adapters.searchindex import (
     AVAILABLE,
-    PENDING,
-    PREDICTION_SORTS,
     SORTS,
     DatasetStats,
     ItemQuery,
@@ -25,9 +22,9 @@ from service.adapters.searchindex import (
 )
 from service.adapters.searchindex import sqlite_listing as listing
 from service.adapters.searchindex import sqlite_predictions as predictions
+from service.adapters.searchindex.sqlite_fulltext import full_text, match_expression
+from service.adapters.searchindex.sqlite_listing import DELETED
 from service.adapters.searchindex.sqlite_predictions import transaction
-
-DELETED = "deleted"  # tombstone: blocks older observations, never returned
 
 _FIELDS = [
     "tenant",
@@ -136,22 +133,6 @@ def search_text(record: ItemRecord) -> str:
     for key, value in record.tags.items():
         parts += [key, value]
     return " ".join(parts)
-
-
-def match_expression(q: str) -> str | None:
-    """Each word of `q` must match, the last as a prefix (search as you type); None if no word."""
-    words = re.findall(r"\w+", q)
-    if not words:
-        return None
-    terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
-    return " AND ".join(terms)
-
-
-# The full-text plan is chosen by how many rows match (SQLite cannot estimate an FTS5 MATCH):
-FEW = 2_000  # at most this many matches: read them by rowid and sort them, no walk at all
-MANY = 20_000  # more than this, and the last word a short prefix FTS5 indexes: walk in item_id order
-WINDOW = 1_000  # rows that walk probes before it falls back to the list of every match
-PREFIXES = (1, 2, 3)  # the prefix lengths items_fts indexes (prefix='1 2 3')
 
 
 class SqliteSearchIndex(SearchIndex):
@@ -273,7 +254,7 @@ class SqliteSearchIndex(SearchIndex):
 
     def search(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
         position = None if after is None else parse_position(query, after)
-        _check_model(query)
+        listing.check_model(query)
         if limit <= 0:
             return []
         if query.sort == "id" and query.model_id is None:
@@ -284,12 +265,12 @@ class SqliteSearchIndex(SearchIndex):
 
     def _by_id(self, tenant: str, query: ItemQuery, limit: int, after: str | None) -> list[ItemRecord]:
         """The listing in item_id order without a model: items alone, full text by the cheapest plan."""
-        where, params = _item_filters(tenant, query)
+        where, params = listing.item_filters(tenant, query)
         if after is not None:
             where.append("item_id > ?")
             params.append(after)
         if query.q is not None:
-            return self._full_text(query.q, where, params, limit)
+            return [_record(r) for r in full_text(self._db(), query.q, where, params, limit, _COLUMNS)]
         rows = self._db().execute(
             f"SELECT {_COLUMNS} FROM items WHERE {' AND '.join(where)} ORDER BY item_id LIMIT ?",
             (*params, limit),
@@ -321,36 +302,15 @@ class SqliteSearchIndex(SearchIndex):
         return [_record(row) for row in self._db().execute(f"SELECT {_ITEM_COLUMNS} {sql}", (*values, limit))]
 
     def count(self, tenant: str, query: ItemQuery) -> int:
-        _check_model(query)
+        listing.check_model(query)
         if query.dataset_id is not None and query.model_id is None and query.q is None and query.content_type is None:
-            return self._class_count(tenant, query)
+            return listing.class_count(self._db(), tenant, query)
         # In an item order, so that only the filters restrict: the prediction sorts keep only valued items.
         found = self._statement(tenant, replace(query, sort="created_at"), None, counting=True)
         if found is None:
             return 0
         sql, values = found
         return self._db().execute(f"SELECT count(*) {sql}", values).fetchone()[0]
-
-    def _class_count(self, tenant: str, query: ItemQuery) -> int:
-        """A count by dataset, label and status alone: available items from the per-class totals the
-        triggers keep, plus the pending ones (uploads in flight: few) by their partial index. Counting
-        the items themselves reads every row of a large dataset."""
-        db, found = self._db(), 0
-        classes, values = ["tenant = ?", "dataset_id = ?"], [tenant, query.dataset_id]
-        if query.label is not None:
-            classes.append("label = ?")
-            values.append(query.label)
-        if query.unlabeled:
-            classes.append("label = ''")  # how label_counts keeps the unlabelled
-        if query.status in (None, AVAILABLE):
-            sql = f"SELECT coalesce(sum(items), 0) FROM label_counts WHERE {' AND '.join(classes)}"
-            found += db.execute(sql, values).fetchone()[0]
-        if query.status in (None, PENDING):
-            where, params = _item_filters(tenant, replace(query, status=None))
-            where.append("status = 'pending'")  # as the partial index's WHERE says
-            sql = f"SELECT count(*) FROM items INDEXED BY items_pending WHERE {' AND '.join(where)}"
-            found += db.execute(sql, params).fetchone()[0]
-        return found
 
     def _statement(
         self, tenant: str, query: ItemQuery, position: tuple | None, counting: bool, condition: str | None = None
@@ -361,7 +321,7 @@ class SqliteSearchIndex(SearchIndex):
             scopes = predictions.scopes(self._db(), tenant, query.dataset_id, query.model_id or predictions.MEAN)
             if not scopes:
                 return None
-        where, params = _item_filters(tenant, query, "items.")
+        where, params = listing.item_filters(tenant, query, "items.")
         if condition is not None:
             where.append(condition)
         if query.q is not None:
@@ -371,53 +331,6 @@ class SqliteSearchIndex(SearchIndex):
             where.append("items.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
             params.append(expression)
         return listing.statement(tenant, query, scopes, position, where, params, counting)
-
-    def _matches(self, expression: str, cap: int) -> int:
-        """How many rows match, counting no further than `cap`."""
-        sql = "SELECT count(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?)"
-        return self._db().execute(sql, (expression, cap)).fetchone()[0]
-
-    def _full_text(self, q: str, where: list[str], params: list, limit: int) -> list[ItemRecord]:
-        """Matches of `q` in item_id order, by the cheapest of three plans for how many rows match:
-        few -> read those rows by rowid and sort them; very many, with a last word short enough for
-        the prefix index -> walk the filtered rows in order, probing each; else the list of all matches.
-        Only column lists and `?` placeholders are interpolated into the SQL."""
-        expression = match_expression(q)
-        if expression is None:
-            return []
-        words = re.findall(r"\w+", q)
-        db = self._db()
-        cond = " AND ".join(where)
-        # Exact words first: cheap even when the last word is a long prefix with a costly doclist.
-        exact = " AND ".join(f'"{w}"' for w in words)
-        if self._matches(exact, FEW + 1) <= FEW and self._matches(expression, FEW + 1) <= FEW:
-            sql = (
-                f"SELECT {_COLUMNS} FROM (SELECT rowid AS r FROM items_fts WHERE items_fts MATCH ?) AS m "
-                f"CROSS JOIN items ON items.rowid = m.r WHERE {cond} ORDER BY item_id LIMIT ?"
-            )
-            return [_record(r) for r in db.execute(sql, (expression, *params, limit))]
-        last = words[-1]
-        found: list[tuple] = []
-        if last.isascii() and last.isalnum() and len(last) in PREFIXES and self._matches(expression, MANY + 1) > MANY:
-            bound = db.execute(
-                f"SELECT item_id FROM items WHERE {cond} ORDER BY item_id LIMIT 1 OFFSET ?", (*params, WINDOW - 1)
-            ).fetchone()
-            upto, upto_params = (" AND item_id <= ?", [bound[0]]) if bound else ("", [])
-            probe = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = items.rowid)"
-            found = db.execute(
-                f"SELECT {_COLUMNS} FROM items WHERE {cond}{upto} AND {probe} ORDER BY item_id LIMIT ?",
-                (*params, *upto_params, expression, limit),
-            ).fetchall()
-            if len(found) == limit or bound is None:
-                return [_record(r) for r in found]
-            cond += " AND item_id > ?"  # sparse under these filters: the list of all matches for the rest
-            params = [*params, bound[0]]
-        rows = db.execute(
-            f"SELECT {_COLUMNS} FROM items WHERE {cond} "
-            "AND rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?) ORDER BY item_id LIMIT ?",
-            (*params, expression, limit - len(found)),
-        )
-        return [_record(r) for r in [*found, *rows]]
 
     def stats(self, tenant: str, dataset_id: str) -> DatasetStats:
         rows = (
@@ -456,34 +369,6 @@ class SqliteSearchIndex(SearchIndex):
             )
             .rowcount
         )
-
-
-def _check_model(query: ItemQuery) -> None:
-    if query.model_id is None and (
-        query.sort in PREDICTION_SORTS
-        or query.predicted is not None
-        or query.disagrees
-        or query.min_score is not None
-        or query.max_score is not None
-    ):
-        raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
-
-
-def _item_filters(tenant: str, query: ItemQuery, table: str = "") -> tuple[list[str], list]:
-    """Conditions on `items` (columns prefixed with `table`) of the tenant's live items the query keeps."""
-    where, params = [f"{table}tenant = ?", f"{table}status != ?"], [tenant, DELETED]
-    for column, value in (
-        ("dataset_id", query.dataset_id),
-        ("label", query.label),
-        ("status", query.status),
-        ("content_type", query.content_type),
-    ):
-        if value is not None:
-            where.append(f"{table}{column} = ?")
-            params.append(value)
-    if query.unlabeled:
-        where.append(f"{table}label IS NULL")
-    return where, params
 
 
 def _row(record: ItemRecord) -> tuple:

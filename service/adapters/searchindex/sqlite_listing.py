@@ -9,8 +9,12 @@ index's columns, never an offset. Only column names and `?` placeholders are put
 from __future__ import annotations
 
 import json
+import sqlite3
+from dataclasses import replace
 
-from service.adapters.searchindex import SORTS, ItemQuery
+from service.adapters.searchindex import AVAILABLE, PENDING, PREDICTION_SORTS, SORTS, ItemQuery
+
+DELETED = "deleted"  # tombstone: blocks older observations, never returned
 
 IN_JSON = "IN (SELECT value FROM json_each(?))"  # a list as one JSON parameter
 # Item columns that a listing in their order walks an index of (tenant, dataset_id, <column>, item_id) for.
@@ -94,3 +98,54 @@ def _after(column: str, descending: bool, value: str, key: str, position: tuple 
     if descending:  # no row value for mixed directions: the first term bounds the index range
         return [f"{value} <= ? AND ({value} < ? OR {key} > ?)"], [start, start, item_id]
     return [f"({value}, {key}) > (?, ?)"], [start, item_id]
+
+
+def check_model(query: ItemQuery) -> None:
+    """The port's rule: prediction sorts and filters name the model whose predictions they read."""
+    if query.model_id is None and (
+        query.sort in PREDICTION_SORTS
+        or query.predicted is not None
+        or query.disagrees
+        or query.min_score is not None
+        or query.max_score is not None
+    ):
+        raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
+
+
+def item_filters(tenant: str, query: ItemQuery, table: str = "") -> tuple[list[str], list]:
+    """Conditions on `items` (columns prefixed with `table`) of the tenant's live items the query keeps."""
+    where, params = [f"{table}tenant = ?", f"{table}status != ?"], [tenant, DELETED]
+    for column, value in (
+        ("dataset_id", query.dataset_id),
+        ("label", query.label),
+        ("status", query.status),
+        ("content_type", query.content_type),
+    ):
+        if value is not None:
+            where.append(f"{table}{column} = ?")
+            params.append(value)
+    if query.unlabeled:
+        where.append(f"{table}label IS NULL")
+    return where, params
+
+
+def class_count(db: sqlite3.Connection, tenant: str, query: ItemQuery) -> int:
+    """A count by dataset, label and status alone: available items from the per-class totals the
+    triggers keep, plus the pending ones (uploads in flight: few) by their partial index. Counting
+    the items themselves reads every row of a large dataset."""
+    found = 0
+    classes, values = ["tenant = ?", "dataset_id = ?"], [tenant, query.dataset_id]
+    if query.label is not None:
+        classes.append("label = ?")
+        values.append(query.label)
+    if query.unlabeled:
+        classes.append("label = ''")  # how label_counts keeps the unlabelled
+    if query.status in (None, AVAILABLE):
+        sql = f"SELECT coalesce(sum(items), 0) FROM label_counts WHERE {' AND '.join(classes)}"
+        found += db.execute(sql, values).fetchone()[0]
+    if query.status in (None, PENDING):
+        where, params = item_filters(tenant, replace(query, status=None))
+        where.append("status = 'pending'")  # as the partial index's WHERE says
+        sql = f"SELECT count(*) FROM items INDEXED BY items_pending WHERE {' AND '.join(where)}"
+        found += db.execute(sql, params).fetchone()[0]
+    return found
