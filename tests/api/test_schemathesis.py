@@ -62,7 +62,9 @@ class Fuzzed:
 @pytest.fixture(scope="module", params=STORES)
 def fuzzed(request, tmp_path_factory, moto_endpoint: str) -> Iterator[Fuzzed]:
     store = request.param
-    with running_stack(store, tmp_path_factory.mktemp(f"fuzz-{store}"), moto_endpoint) as stack:
+    # The fuzzer sends thousands of requests a minute to one tenant: its rate quota is not under test here.
+    data_dir = tmp_path_factory.mktemp(f"fuzz-{store}")
+    with running_stack(store, data_dir, moto_endpoint, quota_requests_per_minute=1_000_000) as stack:
         state = Fuzzed(stack, stack.token("fuzzer", "demo", "admin"))
         state.ensure_dataset()
         yield state

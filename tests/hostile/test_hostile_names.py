@@ -209,7 +209,11 @@ def test_names_that_differ_only_by_normalisation_or_case_are_one_name(stack):
 
 @pytest.fixture
 def item(stack, dataset) -> tuple[str, str]:
-    return dataset, upload(stack, dataset, "x.png")["id"]
+    made = upload(stack, dataset, "x.png")["id"]
+    # The thumbnailer's answer (a thumbnail, or the marker of a refusal) is written off the request
+    # path: settled first, so "writes nothing" compares what the refused requests did alone.
+    assert stack.edna.wait_for_thumbnails(30)
+    return dataset, made
 
 
 HOSTILE_TAGS = [
