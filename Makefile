@@ -31,8 +31,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
 	$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+# Four workers on two cores: much of the suite waits on servers, browsers and subprocesses. A file's
+# tests stay on one worker: module-scoped stacks are built once, and the fuzzers' last test checks
+# what the module's other tests sent (xdist 3.8's `loadgroup` did not keep groups together under pytest 9.2 here).
+TEST_WORKERS ?= 4
+
 test: $(VENV)/.dev-installed lint $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .

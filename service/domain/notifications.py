@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from service.adapters.webhookqueue import WebhookQueue
-from service.domain.timestamps import now_iso
+from service.domain.timestamps import iso, now_iso
 from service.domain.webhooks import Delivery, WebhookRegistry, newest_first_id
 from service.vocabulary.errors import Unavailable
 from service.vocabulary.ids import new_id
@@ -30,14 +30,16 @@ def nobody(tenant: str, event_type: str, data: dict, key: str | None = None) -> 
 
 def message(tenant: str, webhook_id: str, event: dict, redelivery_of: str | None = None) -> dict:
     """A queued delivery: everything its attempts need but the endpoint's record (read fresh each time)."""
-    delivery_id = newest_first_id()
+    # One instant for the id and created_at: the log's id order is then its created_at order.
+    ms = int(time.time() * 1000)
+    delivery_id = newest_first_id(ms)
     return {
         "delivery_id": delivery_id,
         "tenant": tenant,
         "webhook_id": webhook_id,
         "event": event,
         "attempts": 0,
-        "created_at": now_iso(),
+        "created_at": iso(ms / 1000),
         **({"redelivery_of": redelivery_of} if redelivery_of else {}),
     }
 

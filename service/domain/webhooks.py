@@ -68,10 +68,10 @@ class Delivery:
         return {**asdict(self), "event_id": self.event["id"], "type": self.event["type"]}
 
 
-def newest_first_id() -> str:
+def newest_first_id(ms: int | None = None) -> str:
     """A new id whose order is the reverse of creation: a listing of the log reads newest first."""
     alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    return new_id().translate(str.maketrans(alphabet, alphabet[::-1]))
+    return new_id(ms).translate(str.maketrans(alphabet, alphabet[::-1]))
 
 
 def check_events(events: list[str]) -> list[str]:
