@@ -100,6 +100,9 @@ class EdnaSide:
             if not cursor:
                 return ids
 
+    def health(self) -> int:
+        return requests.get(f"{self.base}/api/health", timeout=30).status_code
+
     def set_label(self, item_id: str, label: str) -> int:
         return self.http.put(f"{self.items}/{item_id}/label", json={"label": label}, timeout=30).status_code
 

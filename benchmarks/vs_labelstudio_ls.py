@@ -125,6 +125,9 @@ class LabelStudioSide:
         """Every task id, in pages of 100, asking for the id field alone (`listed_bytes` shows what that saves)."""
         return self._pages({"fields": "task_only", "include": "id"})
 
+    def health(self) -> int:
+        return requests.get(f"{self.base}/health", timeout=30).status_code
+
     def set_label(self, task_id: int, label: str) -> int:
         result = [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
         url = f"{self.base}/api/tasks/{task_id}/annotations/"
