@@ -42,7 +42,6 @@ from bounds import Deadline
 from grid_data import TENANT, open_store, prepare
 
 from service.adapters.searchindex import ItemQuery
-from service.domain.indexing import LABEL_TAG
 from service.vocabulary import layout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +80,7 @@ def label_items(data_dir: Path, dataset_id: str, seed: int) -> int:
             continue
         label = rng.choice(LABELS)
         key = layout.item_object(TENANT, dataset_id, record.item_id, record.filename)
-        blobs.put_tags(key, {**blobs.get_tags(key), LABEL_TAG: label})
+        blobs.put_tags(key, {**blobs.get_tags(key), layout.LABEL_TAG: label})
         now = time.time()
         changed.append(replace(record, label=label, updated_at=now, observed_at=now))
     index.upsert_many(changed)
