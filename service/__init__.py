@@ -15,7 +15,7 @@ from service.bootstrap import Adapters, build_adapters
 from service.edna import Edna
 from service.settings import Config
 from service.version import VERSION
-from service.vocabulary.errors import DomainError
+from service.vocabulary.errors import DomainError, TooManyRequests
 
 # The inference engine ships to MWAA as plugins.zip, the top-level package `edna_engine`; in a
 # checkout it lives in plugins/, so it is imported the same way here.
@@ -65,6 +65,13 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
 
 class EdnaApi(Api):
     """flask-smorest's Api whose error bodies always carry a plain-words `message`."""
+
+    def _register_responses(self):
+        super()._register_responses()
+        # Every 429 (quotas, sign-in lockouts) says when the same request may succeed.
+        self.spec.components.responses_lazy["TOO_MANY_REQUESTS"]["headers"] = {
+            "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+        }
 
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)
@@ -143,7 +150,7 @@ def _domain_error(exc: DomainError):
     response.status_code = exc.status
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="edna"'
-    if getattr(exc, "retry_after", None):
+    if isinstance(exc, TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after)
     if exc.status >= 500:
         log.warning("storage or dependency unavailable: %s", exc.message)

@@ -21,6 +21,7 @@ from service.vocabulary.errors import TooManyRequests
 # A slot taken for a job whose record is not written yet counts as held this long (job.json follows
 # within one request; a request that died in between gives its slot back after this).
 STARTING_SECONDS = 120.0
+JOB_RETRY_SECONDS = 30  # a slot frees when a job ends: jobs run for tens of seconds at least
 
 
 class JobSlots:
@@ -53,7 +54,8 @@ class JobSlots:
             self._give_back(taken)
             more = f", and this needs {len(job_ids)}" if len(job_ids) > 1 else ""
             raise TooManyRequests(
-                f"the tenant's concurrent job quota is reached: {busy} of {allowed} jobs are queued or running{more}"
+                f"the tenant's concurrent job quota is reached: {busy} of {allowed} jobs are queued or running{more}",
+                JOB_RETRY_SECONDS,
             )
 
     def _read(self, key: str) -> tuple[dict | None, str | None]:

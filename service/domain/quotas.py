@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,9 @@ from service.vocabulary.errors import BadRequest, TooManyRequests
 
 CACHE_SECONDS = 30.0  # an operator's change reaches every server process within this
 MODEL_BYTES_SECONDS = 10.0  # item uploads see a model registered by another process within this
+# Space frees only when someone deletes or an operator raises the quota: an hour says "not by waiting",
+# and the Python client hands a Retry-After over a minute to its caller at once.
+STORAGE_RETRY_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,14 @@ class QuotaBook:
         quotas = self.limits(tenant)
         items, held = self.held(tenant, fresh)
         if items + 1 > quotas.max_items:
-            raise TooManyRequests(f"the tenant's item quota is reached: {items} of {quotas.max_items} items")
+            raise TooManyRequests(
+                f"the tenant's item quota is reached: {items} of {quotas.max_items} items", STORAGE_RETRY_SECONDS
+            )
         if held + size > quotas.max_bytes:
             raise TooManyRequests(
                 f"this upload of {size} bytes would pass the tenant's storage quota: "
-                f"{held} of {quotas.max_bytes} bytes are used"
+                f"{held} of {quotas.max_bytes} bytes are used",
+                STORAGE_RETRY_SECONDS,
             )
 
     def model_bytes(self, tenant: str, fresh: bool = False) -> int:
@@ -133,5 +140,6 @@ class QuotaBook:
             self._window[tenant] = (minute, count)
         if count > allowed:
             raise TooManyRequests(
-                f"the tenant's request quota is reached: {count - 1} of {allowed} requests this minute"
+                f"the tenant's request quota is reached: {count - 1} of {allowed} requests this minute",
+                math.ceil((minute + 1) * 60 - time.time()),  # when the next window opens
             )

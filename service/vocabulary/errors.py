@@ -51,6 +51,11 @@ class Unavailable(DomainError):
 
 
 class TooManyRequests(DomainError):
-    """A quota or rate limit is reached; the message names it and the current figure."""
+    """A quota or rate limit is reached; the message names it and the current figure. `retry_after`:
+    the seconds after which the same request may succeed (every 429 sends it as Retry-After)."""
 
     status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

@@ -21,6 +21,9 @@ def test_the_document_is_valid_openapi_3_0(client):
     spec = client.get("/api/openapi.json").get_json()
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in OpenAPIV30SpecValidator(spec).iter_errors()]
     assert errors == []
+    # every 429 documents when to try again
+    too_many = spec["components"]["responses"]["TOO_MANY_REQUESTS"]
+    assert too_many["headers"]["Retry-After"]["schema"] == {"type": "integer"}
 
 
 def test_the_docs_page_loads_only_edna_s_own_assets(client):

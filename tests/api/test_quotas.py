@@ -25,8 +25,10 @@ def holdings(stack, dataset_id: str) -> tuple:
     return stack.edna.adapters.index.holdings("demo"), sorted(i["id"] for i in pending), storage_keys(stack)
 
 
-def refused(resp, *words: str) -> str:
+def refused(resp, *words: str, retry_after: int | None = None) -> str:
+    """A 429 naming `words`, with a Retry-After in whole seconds (`retry_after` exactly, when given)."""
     assert resp.status_code == 429, resp.text
+    assert int(resp.headers["Retry-After"]) == retry_after if retry_after else int(resp.headers["Retry-After"]) >= 1
     message = resp.json()["message"]
     for word in words:
         assert word in message, message
@@ -58,7 +60,7 @@ def test_item_quota(stack):
     before = holdings(stack, dataset["id"])
     assert before[0] == (3, 25)
     resp = request_upload(stack, token, dataset["id"], 10)
-    refused(resp, "item quota", "3 of 3 items")
+    refused(resp, "item quota", "3 of 3 items", retry_after=3600)
     assert holdings(stack, dataset["id"]) == before
     # the size is checked before the quota: a size refused anyway says so
     assert request_upload(stack, token, dataset["id"], stack.config.max_upload_bytes + 1).status_code == 413
@@ -107,7 +109,7 @@ def test_concurrent_job_quota(local_stack):
     both = {"dataset_id": dataset["id"], "model_ids": model_ids}
 
     stack.edna.quotas.set("demo", {"max_concurrent_jobs": 0})
-    refused(raw(stack, "POST", "/api/jobs", token, json=one_job), "concurrent job quota", "0 of 0 jobs")
+    refused(raw(stack, "POST", "/api/jobs", token, json=one_job), "concurrent job quota", "0 of 0 jobs", retry_after=30)
     assert jobs_in_storage(stack) == [] and list(editor.pages("/api/jobs")) == []
 
     stack.edna.quotas.set("demo", {"max_concurrent_jobs": 2})
@@ -144,6 +146,7 @@ def test_request_quota_per_minute(local_stack):
     assert "request quota" in err.value.body["message"] and "5 of 5 requests this minute" in err.value.body["message"]
     mutation = raw(stack, "POST", "/api/datasets", stack.token("boss", "rpm", "admin"), json={"name": "x"})
     refused(mutation, "request quota")
+    assert int(mutation.headers["Retry-After"]) <= 60  # when the next minute's window opens
     assert storage_keys(stack, "tenants/rpm/") == []
     # other tenants are not limited by rpm's quota
     assert all(stack.client("viewer", "demo").call("GET", "/api/me") for _ in range(10))

@@ -9,10 +9,11 @@ from edna_client.session import Credentials, Session
 
 
 class Refusing:
-    """Signs in anyone; answers the first `busy` API calls 429 (Retry-After: 0), the rest 200."""
+    """Signs in anyone; answers the first `busy` API calls 429 (with `retry_after`), the rest 200."""
 
-    def __init__(self, busy: int):
+    def __init__(self, busy: int, retry_after: str = "0"):
         self.busy = busy
+        self.retry_after = retry_after
         self.calls = 0
         self.sign_ins = 0
 
@@ -23,7 +24,7 @@ class Refusing:
         self.calls += 1
         if self.calls <= self.busy:
             body = {"code": 429, "status": "Too Many Requests", "message": "slow down"}
-            return self._json(start_response, "429 Too Many Requests", body, [("Retry-After", "0")])
+            return self._json(start_response, "429 Too Many Requests", body, [("Retry-After", self.retry_after)])
         return self._json(start_response, "200 OK", {"items": [], "next_cursor": None})
 
     @staticmethod
@@ -45,3 +46,11 @@ def test_a_429_that_does_not_end_reaches_the_caller():
     with serve(app) as url:
         resp = Session(url, Credentials(username="u", password="p")).request("GET", "/api/datasets")
     assert resp.status_code == 429 and app.calls == 11
+
+
+def test_a_429_asking_for_more_than_a_minute_reaches_the_caller_at_once():
+    """A full storage quota answers Retry-After: 3600; waiting it out would only hang the caller."""
+    app = Refusing(busy=1000, retry_after="3600")
+    with serve(app) as url:
+        resp = Session(url, Credentials(username="u", password="p")).request("GET", "/api/datasets")
+    assert resp.status_code == 429 and app.calls == 1

@@ -13,6 +13,7 @@ import requests
 
 TIMEOUT = 60.0  # seconds for one request (a bound, so a dead server fails a command instead of hanging it)
 RATE_LIMIT_RETRIES = 10  # 429s in a row before the error is the caller's
+LONGEST_WAIT = 60.0  # a 429 asking for longer (a full storage quota) is the caller's at once
 
 
 class EdnaError(Exception):
@@ -60,9 +61,9 @@ class Credentials:
 
 
 def retry_after(resp: requests.Response) -> float:
-    """Seconds a 429 asks to wait (Retry-After in seconds), within [0.1, 60]; 1 when it does not say."""
+    """Seconds a 429 asks to wait (Retry-After in seconds), at least 0.1; 1 when it does not say."""
     try:
-        return min(max(float(resp.headers.get("Retry-After", "1")), 0.1), 60.0)
+        return max(float(resp.headers.get("Retry-After", "1")), 0.1)
     except ValueError:
         return 1.0
 
@@ -158,7 +159,7 @@ class Session:
             if resp.status_code == 401 and not renewed and self._renew(token):
                 renewed = True
                 resp = send(self.token())
-            if resp.status_code != 429 or waits == RATE_LIMIT_RETRIES:
+            if resp.status_code != 429 or waits == RATE_LIMIT_RETRIES or retry_after(resp) > LONGEST_WAIT:
                 return resp
             waits += 1
             time.sleep(retry_after(resp))  # a 429 wrote nothing: the same request may go again

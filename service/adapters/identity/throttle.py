@@ -17,8 +17,7 @@ class SignInThrottled(TooManyRequests):
     """Too many failed sign-ins for this name or from this address; `retry_after` in seconds."""
 
     def __init__(self, retry_after: int):
-        super().__init__(f"too many failed sign-ins; try again in {retry_after} seconds")
-        self.retry_after = retry_after
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} seconds", retry_after)
 
 
 @dataclass
