@@ -11,7 +11,7 @@ its jobs, a member) and every case whose path names ids is sent once as generate
 the real ids, so the fuzzing gets past the 404s into the handlers. A generated DELETE that succeeds
 on a real id is followed by making that resource again.
 
-The tenant's per-minute request quota is raised: the fuzzing sends more than the default 6000 a
+The tenant's per-minute request quota is raised: the fuzzing sends more than the default 15,000 a
 minute when the machine is fast, and a 429 would hide what the handlers answer.
 """
 
