@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer
 
 from service.adapters.files import create_once
 from service.vocabulary.errors import Forbidden
@@ -37,21 +40,22 @@ class UrlSigner:
     """Turns grants into URL tokens and back; the secret lives in the data dir (0600)."""
 
     def __init__(self, secret_file: Path):
-        self._serializer = URLSafeSerializer(
-            create_once(secret_file, lambda: secrets.token_bytes(32)), salt="edna-blob-url"
-        )
+        # One Signer over a compact payload: URLSafeSerializer made a signer and tried zlib per token,
+        # 60% of the cost of the two URLs each item of a listing page carries.
+        secret = create_once(secret_file, lambda: secrets.token_bytes(32))
+        self._signer = Signer(secret, salt="edna-blob-url", digest_method=hashlib.sha256)
 
     def sign(self, grant: Grant) -> str:
-        # The fields in order, read directly: dataclasses.astuple deep-copies and cost a third of a
-        # listing page's time (every item signs a download and a thumbnail URL).
-        return self._serializer.dumps([getattr(grant, name) for name in _FIELDS])
+        # The fields in order, read directly: dataclasses.astuple deep-copies.
+        fields = json.dumps([getattr(grant, name) for name in _FIELDS], separators=(",", ":"))
+        return self._signer.sign(base64.urlsafe_b64encode(fields.encode()).rstrip(b"=")).decode()
 
     def verify(self, token: str, ops: set[str]) -> Grant:
         """The grant a token carries; Forbidden (403) when tampered, expired or for another op."""
         try:
-            fields = self._serializer.loads(token)
-            grant = Grant(*fields)
-        except (BadSignature, TypeError, ValueError):
+            payload = self._signer.unsign(token.encode())
+            grant = Grant(*json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))))
+        except (BadSignature, TypeError, ValueError):  # binascii, JSON and encoding errors are ValueErrors
             raise Forbidden("the signed URL is invalid") from None
         if grant.op not in ops:
             raise Forbidden("the signed URL does not allow this method")
