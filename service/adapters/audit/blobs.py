@@ -50,17 +50,30 @@ class BlobAuditLog(AuditLog):
     def entries(
         self, tenant: str, day: str, after: str | None, actor: str | None = None, action: str | None = None
     ) -> Iterator[tuple[str, dict]]:
-        prefix = layout.audit_day_prefix(tenant, day)
-        keys = [
-            info.key
-            for info in self.blobs.iter_objects(prefix)
-            if (after is None or info.key > after) and _may_match(info.key, actor, action)
-        ]
-        for start in range(0, len(keys), READ_AHEAD):
-            batch = keys[start : start + READ_AHEAD]
-            for key, raw in zip(batch, self._pool.map(self.blobs.get_bytes, batch), strict=True):
-                for line in raw.splitlines():
-                    yield key, json.loads(line)
+        # Listed page by page from the cursor on and read as listed: a page of the trail costs what it
+        # reads, not a listing of the whole day (thousands of parts on a busy one).
+        batch: list[str] = []
+        for key in self._keys(layout.audit_day_prefix(tenant, day), after):
+            if _may_match(key, actor, action):
+                batch.append(key)
+            if len(batch) == READ_AHEAD:
+                yield from self._read(batch)
+                batch = []
+        yield from self._read(batch)
+
+    def _keys(self, prefix: str, after: str | None) -> Iterator[str]:
+        token = None
+        while True:
+            page = self.blobs.list_page(prefix, start_after=after, token=token)
+            yield from (info.key for info in page.objects)
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    def _read(self, keys: list[str]) -> Iterator[tuple[str, dict]]:
+        for key, raw in zip(keys, self._pool.map(self.blobs.get_bytes, keys), strict=True):
+            for line in raw.splitlines():
+                yield key, json.loads(line)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
