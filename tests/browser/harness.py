@@ -119,10 +119,12 @@ class EdnaServer:
 
 @pytest.fixture(scope="session")
 def edna_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdnaServer]:
-    """Edna as `make run` starts it, on a free port over a fresh data dir; its output goes to server.log."""
+    """Edna as `make run` starts it, on a free port over a fresh data dir; its output goes to
+    server.log (server-gw0.log … under pytest-xdist: one server per worker)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     data_dir = tmp_path_factory.mktemp("edna-browser")
-    log_path = ARTIFACTS / "server.log"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    log_path = ARTIFACTS / (f"server-{worker}.log" if worker else "server.log")
     port = free_port()
     command = [sys.executable, "-m", "service", "run", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("w") as log:
