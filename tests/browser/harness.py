@@ -1,4 +1,4 @@
-"""The real-browser harness: Edna served by `python -m service run` (demo included) and Debian's Chromium.
+"""The real-browser harness: Edna served by `python -m service run` (demo seeded once a run) and Debian's Chromium.
 
 A browser test module declares `pytest_plugins = ["harness"]` and `pytestmark = needs_chromium`; its tests
 then ask for `edna_server`, `demo_credentials`, `browser` or `page` (plus `page_watch` to allow the
@@ -9,9 +9,11 @@ PYTEST_DONT_REWRITE: test modules import this before `pytest_plugins` loads it (
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -108,6 +110,22 @@ class EdnaServer:
                 raise TimeoutError(f"demo not seeded after {timeout} s; log tail:\n{_log_tail(self.log_path)}")
             time.sleep(0.5)
 
+    def wait_for_jobs(self, timeout: float = 300.0) -> None:
+        """Block until none of the demo's jobs is queued or running (a copy of the data dir then holds
+        their results, and no server over a copy runs them again)."""
+        password = json.loads((self.data_dir / "demo-credentials.json").read_text())["alice"]
+        login = requests.post(self.url("/api/auth/token"), json={"username": "alice", "password": password}, timeout=10)
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            jobs = requests.get(self.url("/api/jobs"), headers=headers, timeout=10).json()["items"]
+            if all(job["status"] in ("succeeded", "failed", "cancelled") for job in jobs):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"demo jobs unfinished after {timeout} s; log tail:\n{_log_tail(self.log_path)}")
+            time.sleep(0.5)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -117,16 +135,9 @@ class EdnaServer:
             self.process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def edna_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdnaServer]:
-    """Edna as `make run` starts it, on a free port over a fresh data dir; its output goes to
-    server.log (server-gw0.log … under pytest-xdist: one server per worker)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    data_dir = tmp_path_factory.mktemp("edna-browser")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    log_path = ARTIFACTS / (f"server-{worker}.log" if worker else "server.log")
+def _start(data_dir: Path, log_path: Path, *flags: str) -> EdnaServer:
     port = free_port()
-    command = [sys.executable, "-m", "service", "run", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "service", "run", "--host", "127.0.0.1", "--port", str(port), *flags]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [*command, "--data-dir", str(data_dir)],
@@ -136,8 +147,40 @@ def edna_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdnaServer
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     server = EdnaServer(f"http://127.0.0.1:{port}", data_dir, log_path, process)
+    server.wait_until_up()
+    return server
+
+
+def _seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the demo seeded by `make run`'s own path and its jobs finished, made once per
+    test run: under pytest-xdist the first worker to ask seeds it while the others wait on a lock
+    (four seedings at once cost minutes of both cores)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    root = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    seeded, done = root / "edna-demo", root / "edna-demo.done"
+    with (root / "edna-demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            server = _start(seeded, ARTIFACTS / "server-seed.log")
+            try:
+                server.wait_for_demo()
+                server.wait_for_jobs()
+            finally:
+                server.stop()
+            done.touch()
+    return seeded
+
+
+@pytest.fixture(scope="session")
+def edna_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdnaServer]:
+    """Edna as `make run` starts it, on a free port over its own copy of the seeded demo; its output
+    goes to server.log (server-gw0.log … under pytest-xdist: one server per worker)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    data_dir = tmp_path_factory.mktemp("edna-browser")
+    shutil.copytree(_seeded_demo(tmp_path_factory), data_dir, dirs_exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    server = _start(data_dir, ARTIFACTS / (f"server-{worker}.log" if worker else "server.log"), "--no-demo")
     try:
-        server.wait_until_up()
         yield server
     finally:
         server.stop()
