@@ -39,6 +39,16 @@ def item_object(tenant: str, dataset_id: str, item_id: str, filename: str) -> st
     return f"tenants/{tenant}/datasets/{dataset_id}/items/{item_id}/{filename}"
 
 
+def import_ledger_prefix(tenant: str, dataset_id: str, source_digest: str) -> str:
+    """Which objects of one import source became which items, in numbered chunks: a second run
+    of the same import skips them, and a run cut short resumes its last chunks."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/imports/{source_digest}/"
+
+
+def import_ledger_chunk(tenant: str, dataset_id: str, source_digest: str, number: int) -> str:
+    return import_ledger_prefix(tenant, dataset_id, source_digest) + f"{number:08d}.json"
+
+
 def item_tombstone(tenant: str, dataset_id: str, item_id: str) -> str:
     """Left by a delete, under the dataset (which takes it along): an object arriving later is discarded."""
     return tombstones_prefix(tenant, dataset_id) + item_id

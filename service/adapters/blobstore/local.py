@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import os
+import shutil
 import threading
 import time
 import zlib
@@ -26,6 +28,7 @@ from service.adapters.blobstore import (
     PreconditionFailed,
     metadata_headers,
 )
+from service.adapters.blobstore.local_linked import guessed_type, linked_etag
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.local_versions import LocalVersions
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
@@ -212,6 +215,36 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         if path.is_file():
             raise PreconditionFailed("an object is already stored here and uploads never replace one")
 
+    def link_in(self, key: str, source: str) -> ObjectInfo:
+        """Place a file of the same file system at `key` as a hard link: no bytes copied, no sidecar
+        (`head` derives the ETag from the file's identity and the type from its name), no listener
+        called (the importer indexes in bulk). Writes never change a file in place, so the source
+        and the object stay the same bytes until one is replaced. Across file systems: a copy."""
+        path = self._file(key)
+        if os.path.islink(source):  # its target: the store never holds a symlink (os.link would keep it)
+            source = os.path.realpath(source)
+        try:
+            try:
+                os.link(source, path)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.link(source, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = self.tmp / f"import-{new_id()}"
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, path)
+        st = os.stat(path)
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=linked_etag(st),
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            content_type=guessed_type(key),
+        )
+
     def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> str:
         return self.write_stream(key, io.BytesIO(data), content_type, len(data), metadata).etag
 
@@ -262,12 +295,13 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         if st is None:
             return None
         meta = self._read_meta(key)
+        linked = "etag" not in meta  # placed by `link_in`: no sidecar, or one holding only tags
         return ObjectInfo(
             key=key,
             size=st.st_size,
-            etag=meta.get("etag", ""),
+            etag=linked_etag(st) if linked else meta["etag"],
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            content_type=meta.get("content_type"),
+            content_type=guessed_type(key) if linked else meta.get("content_type"),
             metadata=meta.get("metadata", {}),
         )
 
