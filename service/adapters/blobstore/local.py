@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import threading
 import time
 import zlib
@@ -122,10 +123,18 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
 
     def _existing(self, key: str) -> Path | None:
         """The file of a key if it holds an object; keys no file can hold (`a/`) hold nothing, as on S3."""
+        st = self._stat(key)
+        return Path(self._file(key)) if st else None
+
+    def _stat(self, key: str) -> os.stat_result | None:
+        """The object's file status, None without one (plain strings: events read three keys each)."""
         if not key or key.endswith("/"):
             return None
-        path = self._path(key)
-        return path if path.is_file() else None
+        try:
+            st = os.stat(self._file(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st if stat.S_ISREG(st.st_mode) else None
 
     def _meta_path(self, key: str) -> Path:
         return Path(self._meta_file(key))
@@ -139,8 +148,9 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
 
     def _read_meta(self, key: str) -> dict:
         try:
-            return json.loads(self._meta_path(key).read_text())
-        except FileNotFoundError:
+            with open(self._meta_file(key), "rb") as fh:
+                return json.loads(fh.read())
+        except (FileNotFoundError, NotADirectoryError):
             return {}
 
     def _write_meta(self, key: str, meta: dict) -> None:
@@ -287,11 +297,7 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         return self._path(key), info
 
     def head(self, key: str) -> ObjectInfo | None:
-        path = self._existing(key)
-        try:
-            st = path.stat() if path else None
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        st = self._stat(key)
         if st is None:
             return None
         meta = self._read_meta(key)
@@ -394,7 +400,7 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
     # -- tags ---------------------------------------------------------------------------------
 
     def get_tags(self, key: str) -> dict[str, str]:
-        if self._existing(key) is None:  # a stat, not a head: the sidecar is read once, below
+        if self._stat(key) is None:  # a stat, not a head: the sidecar is read once, below
             raise ObjectMissing(f"no object {key}")
         return dict(self._read_meta(key).get("tags", {}))
 
