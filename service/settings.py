@@ -94,7 +94,9 @@ class Config:
         "Largest image (width x height, read from its header) that gets a thumbnail: a 50-megapixel camera"
         " frame, at most 200 MB decoded in one thumbnail worker; larger ones are available without a preview.",
     )
-    thumbnail_workers: int = _setting(1, "Threads that make thumbnails in the service process (local, no queue URL).")
+    thumbnail_workers: int = _setting(
+        2, "Threads that make thumbnails in the service process (local, no queue URL): Pillow decodes outside the GIL."
+    )
     thumbnail_backlog: int = _setting(
         1000, "Thumbnails waiting for those threads at most; beyond it they are dropped until `reindex` makes them."
     )

@@ -89,6 +89,12 @@ def thumbnail(tenant: str, dataset_id: str, item_id: str) -> str:
     return f"tenants/{tenant}/thumbnails/{dataset_id}/{item_id}.webp"
 
 
+def is_thumbnail(key: str) -> bool:
+    """Derived from an item's object and made again by a rebuild: worth no flush to disk of its own."""
+    parts = key.split("/", 3)
+    return len(parts) == 4 and parts[0] == "tenants" and parts[2] == "thumbnails"
+
+
 @dataclass(frozen=True)
 class ItemKey:
     """Where an item's object lives, parsed back from its key."""

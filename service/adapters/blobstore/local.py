@@ -35,6 +35,7 @@ from service.adapters.blobstore.local_versions import LocalVersions
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
 from service.adapters.blobstore.spent_grants import SpentGrants
 from service.adapters.files import disk_errors, write_atomic
+from service.vocabulary import layout
 from service.vocabulary.errors import BadRequest, Forbidden
 from service.vocabulary.ids import new_id
 
@@ -154,7 +155,8 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
             return {}
 
     def _write_meta(self, key: str, meta: dict) -> None:
-        write_atomic(self._meta_path(key), json.dumps(meta).encode(), tmp_dir=self.tmp)
+        durable = not layout.is_thumbnail(key)
+        write_atomic(self._meta_path(key), json.dumps(meta).encode(), tmp_dir=self.tmp, durable=durable)
 
     # -- objects ------------------------------------------------------------------------------
 
@@ -166,14 +168,14 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         path = self._path(key)
         tmp = self.tmp / f"upload-{new_id()}"
         try:
-            etag = self._receive(stream, tmp, max_size)
+            etag = self._receive(stream, tmp, max_size, durable=not layout.is_thumbnail(key))
             return self._commit(key, path, tmp, content_type, etag, metadata)
         finally:
             tmp.unlink(missing_ok=True)
 
     @staticmethod
-    def _receive(stream: BinaryIO, tmp: Path, max_size: int) -> str:
-        """Copy a stream to a durable temp file, counting; returns its MD5 (S3's ETag)."""
+    def _receive(stream: BinaryIO, tmp: Path, max_size: int, durable: bool = True) -> str:
+        """Copy a stream to a temp file, counting, flushed to disk if `durable`; returns its MD5 (S3's ETag)."""
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         with open(tmp, "wb") as fh:
@@ -183,8 +185,9 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
                     raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for")
                 digest.update(chunk)
                 fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         return digest.hexdigest()
 
     def _commit(
