@@ -186,6 +186,10 @@ class BlobStore(ABC):
                 return wanted
         raise Conflict("the item's tags are changing too fast; try again")
 
+    def exists(self, key: str) -> bool:
+        """An object is stored at `key` (stores that can tell without reading its metadata say so cheaper)."""
+        return self.head(key) is not None
+
     def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, page by page, never the whole listing at once."""
         token = None

@@ -122,6 +122,9 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
             raise BadRequest(f"invalid storage key {key!r}")
         return path
 
+    def exists(self, key: str) -> bool:
+        return self._stat(key) is not None
+
     def _existing(self, key: str) -> Path | None:
         """The file of a key if it holds an object; keys no file can hold (`a/`) hold nothing, as on S3."""
         st = self._stat(key)
