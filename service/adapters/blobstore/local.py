@@ -410,6 +410,22 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
             raise ObjectMissing(f"no object {key}")
         return dict(self._read_meta(key).get("tags", {}))
 
+    def update_tags(
+        self,
+        key: str,
+        change: Callable[[dict[str, str]], dict[str, str]],
+        then: Callable[[dict[str, str]], None] | None = None,
+    ) -> dict[str, str]:
+        """As the port's; with `then` (which records the written state under the lock: the label
+        routes index it), the listeners are not called for this write: they would only read back and
+        index the same state again, in the request's own thread."""
+        if then is None:
+            return super().update_tags(key, change)
+        with self.key_lock(key):
+            wanted = super().update_tags(key, change, then)
+            self._thread.pending = [pending for pending in self._thread.pending if pending != key]
+        return wanted
+
     @disk_errors
     def put_tags(self, key: str, tags: dict[str, str]) -> None:
         if self._existing(key) is None:
