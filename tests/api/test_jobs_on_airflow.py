@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from airflow_server import DAG_ID, PASSWORD, USER, Airflow, free_port, running_airflow
+from airflow_server import DAG_ID, MEMORY_LIMIT_MB, PASSWORD, USER, Airflow, free_port, running_airflow
 from conftest import running_stack, s3_client
 from digits import digits, fill_digits, models, register, wait_for
 
@@ -48,7 +48,8 @@ def airflow(tmp_path_factory, moto_endpoint: str, bucket: str) -> Iterator[Airfl
     with running_airflow(tmp_path_factory.mktemp("airflow"), dag_env) as server:
         print(f"\nAirflow ready in {time.monotonic() - started:.1f} s")
         yield server
-    print(f"\nAirflow: {time.monotonic() - started:.1f} s in all, peak memory {server.peak_rss_mb:.0f} MB")
+    print(f"\nAirflow: {time.monotonic() - started:.1f} s in all, peak memory {server.peak_pss_mb:.0f} MB (PSS)")
+    assert server.peak_pss_mb <= MEMORY_LIMIT_MB, "Airflow outgrew its memory bound and was killed"
 
 
 def on_airflow(airflow_url: str, **settings) -> dict:
