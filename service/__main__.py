@@ -39,6 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Jobs live in storage: a restart resumes what was unfinished (on Airflow, follows its runs again).
     if config.jobs in ("local", "airflow"):
         threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
+    state.adapters.jobs.follow()
     if not args.no_demo and config.identity == "local":
         users = app.extensions["edna"].adapters.users
         threading.Thread(target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True).start()

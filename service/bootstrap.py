@@ -129,7 +129,9 @@ def build_job_runner(config: Config) -> JobRunner:
     if config.jobs == "airflow":
         from service.adapters.jobrunner.airflow_rest import AirflowJobRunner
 
-        return AirflowJobRunner(airflow_access(config), config.airflow_poll_seconds)
+        return AirflowJobRunner(
+            airflow_access(config), config.data_dir / "airflow-runs.json", config.airflow_poll_seconds
+        )
     raise ValueError(f"EDNA_JOBS must be 'local', 'mwaa' or 'airflow', not {config.jobs!r}")
 
 

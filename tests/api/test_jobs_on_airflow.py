@@ -123,7 +123,7 @@ def test_an_editor_runs_a_job_on_airflows_workers_and_its_predictions_arrive(air
     assert item["predictions"][0]["job_id"] == job["id"]
 
 
-def test_a_cancelled_job_stops_its_airflow_run(airflow, world):
+def test_a_cancelled_job_stops_its_airflow_run(airflow, world, tmp_path):
     editor, dataset_id, model_id = world
     job = editor.call("POST", "/api/jobs", json={"dataset_id": dataset_id, "model_id": model_id})
     cancelled = editor.call("POST", f"/api/jobs/{job['id']}/cancel")
@@ -132,11 +132,30 @@ def test_a_cancelled_job_stops_its_airflow_run(airflow, world):
     assert run["state"] == "failed"
     assert wait_for(editor, f"/api/jobs/{job['id']}")["status"] == "cancelled"
     # A resubmit (a restarted server resuming its jobs) finds the job's run and starts no second one.
-    runner = AirflowJobRunner(AirflowAccess(airflow.url, USER, PASSWORD, timeout=5))
+    runner = AirflowJobRunner(AirflowAccess(airflow.url, USER, PASSWORD, timeout=5), tmp_path / "mark.json")
     assert runner.submit(run["conf"]) == run["dag_run_id"]
     runner.close()
     runs = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100}).json()["dag_runs"]
     assert [r["state"] for r in runs if r["conf"]["job_id"] == job["id"]] == ["failed"]
+
+
+def test_a_job_that_ends_while_the_server_is_stopped_gets_its_predictions_at_the_next_start(
+    airflow, bucket, tmp_path, moto_endpoint
+):
+    settings = on_airflow(airflow.url)
+    with running_stack("s3", tmp_path, moto_endpoint, s3_bucket=bucket, **settings) as stack:
+        editor = stack.client("editor")
+        dataset_id = editor.call("POST", "/api/datasets", json={"name": "later", "label_classes": CLASSES})["id"]
+        fill_digits(stack, dataset_id, 30)
+        model_id = register(editor, "lr", models()["digits-logistic-regression"])["id"]
+        job = editor.call("POST", "/api/jobs", json={"dataset_id": dataset_id, "model_id": model_id})
+    run_of(airflow, job["id"], lambda run: run["state"] == "success")  # while no Edna follows it
+    with running_stack("s3", tmp_path, moto_endpoint, s3_bucket=bucket, **settings) as stack:
+        editor = stack.client("editor")
+        assert editor.call("GET", f"/api/datasets/{dataset_id}")["predictions"] == []
+        stack.edna.adapters.jobs.follow()  # as `python -m service run` does when it starts
+        dataset = wait_for(editor, f"/api/datasets/{dataset_id}", done=lambda d: d["predictions"])
+        assert [(p["job_id"], p["items"]) for p in dataset["predictions"]] == [(job["id"], 30)]
 
 
 def test_a_paused_dag_is_a_clear_503_not_a_job_that_waits_for_ever(airflow, world):
@@ -201,12 +220,12 @@ def test_an_unreachable_airflow_is_a_clear_503_within_the_timeout(where, tmp_pat
         assert stack.client("viewer").call("GET", f"/api/jobs/{job_id}")["status"] == "queued"
 
 
-def test_a_rejected_token_is_renewed_with_the_password(airflow):
+def test_a_rejected_token_is_renewed_with_the_password(airflow, tmp_path):
     access = AirflowAccess(airflow.url, USER, PASSWORD, token="expired.or.forged", timeout=5)
-    runner = AirflowJobRunner(access)
+    runner = AirflowJobRunner(access, tmp_path / "mark.json")
     assert runner.run_state("edna-no-such-run") is None
     runner.close()
-    forged = AirflowJobRunner(AirflowAccess(airflow.url, token="expired.or.forged", timeout=5))
+    forged = AirflowJobRunner(AirflowAccess(airflow.url, token="expired.or.forged", timeout=5), tmp_path / "mark.json")
     with pytest.raises(Unavailable, match="refused the service's credentials"):
         forged.run_state("edna-no-such-run")
     forged.close()

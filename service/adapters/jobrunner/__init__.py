@@ -35,6 +35,10 @@ class JobRunner(ABC):
     def close(self) -> None:
         """Release workers (the app is shutting down)."""
 
+    @abstractmethod
+    def follow(self) -> None:
+        """Start reporting runs that end, where this runner has to watch them (the server calls it, commands not)."""
+
     def report_finished(self, params: dict) -> None:
         """Call the `finished` hooks for a run that ended."""
         for hook in self.finished:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
 
 import urllib3
 
 from service.adapters.jobrunner import JobRunner
+from service.adapters.jobrunner.run_mark import RunMark
 from service.vocabulary.errors import Unavailable
 
 log = logging.getLogger("edna.jobs")
 DAG_ID = "edna_inference"
 STATES = {"queued": "queued", "running": "running", "success": "succeeded", "failed": "failed"}
-ENDED = {"succeeded", "failed"}
+PAGE = 100  # ended runs asked for at once
 
 
 @dataclass(frozen=True)
@@ -33,18 +37,19 @@ class AirflowAccess:
 class AirflowJobRunner(JobRunner):
     """Triggers `edna_inference` with the engine's parameters as the run's conf, one run per job. Its
     workers write to the data bucket where no storage event reaches this service, so a thread follows
-    the runs this process started and calls `finished` when each ends."""
+    the runs that end and calls `finished` for each."""
 
     name = "airflow"
 
-    def __init__(self, access: AirflowAccess, poll_seconds: float = 5.0):
+    def __init__(self, access: AirflowAccess, mark_path: Path, poll_seconds: float = 5.0):
+        """`mark_path`: the file that keeps how far ended runs were reported (see RunMark)."""
         self.access = access
+        self.mark_path = mark_path
         self.poll_seconds = poll_seconds
         # No retries: a down Airflow answers the caller within the timeout, not after several.
         timeout = urllib3.Timeout(connect=access.timeout, read=access.timeout)
         self._http = urllib3.PoolManager(timeout=timeout, retries=False)
         self._token = access.token
-        self._followed: dict[str, dict] = {}
         self._follower: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -108,11 +113,7 @@ class AirflowJobRunner(JobRunner):
         run_id = f"edna-{params['job_id']}"  # one run per job: a resubmit (a resumed job) finds it
         body = {"dag_run_id": run_id, "conf": params, "logical_date": None}
         self._call("POST", f"/dags/{DAG_ID}/dagRuns", body, tolerate=(409,))
-        with self._lock:
-            self._followed[run_id] = params
-            if self._follower is None:
-                self._follower = threading.Thread(target=self._follow, name="edna-airflow-runs", daemon=True)
-                self._follower.start()
+        self.follow()
         return run_id
 
     def cancel(self, params: dict, run_id: str) -> None:
@@ -122,21 +123,49 @@ class AirflowJobRunner(JobRunner):
         run = self._call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}", tolerate=(404,))
         return None if run is None else STATES.get(run.get("state", ""))
 
+    def follow(self) -> None:
+        """Report, every `poll_seconds`, the DAG's runs that ended since the mark: those of this server's
+        jobs, ended while it ran or while it was stopped (other runs' conf names no job of its storage)."""
+        with self._lock:
+            if self._follower is None and not self._closed.is_set():
+                self._follower = threading.Thread(target=self._follow, name="edna-airflow-runs", daemon=True)
+                self._follower.start()
+
     def _follow(self) -> None:
-        while not self._closed.wait(self.poll_seconds):
-            with self._lock:
-                followed = list(self._followed.items())
-            for run_id, params in followed:
-                try:
-                    state = self.run_state(run_id)
-                except Unavailable:
-                    break  # logged; the next round asks again
-                if state is None or state in ENDED:
-                    with self._lock:
-                        self._followed.pop(run_id, None)
-                    self.report_finished(params)
+        mark = RunMark(self.mark_path)
+        while True:
+            with contextlib.suppress(Unavailable):  # logged; the next round asks again
+                self._report_ended(mark)
+            if self._closed.wait(self.poll_seconds):
+                return
+
+    def _report_ended(self, mark: RunMark) -> None:
+        while True:
+            query = urlencode(
+                [
+                    ("end_date_gte", mark.since.isoformat()),
+                    ("state", "success"),
+                    ("state", "failed"),
+                    ("order_by", "end_date"),
+                    ("limit", PAGE),
+                ]
+            )
+            runs = self._call("GET", f"/dags/{DAG_ID}/dagRuns?{query}")["dag_runs"]
+            fresh = [run for run in runs if not mark.reported(run["dag_run_id"])]
+            for run in fresh:
+                if self._closed.is_set():
+                    return
+                if (run.get("conf") or {}).get("output_prefix"):
+                    self.report_finished(run["conf"])
+                mark.advance(run["end_date"], run["dag_run_id"])
+            if len(runs) < PAGE or not fresh:
+                return
 
     def close(self) -> None:
-        """Stop following: the runs go on in Airflow, and a restart's resume follows them again."""
+        """Stop following: the runs go on in Airflow, and the next start reports those that ended."""
         self._closed.set()
+        with self._lock:
+            follower = self._follower
+        if follower is not None:
+            follower.join(self.access.timeout + 5)  # at most one call in flight
         self._http.clear()

@@ -134,6 +134,9 @@ class LocalJobRunner(JobRunner):
     def run_state(self, run_id: str) -> str | None:
         return self._states.get(run_id)
 
+    def follow(self) -> None:
+        """Nothing to watch: each dispatcher reports the job it ran."""
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
