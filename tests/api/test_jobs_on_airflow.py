@@ -18,6 +18,7 @@ import pytest
 from airflow_server import DAG_ID, MEMORY_LIMIT_MB, PASSWORD, USER, Airflow, free_port, running_airflow
 from conftest import running_stack, s3_client
 from digits import digits, fill_digits, models, register, wait_for
+from real_server import Server, add_user
 
 from service.adapters.jobrunner.airflow_rest import AirflowAccess, AirflowJobRunner
 from service.bootstrap import build_job_runner
@@ -156,6 +157,40 @@ def test_a_job_that_ends_while_the_server_is_stopped_gets_its_predictions_at_the
         stack.edna.adapters.jobs.follow()  # as `python -m service run` does when it starts
         dataset = wait_for(editor, f"/api/datasets/{dataset_id}", done=lambda d: d["predictions"])
         assert [(p["job_id"], p["items"]) for p in dataset["predictions"]] == [(job["id"], 30)]
+
+
+def test_the_real_server_killed_during_a_run_gets_its_predictions_when_it_starts_again(
+    airflow, bucket, tmp_path, moto_endpoint
+):
+    """`python -m service run` itself: killed (SIGKILL) while its job runs on Airflow, started again."""
+    env = {
+        "EDNA_STORAGE": "s3",
+        "EDNA_S3_BUCKET": bucket,
+        "EDNA_S3_ENDPOINT_URL": moto_endpoint,
+        "EDNA_JOBS": "airflow",
+        "EDNA_AIRFLOW_URL": airflow.url,
+        "EDNA_AIRFLOW_USERNAME": USER,
+        "EDNA_AIRFLOW_PASSWORD": PASSWORD,
+        "EDNA_AIRFLOW_POLL_SECONDS": "0.5",
+    }
+    data_dir = tmp_path / "data"
+    user, password = add_user(data_dir, "ed", "acme", "editor")
+    server = Server(data_dir, env).start()
+    try:
+        editor = server.client(user, password)
+        dataset_id = editor.call("POST", "/api/datasets", json={"name": "killed", "label_classes": CLASSES})["id"]
+        for name, png, _ in digits()[:20]:
+            editor.upload(dataset_id, name, png, "image/png")
+        model_id = register(editor, "lr", models()["digits-logistic-regression"])["id"]
+        job = editor.call("POST", "/api/jobs", json={"dataset_id": dataset_id, "model_id": model_id})
+        server.kill()
+        run_of(airflow, job["id"], lambda run: run["state"] == "success")
+        server.start()
+        editor = server.client(user, password)
+        dataset = wait_for(editor, f"/api/datasets/{dataset_id}", done=lambda d: d["predictions"])
+        assert [(p["job_id"], p["items"]) for p in dataset["predictions"]] == [(job["id"], 20)]
+    finally:
+        server.kill()
 
 
 def test_a_paused_dag_is_a_clear_503_not_a_job_that_waits_for_ever(airflow, world):
