@@ -36,10 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{server.server_port}"
     print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
     state = app.extensions["edna"]
-    # Jobs live in storage: a restart resumes what was unfinished (on Airflow, follows its runs again).
+    # Jobs live in storage: a restart resumes what was unfinished (on Airflow, finds their runs).
     if config.jobs in ("local", "airflow"):
         threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
-    state.adapters.jobs.follow()
+    state.adapters.jobs.follow()  # on Airflow: also the runs that ended while the server was stopped
     if not args.no_demo and config.identity == "local":
         users = app.extensions["edna"].adapters.users
         threading.Thread(target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True).start()

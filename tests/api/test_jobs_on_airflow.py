@@ -136,6 +136,7 @@ def test_a_cancelled_job_stops_its_airflow_run(airflow, world, tmp_path):
     # A resubmit (a restarted server resuming its jobs) finds the job's run and starts no second one.
     runner = AirflowJobRunner(AirflowAccess(airflow.url, USER, PASSWORD, timeout=5), tmp_path / "mark.json")
     assert runner.submit(run["conf"]) == run["dag_run_id"]
+    runner.cancel(run["conf"], "edna-no-such-run")  # a run Airflow no longer has: nothing to stop, no error
     runner.close()
     runs = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100}).json()["dag_runs"]
     assert [r["state"] for r in runs if r["conf"]["job_id"] == job["id"]] == ["failed"]

@@ -22,3 +22,8 @@ def test_runs_ending_at_the_mark_are_remembered_until_a_later_one_moves_it(tmp_p
     again.advance("2026-12-05T10:40:42Z", "c")
     assert not again.reported("a") and again.reported("c")
     assert RunMark(tmp_path / "mark.json").seen == {"c"}
+
+
+def test_an_unreadable_mark_starts_again_from_now(tmp_path):
+    (tmp_path / "mark.json").write_text("{not json")
+    assert RunMark(tmp_path / "mark.json").since > datetime.now(UTC) - CLOCK_MARGIN - timedelta(seconds=5)

@@ -22,7 +22,7 @@ class RunMark:
         try:
             saved = json.loads(path.read_text())
             self.since, self.seen = datetime.fromisoformat(saved["since"]), set(saved["seen"])
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError, KeyError):  # none yet, or unreadable: start from now
             self.since, self.seen = datetime.now(UTC) - CLOCK_MARGIN, set()
             self._save()
 
