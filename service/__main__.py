@@ -36,8 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{server.server_port}"
     print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
     state = app.extensions["edna"]
-    if config.jobs == "local":  # jobs live in storage: a restart picks up what was unfinished
+    # Jobs live in storage: a restart resumes what was unfinished (on Airflow, finds their runs).
+    if config.jobs in ("local", "airflow"):
         threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
+    state.adapters.jobs.follow()  # on Airflow: also the runs that ended while the server was stopped
     if not args.no_demo and config.identity == "local":
         users = app.extensions["edna"].adapters.users
         threading.Thread(target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True).start()
@@ -48,7 +50,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _resume_jobs(state) -> None:
-    resumed = state.jobs.resume_unfinished()
+    try:
+        resumed = state.jobs.resume_unfinished()
+    except DomainError as exc:  # the job scheduler is down: the jobs wait in storage for the next start
+        print(f"jobs: not resumed ({exc.message})", flush=True)
+        return
     if resumed:
         print(f"jobs: resumed {resumed} unfinished job(s)", flush=True)
 

@@ -112,7 +112,7 @@ class Edna:
         snapshots = Snapshots(blobs, index, limits.download_ttl)
         snapshots.on_created.append(lambda tenant, snapshot: notifier.emit(tenant, "snapshot.created", snapshot))
         audit = build_audit_log(config, blobs)
-        in_process = adapters.jobs.name == "local"
+        in_process = adapters.jobs.name != "mwaa"  # on AWS a run's record reaches the indexer Lambda as an S3 event
         bulk = BulkRuns(blobs, index, datasets, items, labeler, audit, in_process=in_process)
         return cls(
             config=config,

@@ -6,8 +6,11 @@ job's prefix), so a runner only has to start, cancel and report on runs.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+
+log = logging.getLogger("edna.jobs")
 
 
 class JobRunner(ABC):
@@ -31,3 +34,15 @@ class JobRunner(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release workers (the app is shutting down)."""
+
+    @abstractmethod
+    def follow(self) -> None:
+        """Start reporting runs that end, where this runner has to watch them (the server calls it, commands not)."""
+
+    def report_finished(self, params: dict) -> None:
+        """Call the `finished` hooks for a run that ended."""
+        for hook in self.finished:
+            try:
+                hook(params)
+            except Exception:  # a hook's failure (an index outage) must not stop the next job
+                log.exception("job %s: a finished-run hook failed", params.get("job_id"))

@@ -112,14 +112,7 @@ class LocalJobRunner(JobRunner):
                     self._states[run_id] = "failed" if process.exitcode else "succeeded"
                 closed = self._closed
             if not closed:
-                self._report(params)
-
-    def _report(self, params: dict) -> None:
-        for hook in self.finished:
-            try:
-                hook(params)
-            except Exception:  # a hook's failure (an index outage) must not stop the next job
-                log.exception("job %s: a finished-run hook failed", params.get("job_id"))
+                self.report_finished(params)
 
     def submit(self, params: dict) -> str:
         run_id = params["job_id"]
@@ -140,6 +133,9 @@ class LocalJobRunner(JobRunner):
 
     def run_state(self, run_id: str) -> str | None:
         return self._states.get(run_id)
+
+    def follow(self) -> None:
+        """Nothing to watch: each dispatcher reports the job it ran."""
 
     def close(self) -> None:
         with self._lock:
