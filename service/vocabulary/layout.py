@@ -292,6 +292,10 @@ def usage_shard(tenant: str, hour: str, writer: str) -> str:
     return f"ledger/{tenant}/usage/{hour[:10]}/{hour[11:13]}-{writer}.json"
 
 
+def audit_prefix(tenant: str) -> str:
+    return f"ledger/{tenant}/audit/"
+
+
 def audit_day_prefix(tenant: str, day: str) -> str:
     return f"ledger/{tenant}/audit/{day}/"
 
