@@ -39,6 +39,7 @@ from service.domain.similar_queries import SimilarQueries
 from service.domain.similarity import Similarity
 from service.domain.snapshot_diff import SnapshotDiff
 from service.domain.snapshots import Snapshots
+from service.domain.upload_batches import UploadBatches
 from service.domain.usage import UsageReport
 from service.domain.webhook_delivery import Backoff, Deliverer
 from service.domain.webhooks import WebhookRegistry
@@ -51,6 +52,7 @@ class Edna:
     adapters: Adapters
     datasets: DatasetCatalog
     items: ItemService
+    uploads: UploadBatches
     indexer: Indexer
     labels: Labeler
     annotations: Annotations
@@ -119,6 +121,7 @@ class Edna:
             adapters=adapters,
             datasets=datasets,
             items=items,
+            uploads=UploadBatches(items, quotas),
             indexer=indexer,
             labels=labeler,
             annotations=Annotations(blobs, index, items),
