@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{server.server_port}"
     print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
     state = app.extensions["edna"]
-    if config.jobs == "local":  # jobs live in storage: a restart picks up what was unfinished
+    if config.jobs == "local":  # jobs and deletions live in storage: a restart picks up what was unfinished
         threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
     if not args.no_demo and config.identity == "local":
         users = app.extensions["edna"].adapters.users
@@ -51,6 +51,9 @@ def _resume_jobs(state) -> None:
     resumed = state.jobs.resume_unfinished()
     if resumed:
         print(f"jobs: resumed {resumed} unfinished job(s)", flush=True)
+    deletions = state.deletions.resume_unfinished()
+    if deletions:
+        print(f"datasets: resumed {deletions} unfinished deletion(s)", flush=True)
 
 
 def _seed_in_background(base_url: str, users, data_dir: Path) -> None:

@@ -19,6 +19,7 @@ from service.bootstrap import (
 from service.domain.annotations import Annotations
 from service.domain.bulk_runs import BulkRuns
 from service.domain.comparisons import ComparisonService
+from service.domain.dataset_deletions import DatasetDeletions
 from service.domain.dataset_map import DatasetMap
 from service.domain.datasets import DatasetCatalog
 from service.domain.duplicate_runs import DuplicateRuns
@@ -51,6 +52,7 @@ class Edna:
     config: Config
     adapters: Adapters
     datasets: DatasetCatalog
+    deletions: DatasetDeletions
     items: ItemService
     uploads: UploadBatches
     indexer: Indexer
@@ -120,6 +122,7 @@ class Edna:
             config=config,
             adapters=adapters,
             datasets=datasets,
+            deletions=DatasetDeletions(blobs, index, vectors, datasets, in_process=in_process),
             items=items,
             uploads=UploadBatches(items, quotas),
             indexer=indexer,
@@ -157,6 +160,7 @@ class Edna:
         self.adapters.jobs.close()
         self.duplicates.close()
         self.bulk.close()
+        self.deletions.close()
         self.indexer.thumbnails.close()
         self.notifier.queue.close()
         if self.meter:

@@ -105,10 +105,14 @@ class Indexer:
             self.blobs.delete_many([key])
 
     def gone(self, item: layout.ItemKey) -> bool:
-        """Storage says the item was deleted (its tombstone) or its dataset is (no record)."""
+        """Storage says the item was deleted (its tombstone) or its dataset is (no record, or marked deleting)."""
         if self.blobs.head(layout.item_tombstone(item.tenant, item.dataset_id, item.item_id)) is not None:
             return True
-        return self.blobs.head(layout.dataset_record(item.tenant, item.dataset_id)) is None
+        try:
+            record = json.loads(self.blobs.get_bytes(layout.dataset_record(item.tenant, item.dataset_id)))
+        except ObjectMissing:
+            return True
+        return bool(record.get("deleting"))
 
     def _record(
         self,
