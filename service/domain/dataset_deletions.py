@@ -241,9 +241,8 @@ class DatasetDeletions:
             ]
         self.blobs.delete_many(keys)
         # The index forgets the items only once storage has: a storage failure above leaves them for the retry.
-        item_ids = [r.item_id for r in page]
-        self.index.delete_many(tenant, dataset_id, item_ids, time.time())
-        self.vectors.remove_items(tenant, dataset_id, item_ids)
+        # Their vectors go with the dataset's at the end (a search's neighbours are checked against the index).
+        self.index.delete_many(tenant, dataset_id, [r.item_id for r in page], time.time())
 
     def _finish(self, tenant: str, dataset_id: str) -> None:
         """What no page reached: items indexed during the deletion, vectors, kept versions, the record."""
