@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from service.adapters.identity.local import LocalIssuer, LocalUserStore
 from service.adapters.identity.throttle import SignInThrottle, ThrottleLimits
 from service.adapters.jobrunner import JobRunner
 from service.adapters.jobrunner.engine_storage import StoreAddress
+from service.adapters.requestwindow import MemoryRequestWindow, RequestWindow
 from service.adapters.searchindex import SearchIndex
 from service.adapters.secretbox import SecretBox
 from service.adapters.thumbnailqueue import ThumbnailQueue
@@ -23,6 +25,15 @@ from service.adapters.vectorindex import VectorIndex
 from service.adapters.webhookqueue import WebhookQueue
 from service.settings import Config
 from service.vocabulary.layout import TENANTS
+
+
+class Part(enum.Enum):
+    """What one process does of the service's work: the embedded adapters that background work feeds
+    (jobs, thumbnails, webhooks) hand it over through SQLite in the data dir when processes share it."""
+
+    WHOLE = "whole"  # serves and works alone: the development server, tests, operator commands
+    WEB = "web"  # a worker of the production server: serves requests, hands background work over
+    RUNNER = "runner"  # the production server's one background process: runs jobs, thumbnails, webhooks
 
 
 @dataclass
@@ -62,7 +73,8 @@ def store_address(config: Config) -> StoreAddress:
     raise ValueError(f"EDNA_STORAGE must be 'local' or 's3', not {config.storage!r}")
 
 
-def signin_throttle(config: Config) -> SignInThrottle:
+def signin_throttle(config: Config, part: Part = Part.WHOLE) -> SignInThrottle:
+    """In memory for one process; in SQLite when the production server's workers must count together."""
     limits = ThrottleLimits(
         window=config.signin_window_seconds,
         per_name=config.signin_max_failures_per_user,
@@ -70,7 +82,20 @@ def signin_throttle(config: Config) -> SignInThrottle:
         lockout=config.signin_lockout_seconds,
         max_lockout=config.signin_max_lockout_seconds,
     )
-    return SignInThrottle(limits)
+    if part is Part.WHOLE:
+        return SignInThrottle(limits)
+    from service.adapters.identity.throttle_sqlite import SqliteSignInThrottle
+
+    return SqliteSignInThrottle(config.data_dir / "signins.db", limits)
+
+
+def build_request_window(config: Config, part: Part = Part.WHOLE) -> RequestWindow:
+    """Counted in this process, or in SQLite when the production server's workers share the quota."""
+    if part is Part.WHOLE:
+        return MemoryRequestWindow()
+    from service.adapters.requestwindow.sqlite import SqliteRequestWindow
+
+    return SqliteRequestWindow(config.data_dir / "requests.db")
 
 
 def build_blob_store(config: Config) -> BlobStore:
@@ -111,11 +136,13 @@ def build_vector_index(config: Config) -> VectorIndex:
     return opensearch.elasticsearch_vectors(config.search_url, base=config.search_index, api_key=config.search_api_key)
 
 
-def build_job_runner(config: Config) -> JobRunner:
+def build_job_runner(config: Config, part: Part = Part.WHOLE) -> JobRunner:
     if config.jobs == "local":
         from service.adapters.jobrunner.local import LocalJobRunner
 
-        return LocalJobRunner(store_address(config), config.job_workers)
+        # A production server's workers only queue runs: its runner process dispatches them.
+        queue = config.data_dir / "jobs.db"
+        return LocalJobRunner(store_address(config), queue, config.job_workers, dispatch=part is Part.WHOLE)
     if config.jobs == "mwaa":
         from service.adapters.jobrunner.mwaa import MwaaJobRunner
 
@@ -125,12 +152,18 @@ def build_job_runner(config: Config) -> JobRunner:
     raise ValueError(f"EDNA_JOBS must be 'local' or 'mwaa', not {config.jobs!r}")
 
 
-def build_thumbnail_queue(config: Config) -> ThumbnailQueue:
-    """SQS when a queue URL is set (the thumbnailer Lambda drains it), else threads in this process."""
+def build_thumbnail_queue(config: Config, part: Part = Part.WHOLE) -> ThumbnailQueue:
+    """SQS when a queue URL is set (the thumbnailer Lambda drains it); else threads in this process, fed
+    in memory, or through SQLite by every process of the production server."""
     if config.thumbnail_queue_url:
         from service.adapters.thumbnailqueue.sqs import SqsThumbnailQueue
 
         return SqsThumbnailQueue(config.thumbnail_queue_url)
+    if part is not Part.WHOLE:
+        from service.adapters.thumbnailqueue.sqlite import SqliteThumbnailQueue
+
+        queue = config.data_dir / "thumbnails.db"
+        return SqliteThumbnailQueue(queue, config.thumbnail_workers, config.thumbnail_backlog)
     from service.adapters.thumbnailqueue.local import LocalThumbnailQueue
 
     return LocalThumbnailQueue(config.thumbnail_workers, config.thumbnail_backlog)
@@ -179,17 +212,17 @@ def webhook_post(config: Config) -> Callable[[str, bytes, dict[str, str]], tuple
     return lambda url, body, headers: outbound.post(url, body, {**headers, "User-Agent": agent}, allowed, timeout)
 
 
-def build_adapters(config: Config) -> Adapters:
+def build_adapters(config: Config, part: Part = Part.WHOLE) -> Adapters:
     make_private(config.data_dir)  # keys, databases and objects: the server's user only
     blobs = build_blob_store(config)
     index = build_search_index(config, blobs)
-    jobs = build_job_runner(config)
+    jobs = build_job_runner(config, part)
     vectors = build_vector_index(config)
     if config.identity == "local":
         issuer, users = local_identity(config)
         apps = ApplicationDirectory(blobs, EdnaAppClients(), config.member_check_seconds)
         verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds, applications=apps)
-        throttle = signin_throttle(config)
+        throttle = signin_throttle(config, part)
         return Adapters(
             blobs,
             index,

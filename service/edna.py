@@ -8,7 +8,9 @@ from service.adapters.audit import AuditLog
 from service.adapters.usage import UsageMeter
 from service.bootstrap import (
     Adapters,
+    Part,
     build_audit_log,
+    build_request_window,
     build_secret_box,
     build_thumbnail_queue,
     build_usage_meter,
@@ -77,21 +79,26 @@ class Edna:
     notifier: Notifier
 
     @classmethod
-    def build(cls, config: Config, adapters: Adapters) -> Edna:
+    def build(cls, config: Config, adapters: Adapters, part: Part = Part.WHOLE) -> Edna:
+        """`part`: what this process does; a production server's workers leave the background work
+        (jobs, thumbnails, webhook deliveries) to its runner process."""
         limits = UploadLimits.of(config)
         blobs, index, vectors = adapters.blobs, adapters.index, adapters.vectors
-        thumbnails = build_thumbnail_queue(config)
+        thumbnails = build_thumbnail_queue(config, part)
         webhooks = WebhookRegistry(blobs, webhook_url_check(config), build_secret_box(config))
         notifier = Notifier(webhooks, build_webhook_queue(config), SUBSCRIPTIONS_CACHE_SECONDS)
-        backoff = Backoff(config.webhook_max_attempts, config.webhook_retry_base_seconds)
-        notifier.queue.serve(Deliverer(webhooks, webhook_post(config), backoff).attempt)
         indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels, notifier.emit)
-        thumbnails.serve(indexer.make_thumbnail)
+        if part is not Part.WEB:
+            backoff = Backoff(config.webhook_max_attempts, config.webhook_retry_base_seconds)
+            notifier.queue.serve(Deliverer(webhooks, webhook_post(config), backoff).attempt)
+            thumbnails.serve(indexer.make_thumbnail)
         items = ItemService(blobs, index, indexer, limits, vectors, notifier.emit)
         predictions = Predictions(blobs, index)
         embeddings = Embeddings(blobs, vectors)
         runs = RunEvents(blobs, notifier.emit)
         adapters.jobs.finished.extend([predictions.on_run_finished, embeddings.on_run_finished, runs.on_run_finished])
+        if part is Part.RUNNER:
+            adapters.jobs.serve()
         # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
@@ -105,7 +112,7 @@ class Edna:
             max_concurrent_jobs=config.quota_max_concurrent_jobs,
             requests_per_minute=config.quota_requests_per_minute,
         )
-        quotas = QuotaBook(blobs, index, defaults)
+        quotas = QuotaBook(blobs, index, defaults, build_request_window(config, part))
         jobs = JobService(blobs, adapters.jobs, datasets, models, lambda t: quotas.limits(t).max_concurrent_jobs)
         meter = build_usage_meter(config, blobs)
         similarity = Similarity(vectors, index)

@@ -28,6 +28,9 @@ class JobRunner(ABC):
     def run_state(self, run_id: str) -> str | None:
         """queued, running, succeeded or failed as the runner sees it; None if it does not know."""
 
+    def serve(self) -> None:  # noqa: B027 (a remote scheduler has its own workers)
+        """Start running submitted runs in this process (the one process of a server that runs jobs)."""
+
     @abstractmethod
     def close(self) -> None:
         """Release workers (the app is shutting down)."""
