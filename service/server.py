@@ -21,6 +21,7 @@ from service.settings import Config
 log = logging.getLogger("edna.server")
 
 RUNNER_STOP_SECONDS = 30  # it ends running jobs and writes what its meter holds
+PARENT_CHECK_SECONDS = 1.0  # how soon a runner whose server was killed (SIGKILL) notices and stops
 
 
 def workers_for(config: Config) -> int:
@@ -112,9 +113,12 @@ def run_background(config: Config, base_url: str, demo: bool, ready_fd: int) -> 
     state = Edna.build(config, build_adapters(config, Part.RUNNER), Part.RUNNER)
     with os.fdopen(ready_fd, "wb") as ready:
         ready.write(b"1")
+    server = os.getppid()
     try:
         start_background(state, base_url, demo)
-        stop.wait()
+        while not stop.wait(PARENT_CHECK_SECONDS):
+            if os.getppid() != server:  # the arbiter was killed outright: its workers go, so does the runner
+                break
     finally:
         state.close()
     return 0
