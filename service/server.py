@@ -33,13 +33,15 @@ class _Gunicorn(BaseApplication):
     """gunicorn's arbiter over a socket already bound: every worker builds its own app after the fork,
     so no SQLite connection or thread crosses a fork."""
 
-    def __init__(self, make_app: Callable[[], object], listener: socket.socket, workers: int, threads: int):
+    def __init__(self, make_app: Callable[[], object], listener: socket.socket, config: Config):
         self.make_app = make_app
         self.settings = {
             "bind": [f"fd://{listener.fileno()}"],
-            "workers": workers,
+            "workers": workers_for(config),
             "worker_class": "gthread",  # a worker's threads wait on storage and SQLite while others compute
-            "threads": threads,
+            "threads": config.web_threads,
+            # X-Forwarded-Proto is believed from the proxies Edna believes X-Forwarded-For from, and no others.
+            "forwarded_allow_ips": config.trusted_proxies,
             "preload_app": False,
             "accesslog": None,
             "control_socket_disable": True,  # one path per user: servers side by side (tests) would share it
@@ -70,21 +72,31 @@ def _web_app(config: Config):
 
 def serve(config: Config, host: str, port: int, demo: bool, announce: Callable[[str], None]) -> int:
     """Bind, start the runner, then serve with `workers_for(config)` processes until a signal stops it."""
-    listener = socket.create_server((host, port), backlog=2048)
-    listener.set_inheritable(True)
+    listener = _bound(host, port)
     base_url = f"http://{host}:{listener.getsockname()[1]}"
     runner = _start_runner(config, base_url, demo)
     workers = workers_for(config)
     announce(f"{base_url}  ({workers} worker processes; data in {config.data_dir.resolve()}; Ctrl-C stops)")
     arbiter = os.getpid()
     try:
-        _Gunicorn(lambda: _web_app(config), listener, workers, config.web_threads).run()
+        _Gunicorn(lambda: _web_app(config), listener, config).run()
     finally:
         if os.getpid() == arbiter:  # a worker leaves through here too, after its fork: it leaves the runner be
             runner.terminate()  # SIGTERM: it stops its jobs, which resume on the next start
             with contextlib.suppress(subprocess.TimeoutExpired):
                 runner.wait(RUNNER_STOP_SECONDS)
     return 0
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A socket bound (port 0 picks a free port) but not listening: connections are refused until
+    gunicorn's arbiter listens on it, once the runner has made the data dir's keys and databases."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(address)
+    listener.set_inheritable(True)
+    return listener
 
 
 def _start_runner(config: Config, base_url: str, demo: bool) -> subprocess.Popen:
