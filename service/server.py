@@ -33,9 +33,10 @@ class _Gunicorn(BaseApplication):
     """gunicorn's arbiter over a socket already bound: every worker builds its own app after the fork,
     so no SQLite connection or thread crosses a fork."""
 
-    def __init__(self, make_app: Callable[[], object], listener: socket.socket, config: Config):
+    def __init__(self, make_app: Callable[[], object], listener: socket.socket, config: Config, ready: Callable):
         self.make_app = make_app
         self.settings = {
+            "when_ready": ready,  # the arbiter listens: connections wait in the backlog while workers boot
             "bind": [f"fd://{listener.fileno()}"],
             "workers": workers_for(config),
             "worker_class": "gthread",  # a worker's threads wait on storage and SQLite while others compute
@@ -44,6 +45,7 @@ class _Gunicorn(BaseApplication):
             "forwarded_allow_ips": config.trusted_proxies,
             "preload_app": False,
             "accesslog": None,
+            "loglevel": "warning",  # as Werkzeug's: the console says where Edna runs, then only what went wrong
             "control_socket_disable": True,  # one path per user: servers side by side (tests) would share it
             "worker_exit": _close_app,
         }
@@ -75,11 +77,10 @@ def serve(config: Config, host: str, port: int, demo: bool, announce: Callable[[
     listener = _bound(host, port)
     base_url = f"http://{host}:{listener.getsockname()[1]}"
     runner = _start_runner(config, base_url, demo)
-    workers = workers_for(config)
-    announce(f"{base_url}  ({workers} worker processes; data in {config.data_dir.resolve()}; Ctrl-C stops)")
+    where = f"{base_url}  ({workers_for(config)} worker processes; data in {config.data_dir.resolve()}; Ctrl-C stops)"
     arbiter = os.getpid()
     try:
-        _Gunicorn(lambda: _web_app(config), listener, config).run()
+        _Gunicorn(lambda: _web_app(config), listener, config, lambda _: announce(where)).run()
     finally:
         if os.getpid() == arbiter:  # a worker leaves through here too, after its fork: it leaves the runner be
             runner.terminate()  # SIGTERM: it stops its jobs, which resume on the next start
