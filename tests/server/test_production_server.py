@@ -8,9 +8,12 @@ lockouts counted for the server as a whole, background work done once, by the ru
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from real_server import Server, add_user, cli
 
 from service.client import EdnaClient
 from service.demo import CLASSES, DIGITS_INPUT, digit_models, digit_pngs
+from service.domain.notifications import SUBSCRIPTIONS_CACHE_SECONDS
 
 WORKERS = 3
 CLIENTS = 8
@@ -30,7 +34,8 @@ SETTLE = 30  # seconds for counters flushed once a second and for background wor
 def server(tmp_path_factory) -> Server:
     data_dir = tmp_path_factory.mktemp("prod") / "data"
     add_user(data_dir)
-    started = Server(data_dir, flags=("--workers", str(WORKERS))).start()
+    env = {"EDNA_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}  # the test's receiver listens on loopback
+    started = Server(data_dir, env, flags=("--workers", str(WORKERS))).start()
     try:
         yield started
     finally:
@@ -160,13 +165,7 @@ def test_a_sign_in_lockout_holds_for_the_whole_server(server):
 def test_jobs_started_through_every_worker_run_once_in_the_runner(server):
     admin = server.client("ed", "ed-secret-password")
     dataset = admin.call("POST", "/api/datasets", json={"name": "scored", "label_classes": CLASSES})["id"]
-    digits = digit_pngs()[:ITEMS]
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(
-            pool.map(
-                lambda d: EdnaClient(server.base_url, admin.token).upload(dataset, d[0], d[1], "image/png"), digits
-            )
-        )
+    upload_digits(server, admin.token, dataset)
     name, onnx = dict(digit_models()).popitem()
     body = {"name": name, "class_names": CLASSES, "input": DIGITS_INPUT, "size": len(onnx)}
     ticket = admin.call("POST", "/api/models", json=body)
@@ -191,6 +190,60 @@ def test_jobs_started_through_every_worker_run_once_in_the_runner(server):
     for job in jobs:
         predictions = Counter(p["item_id"] for p in admin.pages(f"/api/jobs/{job}/predictions"))
         assert len(predictions) == ITEMS and set(predictions.values()) == {1}  # each item once: one run
+
+
+def test_webhooks_of_events_on_every_worker_are_delivered_once_by_the_runner(server):
+    admin = server.client("ed", "ed-secret-password")
+    dataset = admin.call("POST", "/api/datasets", json={"name": "hooked", "label_classes": CLASSES})["id"]
+    items = upload_digits(server, admin.token, dataset)
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_port}/hook"
+        hook = admin.call("POST", "/api/webhooks", json={"url": url, "events": ["label.changed"]})
+        # The other workers learn of it once their look-up of the tenant's subscriptions expires: the
+        # documented propagation, waited out (the worker that registered it knows at once).
+        time.sleep(SUBSCRIPTIONS_CACHE_SECONDS)
+
+        def label(item: dict) -> int:
+            path = f"/api/datasets/{dataset}/items/{item['id']}/label"
+            headers = _fresh(admin.token)
+            return requests.put(server.base_url + path, json={"label": "3"}, headers=headers, timeout=30).status_code
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            assert set(pool.map(label, items)) == {200}
+
+        def delivered() -> list[dict] | None:
+            log = admin.call("GET", f"/api/webhooks/{hook['id']}/deliveries", params={"limit": 200})["items"]
+            return log if len(log) >= ITEMS and all(d["status"] == "succeeded" for d in log) else None
+
+        log = until(delivered)
+        assert log and len(log) == ITEMS, log
+        assert len(received) == ITEMS and len({event["id"] for event in received}) == ITEMS  # each event once
+    finally:
+        receiver.shutdown()
+
+
+def upload_digits(server: Server, token: str, dataset: str) -> list[dict]:
+    """ITEMS digits uploaded from CLIENTS threads, each with its own connection: the items."""
+
+    def upload(entry) -> dict:
+        name, png, _ = entry
+        return EdnaClient(server.base_url, token).upload(dataset, name, png, "image/png")
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return list(pool.map(upload, digit_pngs()[:ITEMS]))
 
 
 def _fresh(token: str | None = None) -> dict[str, str]:
