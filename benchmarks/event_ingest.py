@@ -1,18 +1,20 @@
-"""Storage-event ingest: items/s from S3 notifications into the index, through `on_storage_event`.
+"""Storage-event ingest: items/s from S3 notifications into the index, and how soon previews follow.
 
 Pre-writes `--items` objects to a LocalBlobStore in a temporary directory: half small PNG images
-(640x480, thumbnailed to WebP on ingest), half non-image files (CSV and JSON, 2-6 KB, no
-thumbnail); 60% carry a label and a tag. Filenames include spaces, parentheses and accents, so
-the URL-encoded keys of S3's notification format (`quote_plus`, one record per event, as S3 sends
-them) are decoded for real. Then each object's `ObjectCreated:Put` event goes through
-`service.domain.events.on_storage_event` with an Indexer over the store and a SqliteSearchIndex.
-The same again with S3BlobStore on a moto ThreadedMotoServer (loopback, in this process, so its
-work is in the figures) for `--s3-items` objects.
+(640x480, ~190 KB), half non-image files (CSV and JSON, 2-6 KB); 60% carry a label and a tag, in two
+datasets that exist (their records are stored). Filenames include spaces, parentheses and accents,
+so the URL-encoded keys of S3's notification format (`quote_plus`, one record per event, as S3
+sends them) are decoded for real. Each object's `ObjectCreated:Put` event then goes through
+`service.domain.events.on_storage_event` with the service's Indexer over the store, a
+SqliteSearchIndex and the local thumbnail queue (one thread per core, as `python -m service run`
+configures it): events index at once and queue the images' thumbnails; the time from the last event
+until every preview exists is measured apart. The same again with S3BlobStore on a moto
+ThreadedMotoServer (loopback, in this process, so its work is in the figures) for `--s3-items`.
 
 The baseline, measured in the same run: raw `index.upsert` of the very records the ingest
-produced, one call each, into a fresh index: what indexing costs beyond reading storage and
-making thumbnails. Also measured: the same events replayed (the indexer re-reads storage; the
-thumbnails of these versions already exist). The goal printed: >= 2,000 items/s (embedded).
+produced, one call each, into a fresh index: what indexing costs beyond reading storage. Also
+measured: the same events replayed (the indexer re-reads storage and finds nothing new).
+The goal printed: >= 2,000 items/s (embedded).
 
 With `--json`, stdout is one JSON object (each phase's items, seconds and items/s; the goal).
 
@@ -32,23 +34,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bounds import Deadline
 
-from service.adapters.blobstore import BlobStore, ObjectInfo
+from service.adapters.blobstore import BlobStore
 from service.adapters.blobstore.local import LocalBlobStore
 from service.adapters.searchindex.sqlite import SqliteSearchIndex
+from service.adapters.thumbnailqueue.local import LocalThumbnailQueue
 from service.domain.events import on_storage_event
 from service.domain.indexing import Indexer
 from service.vocabulary import layout
 from service.vocabulary.ids import new_id
 
 TENANT = "bench"
+THUMBNAIL_WORKERS = os.cpu_count() or 1
 GOAL = 2000.0  # items/s, embedded
 LABELS = ["cat", "dog", "bird", "car", "truck", "person", "bicycle", "boat", "horse", "plane"]
 IMAGE_SIZE = (640, 480)
@@ -140,8 +143,13 @@ def s3_event(obj: StoredObject, etag: str) -> dict:
 
 
 def write_objects(store: BlobStore, objects: list[StoredObject], deadline: Deadline) -> list[tuple[StoredObject, str]]:
-    """Put each object (and its tags) in storage; returns (object, etag) of those written in time."""
+    """Put each object (and its tags) in storage, after its dataset's record; returns (object, etag)
+    of those written in time."""
     written = []
+    for item in {layout.parse_item(o.key) for o in objects}:
+        record = layout.dataset_record(item.tenant, item.dataset_id)
+        if store.head(record) is None:
+            store.put_bytes(record, b'{"name": "ingest"}', "application/json")
     for obj in objects:
         if deadline.passed():
             break
@@ -203,46 +211,6 @@ def by_kind(indexer: Indexer, written: list[tuple[StoredObject, str]], deadline:
     return images, others, total
 
 
-class DeferredPreviewIndexer(Indexer):
-    """Candidate (benchmark-local; service/ unchanged): the event path indexes without decoding.
-
-    `_preview` only reuses a thumbnail of this very version; a new image is queued instead, and
-    `make_previews` (a worker, here a thread pool as wide as the machine) makes the thumbnails and
-    upserts width, height and `thumbnail=True` afterwards."""
-
-    def __init__(self, blobs: BlobStore, index: SqliteSearchIndex):
-        super().__init__(blobs, index)
-        self.queued: list[layout.ItemKey] = []
-
-    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool) -> tuple[int | None, int | None, bool]:
-        made = self.blobs.head(layout.thumbnail(item.tenant, item.dataset_id, item.item_id))
-        if made and made.metadata.get("source-etag") == info.etag:
-            return int(made.metadata["width"]), int(made.metadata["height"]), True
-        if (info.content_type or "").startswith("image/"):
-            self.queued.append(item)
-        return None, None, False
-
-    def make_previews(self, threads: int) -> Run:
-        """Drain the queue: thumbnail (the service's own `_preview`), then a second upsert."""
-
-        def one(item: layout.ItemKey) -> int:
-            info = self.blobs.head(item.object_key)
-            record = self.index.get(item.tenant, item.dataset_id, item.item_id)
-            if info is None or record is None:
-                return 0
-            width, height, thumbnail = Indexer._preview(self, item, info, queue=True)  # no queue: made here
-            now = time.time()
-            return self.index.upsert(
-                replace(record, width=width, height=height, thumbnail=thumbnail, updated_at=now, observed_at=now)
-            )
-
-        queued, self.queued = self.queued, []
-        started = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            applied = sum(pool.map(one, queued))
-        return Run(len(queued), applied, time.perf_counter() - started)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -285,7 +253,6 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5000, help="objects for the embedded (local) run")
     parser.add_argument("--s3-items", type=int, default=500, help="objects for the S3 (moto) run; 0 skips it")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop early (with a warning) past this")
-    parser.add_argument("--no-candidate", action="store_true", help="skip the deferred-thumbnail candidate")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, no table")
     args = parser.parse_args()
@@ -298,31 +265,32 @@ def main() -> None:
         objects = make_objects(args.items, args.seed)
         store = LocalBlobStore(root / "local" / "blobs")  # no listeners: events come only from this script
         index = SqliteSearchIndex(root / "local" / "index.db")
-        indexer = Indexer(store, index)
+        thumbnails = LocalThumbnailQueue(THUMBNAIL_WORKERS, len(objects))
+        indexer = Indexer(store, index, thumbnails)
+        thumbnails.serve(indexer.make_thumbnail)
         started = time.perf_counter()
         written = write_objects(store, objects, deadline)
         write_seconds = time.perf_counter() - started
         png_kb = sum(len(o.data) for o in objects if o.image) / max(1, sum(o.image for o in objects)) / 1024
         other_kb = sum(len(o.data) for o in objects if not o.image) / max(1, sum(not o.image for o in objects)) / 1024
         images, others, total = by_kind(indexer, written, deadline)
-        rows["local: images (PNG -> WebP thumbnail)"] = images
+        rows["local: images (thumbnail queued)"] = images
         rows["local: non-images (CSV/JSON)"] = others
         rows["local: all"] = total
+        started = time.perf_counter()
+        thumbnails.wait(max(1.0, deadline.end - time.monotonic()))
+        image_count = sum(1 for o, _ in written if o.image)
+        rows[f"local: previews, {THUMBNAIL_WORKERS} worker(s), after the last event"] = Run(
+            image_count, image_count, time.perf_counter() - started
+        )
         rows["local: same events replayed"] = ingest(indexer, written, deadline)
         base = baseline(index, written, root / "baseline" / "index.db")
         thumbs = sum(1 for _ in store.iter_objects(layout.tenant_prefix(TENANT) + "thumbnails/"))
-        if not args.no_candidate and not deadline.passed():
-            # The same number of new images (new keys, same kind of bytes) through the candidate.
-            fresh = [o for o in make_objects(args.items, args.seed + 2) if o.image]
-            deferred = DeferredPreviewIndexer(store, index)
-            fresh_written = write_objects(store, fresh, deadline)
-            rows["candidate: images, thumbnail deferred"] = ingest(deferred, fresh_written, deadline)
-            threads = os.cpu_count() or 1
-            rows[f"candidate: thumbnail worker, {threads} threads"] = deferred.make_previews(threads)
+        thumbnails.close()
         checks.append(
             f"local: {len(written)} objects written in {write_seconds:.1f} s (not timed); "
             f"{total.applied}/{total.items} events applied, {base.items} items in the index, "
-            f"{thumbs} thumbnails for {sum(1 for o, _ in written if o.image)} images"
+            f"{thumbs} thumbnails for {image_count} images"
         )
 
         if args.s3_items and not deadline.passed():
@@ -332,7 +300,7 @@ def main() -> None:
                 s3_indexer = Indexer(s3, s3_index)
                 s3_written = write_objects(s3, make_objects(args.s3_items, args.seed + 1), deadline)
                 s3_images, s3_others, s3_total = by_kind(s3_indexer, s3_written, deadline)
-                rows["s3 (moto): images (PNG -> WebP thumbnail)"] = s3_images
+                rows["s3 (moto): images (thumbnail made inline)"] = s3_images
                 rows["s3 (moto): non-images (CSV/JSON)"] = s3_others
                 rows["s3 (moto): all"] = s3_total
                 rows["s3 (moto): same events replayed"] = ingest(s3_indexer, s3_written, deadline)
@@ -358,14 +326,13 @@ def main() -> None:
         slower = f"{base.rate / run.rate:.1f}x slower" if run.rate else "-"
         print(f"{name:44} {fmt(run)} {slower:>12}")
     print(f"goal: >= {GOAL:,.0f} items/s embedded")
-    for name in ("local: all", "local: non-images (CSV/JSON)", "candidate: images, thumbnail deferred"):
+    for name in ("local: all", "local: images (thumbnail queued)", "local: non-images (CSV/JSON)"):
         if name in rows:
             rate = rows[name].rate
             print(f"  {name:40} {rate:8,.0f} items/s -> {'ok' if rate >= GOAL else 'MISS'}")
     print(
         "reproduce: .venv/bin/python benchmarks/event_ingest.py "
         f"--items {args.items} --s3-items {args.s3_items} --max-seconds {args.max_seconds:g} --seed {args.seed}"
-        + (" --no-candidate" if args.no_candidate else "")
     )
 
 

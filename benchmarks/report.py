@@ -94,7 +94,7 @@ def search_rows(f: dict) -> list[Row]:
 def ingest_rows(f: dict) -> list[Row]:
     goal, rows = f["goal_items_per_s"], []
     for name, shown in (
-        ("local: images (PNG -> WebP thumbnail)", "ingest, images (PNG decode + WebP thumbnail)"),
+        ("local: images (thumbnail queued)", "ingest, images (thumbnail queued)"),
         ("local: non-images (CSV/JSON)", "ingest, non-images (CSV/JSON)"),
         ("local: all", "ingest, half and half"),
     ):
@@ -250,8 +250,8 @@ def server_rows(f: dict) -> list[Row]:
 BENCHES = [
     Bench("search", "search_index.py", ["--sizes", "10000,100000,1000000", "--runs", "200", "--max-seconds", "1800"],
           ["--sizes", "10000,100000", "--runs", "100", "--max-seconds", "600"], 2100, search_rows),
-    Bench("ingest", "event_ingest.py", ["--items", "5000", "--s3-items", "0", "--no-candidate", "--max-seconds", "600"],
-          ["--items", "1000", "--s3-items", "0", "--no-candidate", "--max-seconds", "300"], 900, ingest_rows),
+    Bench("ingest", "event_ingest.py", ["--items", "5000", "--s3-items", "0", "--max-seconds", "600"],
+          ["--items", "1000", "--s3-items", "0", "--max-seconds", "300"], 900, ingest_rows),
     Bench("export", "export.py", ["--items", "100000", "--max-seconds", "600"],
           ["--items", "20000", "--max-seconds", "300"], 1800, export_rows),
     Bench("inference", "inference.py", ["--sizes", "1000,10000,100000", "--repeat", "3", "--max-seconds", "1800"],

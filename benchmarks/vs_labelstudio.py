@@ -9,7 +9,8 @@ with sequential requests; warm-up calls are excluded. For each N (`--items`, def
 - first start on an empty data dir (Label Studio: its migrations and the user);
 - cold start: process spawn until the API answers (median of `--starts`, data already registered);
 - idle memory: RSS of the server's whole process tree after that start and a few requests;
-- register N existing objects: Edna `python -m service import-prefix` of a directory of N PNGs;
+- register N existing objects: Edna `python -m service import-prefix` of a directory of N PNGs, until
+  it says they are imported (the thumbnails it makes next are logged apart: Label Studio makes none);
   Label Studio one import of N task URLs pointing at the same PNGs served on loopback;
 - list all in pages of 100: Edna's items route through its cursor; Label Studio's tasks API, and
   its ids-only listing as a second row;
@@ -135,6 +136,9 @@ def measure(side, count: int, images: Path, names: list[str], files_url: str, ar
     f["first_start_s"] = side.first_start_s
     f["register_s"] = side.register(images, [f"{files_url}/{name}" for name in names])
     log(f"  registered in {f['register_s']:.2f} s")
+    if hasattr(side, "previews_s"):
+        f["previews_s"] = side.previews_s
+        log(f"  then every thumbnail in {side.previews_s:.2f} s (Label Studio makes none)")
     side.stop()
     starts = []
     for _ in range(args.starts):

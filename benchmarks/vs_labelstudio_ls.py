@@ -48,7 +48,7 @@ class LabelStudioSide:
         self.data_dir = data_dir
         self.classes = classes
         self.token = secrets.token_hex(20)
-        self.password = secrets.token_urlsafe(12)
+        self.password = "p" + secrets.token_hex(12)  # never "-...": argparse would take it for a flag
         self.process: subprocess.Popen | None = None
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Token {self.token}"

@@ -122,7 +122,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_import_prefix(args: argparse.Namespace) -> int:
-    from service.domain.rebuild import child_names, import_source
+    from service.domain.imports import import_source, make_previews
+    from service.domain.rebuild import child_names
     from service.progress import Progress
     from service.vocabulary import layout
 
@@ -133,11 +134,19 @@ def cmd_import_prefix(args: argparse.Namespace) -> int:
         raise ValueError(f"no dataset {args.dataset}" + (f" in tenant {args.tenant}" if args.tenant else ""))
     progress = Progress("import")
     totals = import_source(state.indexer, tenant, args.dataset, args.source, progress.step)
-    _finish_thumbnails(state)
     progress.done()
     for reason in totals["skipped"]:
         print(f"skipped {reason}", file=sys.stderr)
-    print(f"{totals['imported']} items imported into dataset {args.dataset} of tenant {tenant}")
+    already = f" ({totals['already']} imported before, left as they are)" if totals["already"] else ""
+    print(f"{totals['imported']} items imported into dataset {args.dataset} of tenant {tenant}{already}", flush=True)
+    if state.config.thumbnail_queue_url:  # the thumbnailer Lambda makes them
+        for key in totals["images"]:
+            state.indexer.thumbnails.submit(key)
+    elif totals["images"]:  # the items are listed already; their previews follow
+        previews = Progress("previews")
+        make_previews(state.indexer, totals["images"], os.cpu_count() or 1, previews.step)
+        previews.done()
+    state.close()
     return 0
 
 

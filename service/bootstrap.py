@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from service.adapters.audit import AuditLog
 from service.adapters.blobstore import BlobStore
@@ -25,6 +26,9 @@ from service.adapters.vectorindex import VectorIndex
 from service.adapters.webhookqueue import WebhookQueue
 from service.settings import Config
 from service.vocabulary.layout import TENANTS
+
+if TYPE_CHECKING:
+    from service.adapters.jobrunner.airflow_rest import AirflowAccess
 
 
 class Part(enum.Enum):
@@ -149,7 +153,32 @@ def build_job_runner(config: Config, part: Part = Part.WHOLE) -> JobRunner:
         if not config.mwaa_environment:
             raise ValueError("EDNA_MWAA_ENVIRONMENT is required when EDNA_JOBS=mwaa")
         return MwaaJobRunner(config.mwaa_environment)
-    raise ValueError(f"EDNA_JOBS must be 'local' or 'mwaa', not {config.jobs!r}")
+    if config.jobs == "airflow":
+        from service.adapters.jobrunner.airflow_rest import AirflowJobRunner
+
+        return AirflowJobRunner(
+            airflow_access(config), config.data_dir / "airflow-runs.json", config.airflow_poll_seconds
+        )
+    raise ValueError(f"EDNA_JOBS must be 'local', 'mwaa' or 'airflow', not {config.jobs!r}")
+
+
+def airflow_access(config: Config) -> AirflowAccess:
+    """The Airflow API server and credentials, checked: the DAG's workers reach only an S3 data bucket."""
+    from service.adapters.jobrunner.airflow_rest import AirflowAccess
+
+    if not config.airflow_url:
+        raise ValueError("EDNA_AIRFLOW_URL is required when EDNA_JOBS=airflow")
+    if not (config.airflow_token or (config.airflow_username and config.airflow_password)):
+        raise ValueError("EDNA_JOBS=airflow needs EDNA_AIRFLOW_USERNAME and _PASSWORD, or EDNA_AIRFLOW_TOKEN")
+    if config.storage != "s3":
+        raise ValueError("EDNA_JOBS=airflow needs EDNA_STORAGE=s3: the DAG's workers read and write the data bucket")
+    return AirflowAccess(
+        config.airflow_url,
+        config.airflow_username,
+        config.airflow_password,
+        config.airflow_token,
+        config.airflow_timeout_seconds,
+    )
 
 
 def build_thumbnail_queue(config: Config, part: Part = Part.WHOLE) -> ThumbnailQueue:

@@ -97,8 +97,6 @@ class Edna:
         embeddings = Embeddings(blobs, vectors)
         runs = RunEvents(blobs, notifier.emit)
         adapters.jobs.finished.extend([predictions.on_run_finished, embeddings.on_run_finished, runs.on_run_finished])
-        if part is Part.RUNNER:
-            adapters.jobs.serve()
         # The embedded store reports its writes the way S3 reports them to the indexer Lambda.
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
@@ -119,7 +117,7 @@ class Edna:
         snapshots = Snapshots(blobs, index, limits.download_ttl)
         snapshots.on_created.append(lambda tenant, snapshot: notifier.emit(tenant, "snapshot.created", snapshot))
         audit = build_audit_log(config, blobs)
-        in_process = adapters.jobs.name == "local"
+        in_process = adapters.jobs.name != "mwaa"  # on AWS a run's record reaches the indexer Lambda as an S3 event
         bulk = BulkRuns(blobs, index, datasets, items, labeler, audit, in_process=in_process)
         return cls(
             config=config,

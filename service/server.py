@@ -138,9 +138,12 @@ def run_background(config: Config, base_url: str, demo: bool, ready_fd: int) -> 
 
 
 def start_background(state, base_url: str, demo: bool) -> None:
-    """Resume unfinished jobs, seed the demo: on threads, once per server (its runner, or the dev server)."""
+    """Follow job runs, resume unfinished jobs, seed the demo: once per server (its runner, or the dev server)."""
     config = state.config
-    if config.jobs == "local":  # jobs live in storage: a restart picks up what was unfinished
+    # Before resuming: a local runner marks the runs a stopped server left running as stopped.
+    state.adapters.jobs.follow()  # on Airflow: also the runs that ended while the server was stopped
+    # Jobs live in storage: a restart resumes what was unfinished (on Airflow, finds their runs).
+    if config.jobs in ("local", "airflow"):
         threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
     if demo and config.identity == "local":
         args = (base_url, state.adapters.users, config.data_dir)
@@ -148,7 +151,13 @@ def start_background(state, base_url: str, demo: bool) -> None:
 
 
 def _resume_jobs(state) -> None:
-    resumed = state.jobs.resume_unfinished()
+    from service.vocabulary.errors import DomainError
+
+    try:
+        resumed = state.jobs.resume_unfinished()
+    except DomainError as exc:  # the job scheduler is down: the jobs wait in storage for the next start
+        print(f"jobs: not resumed ({exc.message})", flush=True)
+        return
     if resumed:
         print(f"jobs: resumed {resumed} unfinished job(s)", flush=True)
 

@@ -81,9 +81,19 @@ class Config:
     search_url: str = _setting("", "OpenSearch domain or Elasticsearch URL (`user:pass@` allowed for Elastic).")
     search_index: str = _setting("edna-items", "Index name in OpenSearch/Elasticsearch (one per stack).")
     search_api_key: str = _setting("", "Elasticsearch API key (OpenSearch signs with the AWS credentials).")
-    jobs: str = _setting("local", "Job runner: `local` (worker processes in the service) or `mwaa`.")
+    jobs: str = _setting(
+        "local", "Job runner: `local` (worker processes in the service), `mwaa` or `airflow` (any Airflow 3)."
+    )
     job_workers: int = _setting(1, "Jobs the local runner runs at once (each in its own process).")
     mwaa_environment: str = _setting("", "Amazon MWAA environment that runs the `edna_inference` DAG.")
+    airflow_url: str = _setting("", "Airflow 3 API server that runs the `edna_inference` DAG (`EDNA_JOBS=airflow`).")
+    airflow_username: str = _setting("", "Airflow user the service signs in as (`/auth/token`); may trigger DAG runs.")
+    airflow_password: str = _setting("", "That user's password.")
+    airflow_token: str = _setting("", "A ready Airflow API token instead of a username and password (not renewed).")
+    airflow_timeout_seconds: float = _setting(10.0, "Connect and read timeout of one call to the Airflow API.")
+    airflow_poll_seconds: float = _setting(
+        5.0, "How often the service asks Airflow whether the runs it started have ended (predictions follow)."
+    )
     upload_url_ttl_seconds: int = _setting(900, "How long a pre-signed upload URL stays valid.")
     download_url_ttl_seconds: int = _setting(300, "How long a pre-signed download URL stays valid.")
     multipart_threshold: int = _setting(64 * MiB, "Uploads larger than this many bytes go multipart.")
@@ -94,7 +104,9 @@ class Config:
         "Largest image (width x height, read from its header) that gets a thumbnail: a 50-megapixel camera"
         " frame, at most 200 MB decoded in one thumbnail worker; larger ones are available without a preview.",
     )
-    thumbnail_workers: int = _setting(1, "Threads that make thumbnails in the service process (local, no queue URL).")
+    thumbnail_workers: int = _setting(
+        2, "Threads that make thumbnails in the service process (local, no queue URL): Pillow decodes outside the GIL."
+    )
     thumbnail_backlog: int = _setting(
         1000, "Thumbnails waiting for those threads at most; beyond it they are dropped until `reindex` makes them."
     )

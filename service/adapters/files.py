@@ -29,16 +29,18 @@ def disk_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600, tmp_dir: Path | None = None) -> None:
-    """Readers see the old file or the new one, never half of it (rename is atomic on POSIX)."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, tmp_dir: Path | None = None, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never half of it (rename is atomic on POSIX); flushed
+    to disk first if `durable`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = (tmp_dir or path.parent) / f".tmp-{secrets.token_hex(8)}"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:

@@ -106,9 +106,9 @@ class Indexer:
 
     def gone(self, item: layout.ItemKey) -> bool:
         """Storage says the item was deleted (its tombstone) or its dataset is (no record)."""
-        if self.blobs.head(layout.item_tombstone(item.tenant, item.dataset_id, item.item_id)) is not None:
+        if self.blobs.exists(layout.item_tombstone(item.tenant, item.dataset_id, item.item_id)):
             return True
-        return self.blobs.head(layout.dataset_record(item.tenant, item.dataset_id)) is None
+        return not self.blobs.exists(layout.dataset_record(item.tenant, item.dataset_id))
 
     def _record(
         self,

@@ -15,7 +15,7 @@ from service.domain.models import AVAILABLE, Model, ModelCatalog
 from service.domain.records import records_page
 from service.domain.timestamps import now_iso
 from service.vocabulary import layout
-from service.vocabulary.errors import BadRequest, Conflict, DomainError, NotFound
+from service.vocabulary.errors import BadRequest, Conflict, DomainError, NotFound, Unavailable
 from service.vocabulary.ids import is_id, new_id
 from service.vocabulary.roles import Principal
 
@@ -140,7 +140,10 @@ class JobService:
 
         status = pipeline.read_status(self.storage, job.params["output_prefix"])
         if status["status"] not in FINAL and job.run_id:
-            seen = self.runner.run_state(job.run_id)
+            try:
+                seen = self.runner.run_state(job.run_id)
+            except Unavailable:  # the runner only corrects a run that died: while it is away, storage answers
+                seen = None
             if seen == "failed":
                 status = {**status, "status": "failed", "error": status.get("error") or "the run failed"}
         return status

@@ -1,22 +1,17 @@
-"""Rebuilding the index from storage alone, and importing objects that already sit in storage."""
+"""Rebuilding the index from storage alone."""
 
 from __future__ import annotations
 
-import mimetypes
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from pathlib import Path
 
 from service.adapters.blobstore import BlobStore
 from service.adapters.searchindex import SearchIndex
 from service.domain.embeddings import Embeddings
 from service.domain.indexing import Indexer
-from service.domain.items import provenance
 from service.domain.predictions import Predictions
-from service.vocabulary import layout, names
-from service.vocabulary.errors import BadRequest
-from service.vocabulary.ids import new_id
+from service.vocabulary import layout
 
 WORKERS = 8  # storage round trips overlap; the index writer is the bottleneck beyond that
 
@@ -75,56 +70,4 @@ def rebuild(
             totals["vectors"] += embeddings.rebuild(name, child_names(blobs, layout.jobs_prefix(name)))
     if tenant is None:
         index.rebuilt()  # every tenant is back: a lost or corrupt index is no longer worth reporting
-    return totals
-
-
-def _sources(blobs: BlobStore, source: str) -> Iterator[tuple[str, Callable[[str], object]]]:
-    """(file name, copy-to-key) of every object under an `s3://bucket/prefix` or a local path."""
-    if source.startswith("s3://"):
-        bucket, _, prefix = source.removeprefix("s3://").partition("/")
-        copy_in = getattr(blobs, "copy_in", None)
-        if copy_in is None:
-            raise BadRequest("importing from s3:// needs EDNA_STORAGE=s3")
-        for page in blobs.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                if not obj["Key"].endswith("/"):
-                    name = obj["Key"].rsplit("/", 1)[-1]
-                    yield name, lambda key, meta, src=obj["Key"], n=name: copy_in(bucket, src, key, _type(n), meta)
-        return
-    root = Path(source)
-    if not root.exists():
-        raise BadRequest(f"{source} does not exist")
-    for path in sorted(p for p in (root.rglob("*") if root.is_dir() else [root]) if p.is_file()):
-        yield path.name, lambda key, meta, p=path: blobs.put_file(key, p, _type(p.name), meta)
-
-
-def _type(filename: str) -> str:
-    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
-
-
-IMPORT_USER = "import"
-
-
-def import_source(indexer: Indexer, tenant: str, dataset_id: str, source: str, step: Callable = lambda: None) -> dict:
-    """Each object becomes a new item of the dataset, copied inside storage (never through the API)."""
-    totals = {"imported": 0, "skipped": []}
-
-    def one(entry: tuple[str, Callable]) -> str | None:
-        """None when imported, else why it was skipped."""
-        filename, copy = entry
-        try:
-            filename = names.filename(filename)
-        except BadRequest as exc:
-            return f"{filename}: {exc.message}"
-        item = layout.ItemKey(tenant, dataset_id, new_id(), filename)
-        copy(item.object_key, provenance(IMPORT_USER, time.time()))
-        indexer.refresh(item)
-        return None
-
-    for skipped in bounded_map(one, _sources(indexer.blobs, source)):
-        if skipped is None:
-            totals["imported"] += 1
-            step()
-        else:
-            totals["skipped"].append(skipped)
     return totals

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 
 import marshmallow as ma
-from flask import current_app, g, request
+from flask import Response, current_app, g, jsonify, request
 from flask_smorest import Blueprint, abort
 
 from service.adapters.identity import InvalidToken
@@ -92,6 +92,13 @@ class PageArgs(ma.Schema):
 def page(items: list, last: str | None) -> dict:
     """The list body: `{"items", "next_cursor"}`."""
     return {"items": items, "next_cursor": cursor.encode(last) if last else None}
+
+
+def item_page(items: list, last: str | None) -> Response:
+    """A page of items already in ItemSchema's shape (ItemService.describe makes JSON values of the
+    schema's types), sent as is: the schema's per-field pass cost 9.5 of 24 ms a page of 100 here.
+    The route still declares the schema (the OpenAPI document), and a test holds the two equal."""
+    return jsonify(page(items, last))
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:

@@ -39,6 +39,16 @@ def item_object(tenant: str, dataset_id: str, item_id: str, filename: str) -> st
     return f"tenants/{tenant}/datasets/{dataset_id}/items/{item_id}/{filename}"
 
 
+def import_ledger_prefix(tenant: str, dataset_id: str, source_digest: str) -> str:
+    """Which objects of one import source became which items, in numbered chunks: a second run
+    of the same import skips them, and a run cut short resumes its last chunks."""
+    return f"tenants/{tenant}/datasets/{dataset_id}/imports/{source_digest}/"
+
+
+def import_ledger_chunk(tenant: str, dataset_id: str, source_digest: str, number: int) -> str:
+    return import_ledger_prefix(tenant, dataset_id, source_digest) + f"{number:08d}.json"
+
+
 def item_tombstone(tenant: str, dataset_id: str, item_id: str) -> str:
     """Left by a delete, under the dataset (which takes it along): an object arriving later is discarded."""
     return tombstones_prefix(tenant, dataset_id) + item_id
@@ -77,6 +87,12 @@ def thumbnails_prefix(tenant: str, dataset_id: str) -> str:
 
 def thumbnail(tenant: str, dataset_id: str, item_id: str) -> str:
     return f"tenants/{tenant}/thumbnails/{dataset_id}/{item_id}.webp"
+
+
+def is_thumbnail(key: str) -> bool:
+    """Derived from an item's object and made again by a rebuild: worth no flush to disk of its own."""
+    parts = key.split("/", 3)
+    return len(parts) == 4 and parts[0] == "tenants" and parts[2] == "thumbnails"
 
 
 @dataclass(frozen=True)
@@ -274,6 +290,10 @@ def usage_day_prefix(tenant: str, day: str) -> str:
 def usage_shard(tenant: str, hour: str, writer: str) -> str:
     """One writer's (one process's) counters for one hour (`hour` is YYYY-MM-DDTHH)."""
     return f"ledger/{tenant}/usage/{hour[:10]}/{hour[11:13]}-{writer}.json"
+
+
+def audit_prefix(tenant: str) -> str:
+    return f"ledger/{tenant}/audit/"
 
 
 def audit_day_prefix(tenant: str, day: str) -> str:

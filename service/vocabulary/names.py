@@ -24,6 +24,8 @@ MAX_TAG_VALUE = 256
 def _has_control(value: str) -> bool:
     # Control, format (bidi overrides, zero-width), surrogate, private and unassigned code points, and the
     # line and paragraph separators (U+2028, U+2029), which break a line in exports, logs and editors.
+    if value.isascii():  # of ASCII, only the control characters (category Cc) are not printable
+        return not value.isprintable()
     return any(unicodedata.category(ch) in ("Zl", "Zp") or unicodedata.category(ch).startswith("C") for ch in value)
 
 

@@ -44,6 +44,9 @@ const SORTS = [
 const NEEDS_MODEL = new Set(["margin", "score", "-score"]);
 const FILTERS = ["q", "label", "unlabeled", "model", "predicted", "disagrees", "min_score", "max_score", "sort"];
 const UPLOAD_SETTLE_MS = 400; // uploads finishing closer together than this refresh the grid once
+const ON_ITS_WAY = "thumbnail on its way"; // the API's preview_note while the thumbnail worker has it queued
+const PREVIEW_POLL_MS = [1000, 2000, 4000, 8000]; // then every 8 s while visible tiles still wait
+const PREVIEW_BATCH = 24;
 
 const summary = (dataset) => [dataset.description, `${formatNumber(dataset.item_count)} items`, formatBytes(dataset.bytes)].filter(Boolean).join(" · ");
 
@@ -226,6 +229,40 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
       rowFor(Math.floor(i / cols)).append(cell);
     }
     if (state.list.more && (last + 4) * cols >= items.length) loadMore();
+    followPreviews();
+  }
+
+  // Visible tiles whose thumbnail is on its way are read again, less often as time passes, and fill in
+  // when it exists (an import or a batch of uploads leaves the thumbnail worker behind the listing).
+  let previewTimer = 0;
+  let previewRound = 0;
+  function followPreviews() {
+    if (previewTimer) return;
+    const waiting = () => [...cells.values()].filter((cell) => cell.querySelector(".placeholder .note")?.textContent === ON_ITS_WAY);
+    if (!waiting().length) {
+      previewRound = 0;
+      return;
+    }
+    const delay = PREVIEW_POLL_MS[Math.min(previewRound, PREVIEW_POLL_MS.length - 1)];
+    previewTimer = setTimeout(async () => {
+      const ids = waiting().slice(0, PREVIEW_BATCH).map((cell) => cell.dataset.id);
+      const fresh = await Promise.all(ids.map((id) => api(`/datasets/${datasetId}/items/${id}`).catch(() => null)));
+      let filled = false;
+      for (const item of fresh) {
+        if (!item || item.preview_note === ON_ITS_WAY) continue;
+        state.list.update(item);
+        const i = state.list.indexOf(item.id);
+        const cell = cells.get(i);
+        const placeholder = cell?.querySelector(".placeholder");
+        if (placeholder) {
+          placeholder.replaceWith(mount(document.createElement("span"), thumbnail(state.list.items[i])).firstElementChild);
+          filled = true;
+        }
+      }
+      previewRound = filled ? 0 : previewRound + 1;
+      previewTimer = 0;
+      followPreviews();
+    }, delay);
   }
 
   // Thumbnail URLs expire: a thumbnail refused after a while gets a freshly signed URL, once.
@@ -518,5 +555,6 @@ export async function render(root, { datasetId, query: asked = {} }, ctx) {
   return () => {
     resize.disconnect();
     clearTimeout(settling);
+    clearTimeout(previewTimer);
   };
 }

@@ -19,6 +19,8 @@ from service.domain.indexing import Indexer
 from service.domain.predictions import Predictions
 from service.domain.rebuild import rebuild
 from service.handlers import sqs_s3_events
+from service.resources.common import page_schema
+from service.resources.items.schemas import ItemSchema
 from service.vocabulary import layout
 from service.vocabulary.ids import new_id
 
@@ -308,3 +310,17 @@ def test_a_job_status_event_attaches_the_predictions_on_aws(loop, tmp_path):
     message = {"messageId": "m-1", "body": json.dumps({"Records": [record]})}
     assert sqs_s3_events({"Records": [message]}, indexer=indexer) == {"batchItemFailures": []}
     assert len(fresh.search("demo", query, 1000, None)) == COUNT
+
+
+def test_item_pages_are_what_their_schemas_would_dump(loop):
+    """The items and search routes send describe()'s dicts without the schema's pass: they must be
+    exactly what it would send (every field, JSON types), for items with predictions, label sources
+    and thumbnails alike."""
+    stack, _editor, dataset_id, model_id, _, _ = loop
+    viewer = stack.client("viewer")
+    for path, name in ((f"/api/datasets/{dataset_id}/items", "ItemPage"), ("/api/search", "SearchPage")):
+        body = viewer.call("GET", path, params={"limit": 60, "model": model_id, "dataset": dataset_id})
+        assert len(body["items"]) == 60 and body["next_cursor"]
+        assert page_schema(ItemSchema, name)().dump(body) == body
+        assert all(set(item) == set(ItemSchema().fields) for item in body["items"])
+        assert any(i["predictions"] and i["label_source"] and i["thumbnail_url"] for i in body["items"])

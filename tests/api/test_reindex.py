@@ -25,7 +25,8 @@ from PIL import Image
 
 from service import create_app
 from service.client import ApiError, EdnaClient
-from service.domain.rebuild import import_source, rebuild
+from service.domain.imports import import_source, make_previews
+from service.domain.rebuild import rebuild
 from service.settings import Config, env_name
 from service.vocabulary import layout
 
@@ -320,6 +321,11 @@ def test_import_prefix_from_a_local_directory(local_stack, tmp_path_factory):
     # The running server reads the index the command wrote.
     check_imported(client, dataset_id, files, {"cat one.png": (40, 20), "dög.png": (5, 50)})
 
+    again = cli("import-prefix", "--dataset", dataset_id, str(source), config=local_stack.config)
+    assert again.returncode == 0, again.stderr
+    assert f"0 items imported into dataset {dataset_id} of tenant {TENANT} (3 imported before" in again.stdout
+    assert len(list(client.pages(items_path(dataset_id)))) == 3
+
     missing = cli("import-prefix", "--dataset", "01zzzzzzzzzzzzzzzzzzzzzzzz", str(source), config=local_stack.config)
     assert missing.returncode == 2 and "no dataset" in missing.stderr
 
@@ -347,9 +353,13 @@ def test_import_from_another_bucket(s3_stack, moto_endpoint):
         s3.put_object(Bucket=source, Key=f"incoming/2024/{name}", Body=data, ContentType=ctype)
     s3.put_object(Bucket=source, Key="elsewhere/c.png", Body=png(3, 3, "red"), ContentType="image/png")
 
-    totals = import_source(s3_stack.edna.indexer, TENANT, dataset_id, f"s3://{source}/incoming/2024/")
-    assert s3_stack.edna.wait_for_thumbnails(30)  # queued by the import, made by the service's worker
-    assert totals == {"imported": 3, "skipped": [" leading.txt: filename must not start or end with white space"]}
+    indexer = s3_stack.edna.indexer
+    totals = import_source(indexer, TENANT, dataset_id, f"s3://{source}/incoming/2024/")
+    assert (totals["imported"], totals["already"]) == (3, 0)
+    assert totals["skipped"] == [" leading.txt: filename must not start or end with white space"]
+    make_previews(indexer, totals["images"], 2, lambda n: None)  # as the command does without a queue
+    again = import_source(indexer, TENANT, dataset_id, f"s3://{source}/incoming/2024/")
+    assert (again["imported"], again["already"], again["images"]) == (0, 3, [])
     imported = {"a.png": files["a.png"][0], "b c+d.png": files["deep/b c+d.png"][0], "notes.txt": b"just text\n"}
     check_imported(client, dataset_id, imported, {"a.png": (33, 44), "b c+d.png": (70, 7)})
     assert {i["created_by"] for i in client.pages(items_path(dataset_id))} == {"import"}

@@ -66,3 +66,25 @@ def test_is_id_refuses(value):
 def test_is_id_accepts():
     assert ids.is_id(ids.new_id())
     assert ids.is_id("0123456789abcdefghjkmnpqrs")
+
+
+def test_every_digit_encodes_the_value(monkeypatch):
+    monkeypatch.setattr(ids, "time", SimpleNamespace(time=lambda: 1_700_000_000.123))
+    monkeypatch.setattr(ids, "_random80", lambda: (1 << 80) - 12345)
+    value = 0
+    for char in ids.new_id():
+        value = value * 32 + CROCKFORD.index(char)
+    assert value == (1_700_000_000_123 << 80) | ((1 << 80) - 12345)
+
+
+def test_a_forked_child_draws_its_own_random_tails():
+    import os
+
+    ids.new_id()  # the parent's pool holds tails now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, ids.new_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 26)[10:] != ids.new_id()[10:].encode()

@@ -55,6 +55,10 @@ class AuditLog(ABC):
         """(position, entry) of one day in order, after the position `after`. `actor` and `action`
         are hints: an adapter may skip entries that cannot match them (the caller still filters)."""
 
+    def days_held(self, tenant: str, start: datetime, end: datetime) -> Iterator[str]:
+        """The days of [start, end) that may hold entries, in order (all of them, unless the log knows better)."""
+        return days(start, end)
+
     def read(
         self,
         tenant: str,
@@ -69,7 +73,7 @@ class AuditLog(ABC):
         resume_day, resume_at = _position(after)
         found: list[dict] = []
         last: list[str] = []
-        for day in days(start, end):
+        for day in self.days_held(tenant, start, end):
             if resume_day and day < resume_day:
                 continue
             for position, entry in self.entries(tenant, day, resume_at if day == resume_day else None, actor, action):

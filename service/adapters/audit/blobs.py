@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from service.adapters.audit import AuditLog, day_of
+from service.adapters.audit import AuditLog, day_of, days
 from service.adapters.blobstore import BlobStore
 from service.vocabulary import layout
 
@@ -60,6 +60,18 @@ class BlobAuditLog(AuditLog):
                 yield from self._read(batch)
                 batch = []
         yield from self._read(batch)
+
+    def days_held(self, tenant: str, start: datetime, end: datetime) -> Iterator[str]:
+        """The days with parts, from one delimited listing: a year's period costs a LIST, not 366."""
+        wanted = set(days(start, end))
+        prefix = layout.audit_prefix(tenant)
+        token = None
+        while True:
+            page = self.blobs.list_page(prefix, delimiter="/", token=token)
+            yield from (day for day in (layout.name_after(prefix, p) for p in page.prefixes) if day in wanted)
+            if not page.next_token:
+                return
+            token = page.next_token
 
     def _keys(self, prefix: str, after: str | None) -> Iterator[str]:
         token = None

@@ -172,7 +172,8 @@ class BlobStore(ABC):
         """Read-modify-write of the tags with a check: the write is read back, and when another
         writer slipped in between, `change` is applied again on top of theirs. `change` may raise
         to refuse (nothing is written then). `then` gets the stored tags while the key is still
-        locked, so what it records (the index) follows the order of the writes."""
+        locked, so what it records (the index) follows the order of the writes; a store that calls
+        listeners of its own writes (the local one) leaves them out of a write that has `then`."""
         with self.key_lock(key):
             for _ in range(TAG_WRITE_ATTEMPTS):
                 current = self.get_tags(key)
@@ -185,6 +186,10 @@ class BlobStore(ABC):
                     then(dict(wanted))
                 return wanted
         raise Conflict("the item's tags are changing too fast; try again")
+
+    def exists(self, key: str) -> bool:
+        """An object is stored at `key` (stores that can tell without reading its metadata say so cheaper)."""
+        return self.head(key) is not None
 
     def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, page by page, never the whole listing at once."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import os
+import shutil
+import stat
 import threading
 import time
 import zlib
@@ -26,11 +29,13 @@ from service.adapters.blobstore import (
     PreconditionFailed,
     metadata_headers,
 )
+from service.adapters.blobstore.local_linked import guessed_type, linked_etag
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.local_versions import LocalVersions
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
 from service.adapters.blobstore.spent_grants import SpentGrants
 from service.adapters.files import disk_errors, write_atomic
+from service.vocabulary import layout
 from service.vocabulary.errors import BadRequest, Forbidden
 from service.vocabulary.ids import new_id
 
@@ -117,12 +122,23 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
             raise BadRequest(f"invalid storage key {key!r}")
         return path
 
+    def exists(self, key: str) -> bool:
+        return self._stat(key) is not None
+
     def _existing(self, key: str) -> Path | None:
         """The file of a key if it holds an object; keys no file can hold (`a/`) hold nothing, as on S3."""
+        st = self._stat(key)
+        return Path(self._file(key)) if st else None
+
+    def _stat(self, key: str) -> os.stat_result | None:
+        """The object's file status, None without one (plain strings: events read three keys each)."""
         if not key or key.endswith("/"):
             return None
-        path = self._path(key)
-        return path if path.is_file() else None
+        try:
+            st = os.stat(self._file(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st if stat.S_ISREG(st.st_mode) else None
 
     def _meta_path(self, key: str) -> Path:
         return Path(self._meta_file(key))
@@ -136,12 +152,14 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
 
     def _read_meta(self, key: str) -> dict:
         try:
-            return json.loads(self._meta_path(key).read_text())
-        except FileNotFoundError:
+            with open(self._meta_file(key), "rb") as fh:
+                return json.loads(fh.read())
+        except (FileNotFoundError, NotADirectoryError):
             return {}
 
     def _write_meta(self, key: str, meta: dict) -> None:
-        write_atomic(self._meta_path(key), json.dumps(meta).encode(), tmp_dir=self.tmp)
+        durable = not layout.is_thumbnail(key)
+        write_atomic(self._meta_path(key), json.dumps(meta).encode(), tmp_dir=self.tmp, durable=durable)
 
     # -- objects ------------------------------------------------------------------------------
 
@@ -153,14 +171,14 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         path = self._path(key)
         tmp = self.tmp / f"upload-{new_id()}"
         try:
-            etag = self._receive(stream, tmp, max_size)
+            etag = self._receive(stream, tmp, max_size, durable=not layout.is_thumbnail(key))
             return self._commit(key, path, tmp, content_type, etag, metadata)
         finally:
             tmp.unlink(missing_ok=True)
 
     @staticmethod
-    def _receive(stream: BinaryIO, tmp: Path, max_size: int) -> str:
-        """Copy a stream to a durable temp file, counting; returns its MD5 (S3's ETag)."""
+    def _receive(stream: BinaryIO, tmp: Path, max_size: int, durable: bool = True) -> str:
+        """Copy a stream to a temp file, counting, flushed to disk if `durable`; returns its MD5 (S3's ETag)."""
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         with open(tmp, "wb") as fh:
@@ -170,8 +188,9 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
                     raise Forbidden(f"the upload is larger than the {max_size} bytes it was signed for")
                 digest.update(chunk)
                 fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         return digest.hexdigest()
 
     def _commit(
@@ -211,6 +230,36 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
     def _refuse_overwrite(path: Path) -> None:
         if path.is_file():
             raise PreconditionFailed("an object is already stored here and uploads never replace one")
+
+    def link_in(self, key: str, source: str) -> ObjectInfo:
+        """Place a file of the same file system at `key` as a hard link: no bytes copied, no sidecar
+        (`head` derives the ETag from the file's identity and the type from its name), no listener
+        called (the importer indexes in bulk). Writes never change a file in place, so the source
+        and the object stay the same bytes until one is replaced. Across file systems: a copy."""
+        path = self._file(key)
+        if os.path.islink(source):  # its target: the store never holds a symlink (os.link would keep it)
+            source = os.path.realpath(source)
+        try:
+            try:
+                os.link(source, path)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.link(source, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = self.tmp / f"import-{new_id()}"
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, path)
+        st = os.stat(path)
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=linked_etag(st),
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            content_type=guessed_type(key),
+        )
 
     def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict | None = None) -> str:
         return self.write_stream(key, io.BytesIO(data), content_type, len(data), metadata).etag
@@ -254,20 +303,17 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         return self._path(key), info
 
     def head(self, key: str) -> ObjectInfo | None:
-        path = self._existing(key)
-        try:
-            st = path.stat() if path else None
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        st = self._stat(key)
         if st is None:
             return None
         meta = self._read_meta(key)
+        linked = "etag" not in meta  # placed by `link_in`: no sidecar, or one holding only tags
         return ObjectInfo(
             key=key,
             size=st.st_size,
-            etag=meta.get("etag", ""),
+            etag=linked_etag(st) if linked else meta["etag"],
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            content_type=meta.get("content_type"),
+            content_type=guessed_type(key) if linked else meta.get("content_type"),
             metadata=meta.get("metadata", {}),
         )
 
@@ -360,9 +406,25 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
     # -- tags ---------------------------------------------------------------------------------
 
     def get_tags(self, key: str) -> dict[str, str]:
-        if self._existing(key) is None:  # a stat, not a head: the sidecar is read once, below
+        if self._stat(key) is None:  # a stat, not a head: the sidecar is read once, below
             raise ObjectMissing(f"no object {key}")
         return dict(self._read_meta(key).get("tags", {}))
+
+    def update_tags(
+        self,
+        key: str,
+        change: Callable[[dict[str, str]], dict[str, str]],
+        then: Callable[[dict[str, str]], None] | None = None,
+    ) -> dict[str, str]:
+        """As the port's; with `then` (which records the written state under the lock: the label
+        routes index it), the listeners are not called for this write: they would only read back and
+        index the same state again, in the request's own thread."""
+        if then is None:
+            return super().update_tags(key, change)
+        with self.key_lock(key):
+            wanted = super().update_tags(key, change, then)
+            self._thread.pending = [pending for pending in self._thread.pending if pending != key]
+        return wanted
 
     @disk_errors
     def put_tags(self, key: str, tags: dict[str, str]) -> None:

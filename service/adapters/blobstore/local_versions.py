@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from service.adapters.blobstore import ObjectInfo, ObjectMissing, T
+from service.adapters.blobstore.local_linked import guessed_type, linked_etag
 from service.adapters.files import disk_errors
 
 
@@ -73,13 +74,14 @@ class LocalVersions:
         try:
             meta = json.loads(path.with_name(path.name + ".json").read_text())
         except FileNotFoundError:
-            meta = {}  # kept from an object that had no sidecar
+            meta = {}  # kept from an object placed by `link_in`
+        linked = "etag" not in meta
         info = ObjectInfo(
             key=key,
             size=st.st_size,
-            etag=meta.get("etag", ""),
+            etag=linked_etag(st) if linked else meta["etag"],
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            content_type=meta.get("content_type"),
+            content_type=guessed_type(key) if linked else meta.get("content_type"),
         )
         return path, info
 

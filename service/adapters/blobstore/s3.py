@@ -27,6 +27,7 @@ from service.vocabulary.errors import Conflict, Unavailable
 _MISSING = {"404", "NoSuchKey", "NoSuchUpload", "NotFound"}
 _BAD_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}
 READ_CHUNK = 1024 * 1024
+SINGLE_COPY_BYTES = 5 * 1024**3  # the largest object one CopyObject call copies
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
 # A version that expired or never was; HEAD answers 400 for a malformed version id.
 _NO_VERSION = {"NoSuchVersion", "400", "InvalidArgument"}
@@ -102,12 +103,24 @@ class S3BlobStore(BlobStore):
 
     @_translated
     def copy_in(
-        self, source_bucket: str, source_key: str, key: str, content_type: str, metadata: dict | None = None
+        self,
+        source_bucket: str,
+        source_key: str,
+        key: str,
+        content_type: str,
+        metadata: dict | None = None,
+        size: int | None = None,
     ) -> ObjectInfo:
-        """Server-side copy from another bucket or prefix: no bytes pass through Edna."""
+        """Server-side copy from another bucket or prefix: no bytes pass through Edna. With the `size`
+        a listing gave, one CopyObject call (up to 5 GB) whose answer says what was written."""
         extra = {"MetadataDirective": "REPLACE", "ContentType": content_type, "Metadata": metadata or {}}
-        self.client.copy({"Bucket": source_bucket, "Key": source_key}, self.bucket, key, ExtraArgs=extra)
-        return self._written(key)
+        if size is None or size > SINGLE_COPY_BYTES:
+            self.client.copy({"Bucket": source_bucket, "Key": source_key}, self.bucket, key, ExtraArgs=extra)
+            return self._written(key)
+        copied = self.client.copy_object(
+            CopySource={"Bucket": source_bucket, "Key": source_key}, Bucket=self.bucket, Key=key, **extra
+        )["CopyObjectResult"]
+        return ObjectInfo(key, size, copied["ETag"].strip('"'), copied["LastModified"], content_type, metadata or {})
 
     def _written(self, key: str) -> ObjectInfo:
         info = self.head(key)

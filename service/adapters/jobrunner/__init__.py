@@ -6,8 +6,11 @@ job's prefix), so a runner only has to start, cancel and report on runs.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+
+log = logging.getLogger("edna.jobs")
 
 
 class JobRunner(ABC):
@@ -28,9 +31,18 @@ class JobRunner(ABC):
     def run_state(self, run_id: str) -> str | None:
         """queued, running, succeeded or failed as the runner sees it; None if it does not know."""
 
-    def serve(self) -> None:  # noqa: B027 (a remote scheduler has its own workers)
-        """Start running submitted runs in this process (the one process of a server that runs jobs)."""
-
     @abstractmethod
     def close(self) -> None:
         """Release workers (the app is shutting down)."""
+
+    @abstractmethod
+    def follow(self) -> None:
+        """Start reporting runs that end, where this runner has to watch them (the server calls it, commands not)."""
+
+    def report_finished(self, params: dict) -> None:
+        """Call the `finished` hooks for a run that ended."""
+        for hook in self.finished:
+            try:
+                hook(params)
+            except Exception:  # a hook's failure (an index outage) must not stop the next job
+                log.exception("job %s: a finished-run hook failed", params.get("job_id"))

@@ -87,9 +87,9 @@ class LocalJobRunner(JobRunner):
     they stopped.
 
     Runs wait in a SQLite table in the data dir, so any process of the server may submit, cancel and
-    ask about a run while one process dispatches them (`dispatch`: on the first submit, as the
-    development server does; else a call to `serve`). A run is claimed in one write transaction:
-    however many dispatchers there are, each run starts once."""
+    ask about a run while one process dispatches them (`dispatch`: from the first submit, as the
+    development server and tests do; else once the server's runner calls `follow`). A run is claimed
+    in one write transaction: however many dispatchers there are, each run starts once."""
 
     name = "local"
 
@@ -106,7 +106,8 @@ class LocalJobRunner(JobRunner):
         self._closed = False
         self.finished = []
 
-    def serve(self) -> None:
+    def follow(self) -> None:
+        """Start the dispatchers: they run what any process of the server queued, and each reports the job it ran."""
         with self._lock:
             if self._dispatchers or self._closed:
                 return
@@ -153,19 +154,12 @@ class LocalJobRunner(JobRunner):
                 state = "stopped" if closed else ("failed" if process.exitcode else "succeeded")
                 self._db.execute("UPDATE runs SET state = ? WHERE run_id = ? AND state = 'running'", (state, run_id))
             if not closed:
-                self._report(params)
-
-    def _report(self, params: dict) -> None:
-        for hook in self.finished:
-            try:
-                hook(params)
-            except Exception:  # a hook's failure (an index outage) must not stop the next job
-                log.exception("job %s: a finished-run hook failed", params.get("job_id"))
+                self.report_finished(params)
 
     def submit(self, params: dict) -> str:
         run_id = params["job_id"]
         if self.dispatch:
-            self.serve()
+            self.follow()
         with self._wake:
             # A run already running here is left alone: resubmitting it must not start it twice.
             self._db.execute(

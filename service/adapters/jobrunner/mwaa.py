@@ -43,5 +43,8 @@ class MwaaJobRunner(JobRunner):
     def run_state(self, run_id: str) -> str | None:
         return STATES.get(self._call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}").get("state", ""))
 
+    def follow(self) -> None:
+        """Nothing to watch: the workers' status writes reach the indexer as S3 events."""
+
     def close(self) -> None:
         """Nothing to release: runs live in MWAA."""

@@ -61,6 +61,12 @@ _FULL_TEXT = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5("
     "body, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')"
 )
+_FTS_INSERT = """CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts (rowid, body) VALUES (new.rowid, new.search_text);
+END"""
+# From this many rows on, `upsert_many` fills the full-text index with one statement after the rows:
+# through the trigger, FTS5 flushes its terms row by row (2.5 of 5.6 s at 100,000 rows here).
+BULK_ROWS = 1000
 _SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS items (
@@ -87,9 +93,7 @@ CREATE TABLE IF NOT EXISTS label_counts (
     tenant TEXT NOT NULL, dataset_id TEXT NOT NULL, label TEXT NOT NULL,
     items INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (tenant, dataset_id, label)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts (rowid, body) VALUES (new.rowid, new.search_text);
-END;
+{fts_insert};
 CREATE TRIGGER IF NOT EXISTS items_fts_update AFTER UPDATE OF search_text ON items BEGIN
     DELETE FROM items_fts WHERE rowid = old.rowid;
     INSERT INTO items_fts (rowid, body) VALUES (new.rowid, new.search_text);
@@ -113,7 +117,7 @@ CREATE TRIGGER IF NOT EXISTS uncount_delete AFTER DELETE ON items WHEN old.statu
     UPDATE label_counts SET items = items - 1, bytes = bytes - old.size
     WHERE tenant = old.tenant AND dataset_id = old.dataset_id AND label = coalesce(old.label, '');
 END;
-""".replace("{fts}", _FULL_TEXT + ";")
+""".replace("{fts}", _FULL_TEXT + ";").replace("{fts_insert}", _FTS_INSERT)
     + predictions.SCHEMA
 )
 
@@ -189,9 +193,13 @@ class SqliteSearchIndex(SearchIndex):
         return applied
 
     def upsert_many(self, records: Iterable[ItemRecord]) -> int:
-        """Many upserts in one transaction (rebuilds and benchmarks); returns how many applied."""
+        """Many upserts in one transaction (imports, rebuilds, bulk labels); returns how many applied."""
+        rows = [_row(r) for r in records]
         with transaction(self._db()) as db:
-            applied = sum(db.execute(_UPSERT, _row(r)).rowcount for r in records)
+            if len(rows) < BULK_ROWS:
+                applied = sum(db.execute(_UPSERT, row).rowcount for row in rows)
+            else:
+                applied = _bulk_upsert(db, rows)
             predictions.rescore(db)
         return applied
 
@@ -371,9 +379,21 @@ class SqliteSearchIndex(SearchIndex):
         )
 
 
+def _bulk_upsert(db: sqlite3.Connection, rows: list[tuple]) -> int:
+    """Inside the writer's transaction: the insert trigger is set aside while the rows go in, then the
+    new rows' text is indexed at once. Rows that update keep the update trigger. Other connections
+    see the schema change only as a re-prepared statement, and a rollback restores the trigger."""
+    newest = db.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0]
+    db.execute("DROP TRIGGER items_fts_insert")
+    cursor = db.executemany(_UPSERT, rows)
+    db.execute("INSERT INTO items_fts (rowid, body) SELECT rowid, search_text FROM items WHERE rowid > ?", (newest,))
+    db.execute(_FTS_INSERT)
+    return cursor.rowcount
+
+
 def _row(record: ItemRecord) -> tuple:
     values = [getattr(record, f) for f in _FIELDS]
-    values[_FIELDS.index("tags")] = json.dumps(record.tags, sort_keys=True)
+    values[_FIELDS.index("tags")] = json.dumps(record.tags, sort_keys=True) if record.tags else "{}"
     values[_FIELDS.index("thumbnail")] = int(record.thumbnail)
     return (*values, search_text(record))
 

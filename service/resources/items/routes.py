@@ -7,7 +7,7 @@ from service.adapters.blobstore import BlobStore, PreconditionFailed
 from service.adapters.usage import UPLOAD_BYTES, UPLOAD_ITEMS
 from service.domain import cursor
 from service.domain.items import check_size
-from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
+from service.resources.common import ApiBlueprint, caller, edna, item_page, page_schema
 from service.resources.items.schemas import (
     CompleteSchema,
     ItemCountSchema,
@@ -36,7 +36,7 @@ class Items(MethodView):
         state.datasets.get(tenant, dataset_id)
         query = query_from(args, dataset_id)
         records, last = state.items.list(tenant, query, args["limit"], cursor.decode(args["cursor"]))
-        return page([state.items.describe(r) for r in records], last)
+        return item_page([state.items.describe(r) for r in records], last)
 
     @blp.requires(Role.editor)
     @blp.arguments(UploadRequestSchema)

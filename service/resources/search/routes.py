@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from service.adapters.searchindex import ItemQuery
 from service.domain import cursor
-from service.resources.common import ApiBlueprint, caller, edna, page, page_schema
+from service.resources.common import ApiBlueprint, caller, edna, item_page, page_schema
 from service.resources.items.schemas import ItemCountSchema, ItemFilters, ItemListArgs, ItemSchema
 from service.vocabulary import names
 from service.vocabulary.roles import Role
@@ -52,7 +52,7 @@ class Search(MethodView):
         records, last = state.items.list(
             tenant, query_from(args, args.get("dataset")), args["limit"], cursor.decode(args["cursor"])
         )
-        return page([state.items.describe(r) for r in records], last)
+        return item_page([state.items.describe(r) for r in records], last)
 
 
 @blp.route("/count")

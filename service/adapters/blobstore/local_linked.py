@@ -1,0 +1,18 @@
+"""What the local store says of an object placed by `link_in`, which has no recorded ETag or type."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+
+
+def linked_etag(st: os.stat_result) -> str:
+    """Its file's identity and version, not its bytes (hashing them would read every imported file):
+    any change of the file changes it, and every hard link of the file (a kept version) has the same."""
+    identity = f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+    return hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()
+
+
+def guessed_type(key: str) -> str:
+    return mimetypes.guess_type(key.rpartition("/")[2])[0] or "application/octet-stream"
