@@ -24,6 +24,7 @@ from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.adapters.usage import UsageMeter
 from service.adapters.vectorindex import VectorIndex
 from service.adapters.webhookqueue import WebhookQueue
+from service.domain.tenant_locks import TenantLocks
 from service.settings import Config
 from service.vocabulary.layout import TENANTS
 
@@ -91,6 +92,16 @@ def signin_throttle(config: Config, part: Part = Part.WHOLE) -> SignInThrottle:
     from service.adapters.identity.throttle_sqlite import SqliteSignInThrottle
 
     return SqliteSignInThrottle(config.data_dir / "signins.db", limits)
+
+
+def tenant_locks(config: Config, part: Part, purpose: str) -> TenantLocks:
+    """Per tenant in this process; with the production server's workers, also across them (an flock)."""
+    if part is Part.WHOLE:
+        return TenantLocks()
+    from service.adapters.process_locks import FileLocks
+
+    files = FileLocks(config.data_dir / "locks")
+    return TenantLocks(lambda tenant: files.hold(f"{purpose}/{tenant}"))
 
 
 def build_request_window(config: Config, part: Part = Part.WHOLE) -> RequestWindow:

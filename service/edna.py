@@ -15,6 +15,7 @@ from service.bootstrap import (
     build_thumbnail_queue,
     build_usage_meter,
     build_webhook_queue,
+    tenant_locks,
     webhook_post,
     webhook_url_check,
 )
@@ -101,7 +102,7 @@ class Edna:
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
             listeners.append(indexer.refresh_key)
-        datasets = DatasetCatalog(blobs, index, vectors)
+        datasets = DatasetCatalog(blobs, index, vectors, tenant_locks(config, part, "datasets"))
         labeler = Labeler(blobs, index, items)
         models = ModelCatalog(blobs, limits)
         defaults = Quotas(
@@ -110,7 +111,8 @@ class Edna:
             max_concurrent_jobs=config.quota_max_concurrent_jobs,
             requests_per_minute=config.quota_requests_per_minute,
         )
-        quotas = QuotaBook(blobs, index, defaults, build_request_window(config, part))
+        window = build_request_window(config, part)
+        quotas = QuotaBook(blobs, index, defaults, window, tenant_locks(config, part, "uploads"))
         jobs = JobService(blobs, adapters.jobs, datasets, models, lambda t: quotas.limits(t).max_concurrent_jobs)
         meter = build_usage_meter(config, blobs)
         similarity = Similarity(vectors, index)

@@ -39,13 +39,20 @@ class Quotas:
 
 
 class QuotaBook:
-    def __init__(self, blobs: BlobStore, index: SearchIndex, defaults: Quotas, window: RequestWindow):
+    def __init__(
+        self,
+        blobs: BlobStore,
+        index: SearchIndex,
+        defaults: Quotas,
+        window: RequestWindow,
+        locks: TenantLocks | None = None,
+    ):
         self.blobs = blobs
         self.index = index
         self.defaults = defaults
         self.window = window
         self._cache: dict[str, tuple[float, Quotas]] = {}
-        self._tenants = TenantLocks()
+        self._tenants = locks or TenantLocks()  # uploads checked one after another, each seeing those before
         self._model_bytes: dict[str, tuple[float, int]] = {}
 
     def overrides(self, tenant: str) -> dict[str, int]:
