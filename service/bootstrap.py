@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from service.adapters.audit import AuditLog
 from service.adapters.blobstore import BlobStore
+from service.adapters.change_stamp import ChangeStamp
 from service.adapters.files import make_private
 from service.adapters.identity import MemberDirectory, TokenVerifier
 from service.adapters.identity.applications import ApplicationDirectory, EdnaAppClients
@@ -57,14 +58,20 @@ class Adapters:
     throttle: SignInThrottle | None = None
 
 
-def local_identity(config: Config) -> tuple[LocalIssuer, LocalUserStore]:
+def local_identity(config: Config, part: Part = Part.WHOLE) -> tuple[LocalIssuer, LocalUserStore]:
     issuer = LocalIssuer(
         config.data_dir / "keys" / "issuer.pem",
         config.local_issuer,
         config.token_audience,
         config.token_ttl_seconds,
     )
-    return issuer, LocalUserStore(config.data_dir / "identity.db")
+    return issuer, LocalUserStore(config.data_dir / "identity.db", identity_stamp(config, part))
+
+
+def identity_stamp(config: Config, part: Part) -> ChangeStamp | None:
+    """With the production server's processes, one per reader: a change of members or applications made
+    through one worker reaches the others' caches at their next request (each reader its own instance)."""
+    return None if part is Part.WHOLE else ChangeStamp(config.data_dir / "identity.changed")
 
 
 def store_address(config: Config) -> StoreAddress:
@@ -259,9 +266,11 @@ def build_adapters(config: Config, part: Part = Part.WHOLE) -> Adapters:
     jobs = build_job_runner(config, part)
     vectors = build_vector_index(config)
     if config.identity == "local":
-        issuer, users = local_identity(config)
-        apps = ApplicationDirectory(blobs, EdnaAppClients(), config.member_check_seconds)
-        verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds, applications=apps)
+        issuer, users = local_identity(config, part)
+        apps = ApplicationDirectory(blobs, EdnaAppClients(), config.member_check_seconds, identity_stamp(config, part))
+        verifier = CurrentMemberVerifier(
+            issuer.verifier(), users, config.member_check_seconds, applications=apps, stamp=identity_stamp(config, part)
+        )
         throttle = signin_throttle(config, part)
         return Adapters(
             blobs,
@@ -286,8 +295,11 @@ def build_adapters(config: Config, part: Part = Part.WHOLE) -> Adapters:
         verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
         # pool and region from the issuer; boto3's AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER points it elsewhere
         members = cognito_member_directory(config.cognito_issuer)
-        apps = ApplicationDirectory(blobs, cognito_app_clients(config), config.member_check_seconds)
-        verifier = CurrentMemberVerifier(verifier, members, config.member_check_seconds, applications=apps)
+        stamp = identity_stamp(config, part)  # bumped by revokes; a Cognito member change waits out the TTL
+        apps = ApplicationDirectory(blobs, cognito_app_clients(config), config.member_check_seconds, stamp)
+        verifier = CurrentMemberVerifier(
+            verifier, members, config.member_check_seconds, applications=apps, stamp=identity_stamp(config, part)
+        )
         return Adapters(blobs, index, verifier, jobs, vectors, members=members, applications=apps)
     if config.identity == "oidc":
         from service.adapters.identity.oidc import OidcSettings, oidc_verifier
