@@ -6,7 +6,8 @@ Starts a real `python -m service run` (local adapters, temporary data dir), writ
 1. the baseline upload: request, PUT to the signed URL, complete, from `--workers` threads with plain
    `requests` (no listing, no checksums), into a dataset of its own;
 2. `edna push DIR --dataset D --workers W` (the console script, in its own process: start-up, the
-   listing, sha256 of every file, the same three requests per file);
+   listing, sha256 of every file, then batches of 100: one request for their uploads, a PUT each, one
+   complete: two API calls per hundred files where the baseline makes two per file);
 3. `edna push` again: every file skipped by checksum (listing and hashing only);
 4. the baseline download: list the items, GET each signed URL, write the file, from `--workers` threads;
 5. `edna pull --dataset D DIR --workers W` (listing, GET, sha256 and size verified, rename into place).

@@ -98,8 +98,10 @@ def run_local(count: int, preview_items: int) -> list[tuple[str, int, float]]:
         root = Path(tmp)
         source = write_source(root / "source", count, 8)
         (root / "links").mkdir()
+        os.sync()  # a source exists long before its import: its writes are not the import's to flush
         rows.append((f"baseline: bare mkdir + link, N={count:,}", *bare_links(source, root / "links")))
         indexer, dataset = fresh_stack(root / "edna")
+        os.sync()
         totals, seconds = timed(lambda: import_source(indexer, TENANT, dataset, str(source)))
         listed = indexer.index.count(TENANT, ItemQuery(dataset_id=dataset))
         assert totals["imported"] == listed == count, (totals["imported"], listed)

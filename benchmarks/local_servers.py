@@ -47,14 +47,16 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=20)
 
 
-def rss_mb(pid: int) -> float:
-    """VmRSS of the process and all its descendants (Linux /proc), in MiB."""
+def pss_mb(pid: int) -> float:
+    """Proportional set size of the process and all its descendants (Linux /proc), in MiB: pages a
+    forked worker shares with its parent count once across the tree, as the machine pays for them
+    (summing RSS would count them in every worker)."""
     total_kib, todo = 0, [pid]
     while todo:
         current = todo.pop()
         with contextlib.suppress(OSError, StopIteration, ValueError):
-            with open(f"/proc/{current}/status", encoding="ascii") as fh:
-                total_kib += next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+            with open(f"/proc/{current}/smaps_rollup", encoding="ascii") as fh:
+                total_kib += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
     return total_kib / 1024

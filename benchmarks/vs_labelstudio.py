@@ -8,7 +8,8 @@ with sequential requests; warm-up calls are excluded. For each N (`--items`, def
 
 - first start on an empty data dir (Label Studio: its migrations and the user);
 - cold start: process spawn until the API answers (median of `--starts`, data already registered);
-- idle memory: RSS of the server's whole process tree after that start and a few requests;
+- idle memory: PSS (shared pages counted once) of the server's whole process tree after that start
+  and a few requests;
 - register N existing objects: Edna `python -m service import-prefix` of a directory of N PNGs, until
   it says they are imported (the thumbnails it makes next are logged apart: Label Studio makes none);
   Label Studio one import of N task URLs pointing at the same PNGs served on loopback;
@@ -18,7 +19,7 @@ with sequential requests; warm-up calls are excluded. For each N (`--items`, def
 - set a label p50/p95: Edna's label route; Label Studio creates an annotation;
 - filter by label, full-text search: the first page of 100, p50 of `--query-calls` calls each
   (Label Studio: its data manager's filters on annotation results and on the image URL);
-- export JSON (Edna: JSON Lines) and CSV: total time, and the server tree's peak RSS meanwhile.
+- export JSON (Edna: JSON Lines) and CSV: total time, and the server tree's peak PSS meanwhile.
 
 Time rows: ratio = Label Studio / Edna (goal >= 10x); memory rows: Label Studio MB / Edna MB
 (goal >= 5x). The table goes to stdout and, with every raw figure, to build/vs_labelstudio.json.
@@ -43,7 +44,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from local_servers import log, percentile, rss_mb
+from local_servers import log, percentile, pss_mb
 from vs_labelstudio_edna import EdnaSide
 from vs_labelstudio_ls import VENV, LabelStudioSide, install
 
@@ -91,10 +92,10 @@ class QuietFiles(SimpleHTTPRequestHandler):
 
 
 class PeakRss:
-    """The highest RSS of a process tree while the block runs, sampled every 10 ms."""
+    """The highest PSS of a process tree while the block runs, sampled every 10 ms."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak = pid, rss_mb(pid)
+        self.pid, self.peak = pid, pss_mb(pid)
         self.done = threading.Event()
 
     def __enter__(self):
@@ -104,12 +105,12 @@ class PeakRss:
 
     def _sample(self):
         while not self.done.wait(0.01):
-            self.peak = max(self.peak, rss_mb(self.pid))
+            self.peak = max(self.peak, pss_mb(self.pid))
 
     def __exit__(self, *exc):
         self.done.set()
         self.thread.join()
-        self.peak = max(self.peak, rss_mb(self.pid))
+        self.peak = max(self.peak, pss_mb(self.pid))
 
 
 def latencies(call, arguments: list, warmup: int = 3) -> list[float]:
@@ -147,7 +148,7 @@ def measure(side, count: int, images: Path, names: list[str], files_url: str, ar
     f["cold_starts_s"], f["cold_start_s"] = starts, statistics.median(starts)
     side.sign_in()
     ids = side.list_all()  # warm-up: the first listing after the start
-    f["idle_mb"] = rss_mb(side.pid)
+    f["idle_mb"] = pss_mb(side.pid)
     log(f"  started in {f['cold_start_s']:.2f} s, idle {f['idle_mb']:.0f} MB")
     if len(ids) != count:
         raise SystemExit(f"{side.name} listed {len(ids)} items, not {count}")
@@ -180,7 +181,7 @@ def measure(side, count: int, images: Path, names: list[str], files_url: str, ar
         if status != 200 or not size:
             raise SystemExit(f"{side.name}'s {kind} export answered {status} with {size} bytes")
         f[f"export_{kind}_peak_mb"], f[f"export_{kind}_mb"] = peak.peak, size / 1e6
-    log(f"  exported; RSS peak {f['export_csv_peak_mb']:.0f} MB")
+    log(f"  exported; PSS peak {f['export_csv_peak_mb']:.0f} MB")
     side.stop()
     return f
 
@@ -188,7 +189,7 @@ def measure(side, count: int, images: Path, names: list[str], files_url: str, ar
 ROWS = [  # key, label, unit (s, ms: time; MB: memory)
     ("first_start_s", "first start, empty data dir", "s"),
     ("cold_start_s", "cold start to the API answering", "s"),
-    ("idle_mb", "idle memory (RSS, process tree)", "MB"),
+    ("idle_mb", "idle memory (PSS, process tree)", "MB"),
     ("register_s", "register N existing objects", "s"),
     ("list_all_s", "list all, pages of 100", "s"),
     ("list_ids_s", "list all, LS ids-only listing", "s"),
@@ -198,9 +199,9 @@ ROWS = [  # key, label, unit (s, ms: time; MB: memory)
     ("filter_p50_ms", "filter by label, first 100, p50", "ms"),
     ("search_p50_ms", "full-text search, first 100, p50", "ms"),
     ("export_json_s", "export JSON", "s"),
-    ("export_json_peak_mb", "export JSON, server peak RSS", "MB"),
+    ("export_json_peak_mb", "export JSON, server peak PSS", "MB"),
     ("export_csv_s", "export CSV", "s"),
-    ("export_csv_peak_mb", "export CSV, server peak RSS", "MB"),
+    ("export_csv_peak_mb", "export CSV, server peak PSS", "MB"),
 ]
 
 

@@ -110,6 +110,7 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     from service.resources.service_accounts.routes import blp as service_accounts
     from service.resources.similar.routes import blp as similar
     from service.resources.snapshots.routes import blp as snapshots
+    from service.resources.upload_batches.routes import blp as upload_batches
     from service.resources.usage.routes import blp as usage
     from service.resources.webhooks.routes import blp as webhooks
 
@@ -120,6 +121,7 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
         service_accounts,
         datasets,
         items,
+        upload_batches,
         labels,
         bulk,
         review,

@@ -22,6 +22,7 @@ from service.bootstrap import (
 from service.domain.annotations import Annotations
 from service.domain.bulk_runs import BulkRuns
 from service.domain.comparisons import ComparisonService
+from service.domain.dataset_deletions import DatasetDeletions
 from service.domain.dataset_map import DatasetMap
 from service.domain.datasets import DatasetCatalog
 from service.domain.duplicate_runs import DuplicateRuns
@@ -42,6 +43,7 @@ from service.domain.similar_queries import SimilarQueries
 from service.domain.similarity import Similarity
 from service.domain.snapshot_diff import SnapshotDiff
 from service.domain.snapshots import Snapshots
+from service.domain.upload_batches import UploadBatches
 from service.domain.usage import UsageReport
 from service.domain.webhook_delivery import Backoff, Deliverer
 from service.domain.webhooks import WebhookRegistry
@@ -53,7 +55,9 @@ class Edna:
     config: Config
     adapters: Adapters
     datasets: DatasetCatalog
+    deletions: DatasetDeletions
     items: ItemService
+    uploads: UploadBatches
     indexer: Indexer
     labels: Labeler
     annotations: Annotations
@@ -125,7 +129,9 @@ class Edna:
             config=config,
             adapters=adapters,
             datasets=datasets,
+            deletions=DatasetDeletions(blobs, index, vectors, datasets, in_process=in_process),
             items=items,
+            uploads=UploadBatches(items, quotas),
             indexer=indexer,
             labels=labeler,
             annotations=Annotations(blobs, index, items),
@@ -161,6 +167,7 @@ class Edna:
         self.adapters.jobs.close()
         self.duplicates.close()
         self.bulk.close()
+        self.deletions.close()
         self.indexer.thumbnails.close()
         self.notifier.queue.close()
         if self.meter:

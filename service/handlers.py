@@ -9,6 +9,7 @@ import logging
 from service.adapters.thumbnailqueue import THUMBNAIL_MESSAGE
 from service.adapters.webhookqueue import WebhookQueue
 from service.domain.bulk_runs import BulkRuns
+from service.domain.dataset_deletions import DatasetDeletions
 from service.domain.duplicate_runs import DuplicateRuns
 from service.domain.embeddings import Embeddings
 from service.domain.events import on_storage_event
@@ -90,6 +91,14 @@ def _bulk(indexer: Indexer) -> BulkRuns:
     return BulkRuns(blobs, index, datasets, items, Labeler(blobs, index, items), audit, in_process=False)
 
 
+@functools.cache  # once per container, as the indexer it runs beside
+def _deletions(indexer: Indexer) -> DatasetDeletions:
+    from service.domain.datasets import DatasetCatalog
+
+    blobs, index, vectors = indexer.blobs, indexer.index, _vectors()
+    return DatasetDeletions(blobs, index, vectors, DatasetCatalog(blobs, index, vectors), in_process=False)
+
+
 def sqs_s3_events(
     event: dict,
     context: object = None,
@@ -99,6 +108,7 @@ def sqs_s3_events(
     duplicates: DuplicateRuns | None = None,
     runs: RunEvents | None = None,
     bulk: BulkRuns | None = None,
+    deletions: DatasetDeletions | None = None,
 ) -> dict:
     """SQS batch of S3 notifications; failed messages are reported back for a retry (and, after
     the queue's maxReceiveCount, the dead-letter queue) while the rest of the batch proceeds.
@@ -109,6 +119,7 @@ def sqs_s3_events(
         duplicates = duplicates or _duplicates(indexer)
         runs = runs or RunEvents(indexer.blobs, _webhooks()[0].emit)
         bulk = bulk or _bulk(indexer)
+        deletions = deletions or _deletions(indexer)
     predictions = predictions or Predictions(indexer.blobs, indexer.index)
     failures = []
     for message in event.get("Records", []):
@@ -118,7 +129,7 @@ def sqs_s3_events(
                 continue
             if not isinstance(body.get("Records"), list):  # not an S3 notification: retried, then dead-lettered
                 raise ValueError(f"no S3 event records in {message['body'][:200]!r}")
-            on_storage_event(body, indexer, predictions, embeddings, duplicates, runs, bulk)
+            on_storage_event(body, indexer, predictions, embeddings, duplicates, runs, bulk, deletions)
         except Exception:
             log.exception("storage event %s failed; it will be retried", message.get("messageId"))
             failures.append({"itemIdentifier": message.get("messageId")})

@@ -142,7 +142,7 @@ def start_background(state, base_url: str, demo: bool) -> None:
     config = state.config
     # Before resuming: a local runner marks the runs a stopped server left running as stopped.
     state.adapters.jobs.follow()  # on Airflow: also the runs that ended while the server was stopped
-    # Jobs live in storage: a restart resumes what was unfinished (on Airflow, finds their runs).
+    # Jobs and deletions live in storage: a restart resumes what was unfinished (on Airflow, finds their runs).
     if config.jobs in ("local", "airflow"):
         threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
     if demo and config.identity == "local":
@@ -157,9 +157,12 @@ def _resume_jobs(state) -> None:
         resumed = state.jobs.resume_unfinished()
     except DomainError as exc:  # the job scheduler is down: the jobs wait in storage for the next start
         print(f"jobs: not resumed ({exc.message})", flush=True)
-        return
-    if resumed:
-        print(f"jobs: resumed {resumed} unfinished job(s)", flush=True)
+    else:
+        if resumed:
+            print(f"jobs: resumed {resumed} unfinished job(s)", flush=True)
+    deletions = state.deletions.resume_unfinished()
+    if deletions:
+        print(f"datasets: resumed {deletions} unfinished deletion(s)", flush=True)
 
 
 def _seed_in_background(base_url: str, users, data_dir) -> None:

@@ -1,4 +1,4 @@
-"""Datasets: records in storage (`dataset.json`), counts from the index, deletion of every object."""
+"""Datasets: records in storage (`dataset.json`), counts from the index (deletion: dataset_deletions.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Dataset:
     created_at: str
     updated_at: str
     hotkeys: dict[str, str] = field(default_factory=dict)  # chosen per class; the rest take hotkeys.defaults
+    deleting: bool = False  # its deletion is under way: not found, and listed nowhere
     extra: dict = field(default_factory=dict)  # stats added when read, never stored
 
     def record(self) -> bytes:
@@ -65,14 +66,25 @@ class DatasetCatalog:
         self.vectors = vectors
         self._tenants = locks or TenantLocks()  # two simultaneous creates of one name: the second sees the first
 
-    def get(self, tenant: str, dataset_id: str) -> Dataset:
+    def get(self, tenant: str, dataset_id: str, deleting_too: bool = False) -> Dataset:
         if not is_id(dataset_id):
             raise NotFound("dataset not found")
         try:
             data = json.loads(self.blobs.get_bytes(layout.dataset_record(tenant, dataset_id)))
         except ObjectMissing:
             raise NotFound("dataset not found") from None
-        return Dataset(**data)
+        dataset = Dataset(**data)
+        if dataset.deleting and not deleting_too:
+            raise NotFound("dataset not found")
+        return dataset
+
+    def mark_deleting(self, tenant: str, dataset_id: str) -> None:
+        """From now on the dataset is not found and listed nowhere; its deletion removes what it holds."""
+        with self._tenants.hold(tenant):  # a simultaneous update cannot write it back unmarked
+            dataset = self.get(tenant, dataset_id, deleting_too=True)
+            if not dataset.deleting:
+                dataset.deleting = True
+                self.blobs.put_bytes(layout.dataset_record(tenant, dataset_id), dataset.record(), "application/json")
 
     def with_stats(self, tenant: str, dataset: Dataset) -> Dataset:
         stats = self.index.stats(tenant, dataset.id)
@@ -156,21 +168,3 @@ class DatasetCatalog:
             dataset.updated_at = now_iso()
             self.blobs.put_bytes(layout.dataset_record(tenant, dataset.id), dataset.record(), "application/json")
         return dataset
-
-    def delete(self, tenant: str, dataset_id: str) -> None:
-        """Every object of the dataset goes: items, sidecars, thumbnails, then the record itself."""
-        self.get(tenant, dataset_id)
-        self.blobs.delete_prefix(layout.thumbnails_prefix(tenant, dataset_id))
-        record = layout.dataset_record(tenant, dataset_id)
-        self.blobs.delete_keys(
-            o.key for o in self.blobs.iter_objects(layout.dataset_prefix(tenant, dataset_id)) if o.key != record
-        )
-        # The index forgets the items only once storage has: a storage failure above leaves them listed.
-        for pending in self.index.delete_dataset(tenant, dataset_id):
-            if pending.upload_id:
-                key = layout.item_object(tenant, dataset_id, pending.item_id, pending.filename)
-                self.blobs.abort_multipart(key, pending.upload_id)
-        self.vectors.remove_dataset(tenant, dataset_id)
-        self.blobs.release_versions(layout.dataset_prefix(tenant, dataset_id))  # those its snapshots kept
-        # The record goes last: a crash midway leaves a dataset that can be deleted again.
-        self.blobs.delete_many([record])

@@ -6,6 +6,7 @@ import logging
 from urllib.parse import unquote_plus
 
 from service.domain.bulk_runs import BulkRuns
+from service.domain.dataset_deletions import DatasetDeletions
 from service.domain.duplicate_runs import DuplicateRuns
 from service.domain.embeddings import Embeddings
 from service.domain.indexing import Indexer
@@ -24,6 +25,7 @@ def on_storage_event(
     duplicates: DuplicateRuns | None = None,
     runs: RunEvents | None = None,
     bulk: BulkRuns | None = None,
+    deletions: DatasetDeletions | None = None,
 ) -> int:
     """Apply every S3 record of an event (created, removed, tagging); returns how many were items.
 
@@ -48,6 +50,10 @@ def on_storage_event(
         if layout.parse_bulk_run(key):
             if bulk is not None:
                 bulk.on_key(key)  # a change to every item a query matched was accepted: run it here
+            continue
+        if layout.parse_dataset_deletion(key):
+            if deletions is not None:
+                deletions.on_key(key)  # a dataset's deletion was accepted (or its next slice queued): run it here
             continue
         if layout.parse_model_file(key):
             indexer.refresh_key(key)  # discarded if its model was deleted

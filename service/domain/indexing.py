@@ -105,10 +105,14 @@ class Indexer:
             self.blobs.delete_many([key])
 
     def gone(self, item: layout.ItemKey) -> bool:
-        """Storage says the item was deleted (its tombstone) or its dataset is (no record)."""
+        """Storage says the item was deleted (its tombstone) or its dataset is (no record, or marked deleting)."""
         if self.blobs.exists(layout.item_tombstone(item.tenant, item.dataset_id, item.item_id)):
             return True
-        return not self.blobs.exists(layout.dataset_record(item.tenant, item.dataset_id))
+        try:
+            record = json.loads(self.blobs.get_bytes(layout.dataset_record(item.tenant, item.dataset_id)))
+        except ObjectMissing:
+            return True
+        return bool(record.get("deleting"))
 
     def _record(
         self,

@@ -169,6 +169,21 @@ class ItemService:
     ) -> tuple[ItemRecord, dict]:
         """Record a pending item and sign the transfer: PUT, POST policy, or multipart above the threshold.
         An announced sha256 is signed into the upload as object metadata, so a rebuilt index knows it too."""
+        record, upload = self.prepare_upload(principal, dataset, filename, content_type, size, method, sha256)
+        self.index.upsert(record)
+        return record, upload
+
+    def prepare_upload(
+        self,
+        principal: Principal,
+        dataset: Dataset,
+        filename: str,
+        content_type: str,
+        size: int,
+        method: str = "PUT",
+        sha256: str | None = None,
+    ) -> tuple[ItemRecord, dict]:
+        """The pending item and its signed transfer, not yet indexed: the caller indexes it (or a batch of them)."""
         filename = names.filename(filename)
         content_type = names.content_type(content_type)
         now = round(time.time(), 3)  # milliseconds, exactly as the object metadata keeps it
@@ -188,9 +203,17 @@ class ItemService:
         metadata = provenance(principal.user, now) | ({"sha256": sha256} if sha256 else {})
         key = self._key(record)
         upload, upload_id = sign_upload(self.blobs, self.limits, key, content_type, size, method, metadata)
-        record = replace(record, upload_id=upload_id)
-        self.index.upsert(record)
-        return record, upload
+        return replace(record, upload_id=upload_id), upload
+
+    def first_completion(self, record: ItemRecord) -> bool:
+        """True for the first complete of an upload only: a repeated complete is not a second upload. The
+        item's status cannot tell, as the storage event may make it available before its first complete."""
+        receipt = layout.upload_receipt(record.tenant, record.dataset_id, record.item_id)
+        try:
+            self.blobs.put_bytes_if(receipt, b"", "application/octet-stream", None)
+        except PreconditionFailed:
+            return False
+        return True
 
     def complete(self, tenant: str, dataset_id: str, item_id: str, parts: list[tuple[int, str]] | None) -> ItemRecord:
         """Confirm an upload: the object must exist with the announced size and type."""

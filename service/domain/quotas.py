@@ -100,19 +100,27 @@ class QuotaBook:
         items, size = self.index.holdings(tenant)
         return items, size + self.model_bytes(tenant, fresh)
 
+    @contextlib.contextmanager
+    def admitting_many(self, tenant: str, sizes: list[int]) -> Iterator[list[TooManyRequests | None]]:
+        """`admitting` for a batch of uploads: each, in order, is checked as if those admitted before it
+        were already recorded, so a batch passes the quotas no further than the same uploads one by one.
+        Yields the refusal of each (None: admitted) while holding the tenant's lock for the recording."""
+        with self._tenants.hold(tenant):
+            quotas = self.limits(tenant)
+            items, held = self.held(tenant)
+            verdicts: list[TooManyRequests | None] = []
+            for size in sizes:
+                refusal = _refusal(quotas, items, held, size)
+                if refusal is None:
+                    items, held = items + 1, held + size
+                verdicts.append(refusal)
+            yield verdicts
+
     def check_upload(self, tenant: str, size: int, fresh: bool = False) -> None:
-        quotas = self.limits(tenant)
         items, held = self.held(tenant, fresh)
-        if items + 1 > quotas.max_items:
-            raise TooManyRequests(
-                f"the tenant's item quota is reached: {items} of {quotas.max_items} items", STORAGE_RETRY_SECONDS
-            )
-        if held + size > quotas.max_bytes:
-            raise TooManyRequests(
-                f"this upload of {size} bytes would pass the tenant's storage quota: "
-                f"{held} of {quotas.max_bytes} bytes are used",
-                STORAGE_RETRY_SECONDS,
-            )
+        refusal = _refusal(self.limits(tenant), items, held, size)
+        if refusal is not None:
+            raise refusal
 
     def model_bytes(self, tenant: str, fresh: bool = False) -> int:
         """Bytes of the tenant's model files, and the announced size of those still uploading."""
@@ -146,3 +154,18 @@ class QuotaBook:
                 f"the tenant's request quota is reached: {count - 1} of {allowed} requests this minute",
                 math.ceil((minute + 1) * 60 - time.time()),  # when the next window opens
             )
+
+
+def _refusal(quotas: Quotas, items: int, held: int, size: int) -> TooManyRequests | None:
+    """Why one more upload of `size` bytes passes the quotas, given what the tenant holds; None if it does not."""
+    if items + 1 > quotas.max_items:
+        return TooManyRequests(
+            f"the tenant's item quota is reached: {items} of {quotas.max_items} items", STORAGE_RETRY_SECONDS
+        )
+    if held + size > quotas.max_bytes:
+        return TooManyRequests(
+            f"this upload of {size} bytes would pass the tenant's storage quota: "
+            f"{held} of {quotas.max_bytes} bytes are used",
+            STORAGE_RETRY_SECONDS,
+        )
+    return None

@@ -337,3 +337,25 @@ def application_last_used(tenant: str, account_id: str) -> str:
 def application_client(client_id: str) -> str:
     """client id → (tenant, account): a token names only its client; Edna binds the tenant."""
     return f"identity/clients/{client_id}.json"
+
+
+def dataset_deletion(tenant: str, dataset_id: str) -> str:
+    """A dataset's deletion: status, progress and the cursor it resumes from (kept once it is done)."""
+    return f"tenants/{tenant}/dataset-deletions/{dataset_id}.json"
+
+
+def parse_dataset_deletion(key: str) -> tuple[str, str] | None:
+    """(tenant, dataset id) of a deletion record's key; None for every other key."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == "tenants" and parts[2] == "dataset-deletions" and parts[3].endswith(".json"):
+        return parts[1], parts[3].removesuffix(".json")
+    return None
+
+
+def deleting_prefix(tenant: str) -> str:
+    """Markers of the datasets being deleted, whose items searches leave out until they are gone."""
+    return f"tenants/{tenant}/deleting/"
+
+
+def deleting_marker(tenant: str, dataset_id: str) -> str:
+    return deleting_prefix(tenant) + dataset_id

@@ -1,11 +1,15 @@
 // Uploads go from the browser straight to storage: request a signed upload, send the bytes with
-// XHR (for its progress events), then `complete`. Big files go multipart: parts in parallel, each
-// retried on its own.
+// XHR (for its progress events), then `complete`. Small files go in batches (one call requests a
+// hundred uploads, one completes them); big files alone, multipart: parts in parallel, each retried
+// on its own.
 
 import { api } from "./api.js";
 
 const PARALLEL_PARTS = 4;
 const PART_TRIES = 3;
+const PARALLEL_FILES = 4; // a batch's files in flight at once
+export const BATCH = 100; // files per batch: two API calls per hundred files, not per file
+export const BATCHED_MAX = 5 * 1024 * 1024; // S3's smallest part: no server sends a file this small in parts
 
 function send(method, url, body, headers, onProgress) {
   return new Promise((resolve, reject) => {
@@ -83,4 +87,53 @@ export async function uploadFile(datasetId, file, onProgress) {
   });
   const body = await toStorage(upload, file, onProgress);
   return api(`/datasets/${datasetId}/items/${item.id}/complete`, { method: "POST", body });
+}
+
+async function eachInPool(values, size, work) {
+  const queue = [...values];
+  async function worker() {
+    for (let value = queue.shift(); value !== undefined; value = queue.shift()) await work(value);
+  }
+  await Promise.all(Array.from({ length: Math.min(size, queue.length) }, worker));
+}
+
+// Small files (each at most BATCHED_MAX) into the dataset in two API calls; onProgress(index, fraction).
+// Resolves with one outcome per file: {item} (available) or {error}. An entry the batch refuses as a bad
+// request goes alone, so the single route says why.
+export async function uploadBatch(datasetId, files, onProgress) {
+  const entries = files.map((file) => ({
+    filename: file.name,
+    content_type: file.type || "application/octet-stream",
+    size: file.size,
+  }));
+  const { results } = await api(`/datasets/${datasetId}/items/bulk`, { method: "POST", body: { items: entries } });
+  const outcomes = new Array(files.length);
+  const sent = new Map(); // item id -> file index
+  await eachInPool(results, PARALLEL_FILES, async (result) => {
+    const file = files[result.index];
+    const progress = (fraction) => onProgress(result.index, fraction);
+    try {
+      if (result.status === 400) {
+        outcomes[result.index] = { item: await uploadFile(datasetId, file, progress) };
+      } else if (result.status !== 201) {
+        outcomes[result.index] = { error: new Error(result.error) };
+      } else {
+        await toStorage(result.upload, file, progress);
+        sent.set(result.item.id, result.index);
+      }
+    } catch (error) {
+      outcomes[result.index] = { error };
+    }
+  });
+  if (sent.size) {
+    const done = await api(`/datasets/${datasetId}/items/complete`, {
+      method: "POST",
+      body: { item_ids: [...sent.keys()] },
+    });
+    for (const result of done.results) {
+      const index = sent.get(result.item_id);
+      outcomes[index] = result.status === 200 ? { item: result.item } : { error: new Error(result.error) };
+    }
+  }
+  return outcomes;
 }

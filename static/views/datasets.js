@@ -63,8 +63,8 @@ export async function render(root, _params, ctx) {
       const name = button.dataset.name;
       if (!confirm(`Delete the dataset “${name}” and every item in it? This cannot be undone.`)) return;
       try {
-        await api(`/datasets/${button.dataset.delete}`, { method: "DELETE" });
-        ctx.toast(`Dataset “${name}” deleted`);
+        await api(`/datasets/${button.dataset.delete}`, { method: "DELETE" }); // 202: gone from lists at once
+        ctx.toast(`Dataset “${name}” deleted; its files are removed in the background`);
         render(root, _params, ctx);
       } catch (error) {
         ctx.toast(error.message, "error");

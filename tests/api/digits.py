@@ -61,3 +61,12 @@ def wait_for(client: EdnaClient, path: str, done=lambda body: body["status"] in 
             return body
         time.sleep(0.3)
     raise AssertionError(f"{path} not finished after {DEADLINE} s: {body}")
+
+
+def delete_dataset(client: EdnaClient, dataset_id: str) -> dict:
+    """DELETE a dataset (202: at once gone from listings) and follow its deletion until it is done."""
+    deletion = client.call("DELETE", f"/api/datasets/{dataset_id}", expect=(202,))
+    assert deletion["dataset_id"] == dataset_id and deletion["status"] in ("queued", "running", "succeeded")
+    done = wait_for(client, f"/api/datasets/{dataset_id}/deletion", lambda body: body["status"] == "succeeded")
+    assert done["progress"]["done"] == done["progress"]["total"], done
+    return done

@@ -97,6 +97,10 @@ def walk_every_mutation(stack, ids: dict) -> Walk:
     sent = send(stack, ticket["upload"], b"12345")
     item = {**kept, "item_id": ticket["item"]["id"]}
     w.call("POST", "/api/datasets/{dataset_id}/items/{item_id}/complete", item, json={})
+    batch = {"items": [{"filename": "b.png", "content_type": "image/png", "size": 5}]}
+    batched = w.call("POST", "/api/datasets/{dataset_id}/items/bulk", kept, json=batch)["results"][0]
+    send(stack, batched["upload"], b"12345")
+    w.call("POST", "/api/datasets/{dataset_id}/items/complete", kept, json={"item_ids": [batched["item"]["id"]]})
     w.call("PUT", "/api/datasets/{dataset_id}/items/{item_id}/label", item, json={"label": "cat"})
     w.call("PUT", "/api/datasets/{dataset_id}/items/{item_id}/tags", item, json={"tags": {"k": "v"}})
     box = {"label": "cat", "x": 0, "y": 0, "w": 1, "h": 1}
@@ -155,7 +159,8 @@ def walk_every_mutation(stack, ids: dict) -> Walk:
     w.call("DELETE", "/api/webhooks/{webhook_id}", hook, expect=(404,))
     redeliver = "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
     w.call("POST", redeliver, {**hook, "delivery_id": ZERO}, expect=(404,))
-    w.call("DELETE", "/api/datasets/{dataset_id}", {"dataset_id": walked["id"]}, expect=(204,))
+    deleted = {"dataset_id": walked["id"]}  # its deletion is what the 202 created
+    w.call("DELETE", "/api/datasets/{dataset_id}", deleted, expect=(202,), created=lambda b: b["id"])
     return w, [sent]
 
 

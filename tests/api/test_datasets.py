@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
+from digits import delete_dataset
 
 from service.client import ApiError
+from service.vocabulary import layout
 
 
 def test_create_read_update_list(stack):
@@ -76,9 +78,11 @@ def test_delete_removes_every_object(stack):
         json={"filename": "big.bin", "content_type": "application/octet-stream", "size": 7 * 1024 * 1024},
     )
     assert big["upload"]["method"] == "MULTIPART"
-    client.call("DELETE", f"/api/datasets/{dataset['id']}")
+    deletion = delete_dataset(client, dataset["id"])
+    assert deletion["progress"] == {"done": 4, "total": 4} and deletion["name"] == "doomed"
     keys = [o.key for o in stack.edna.blobs.iter_objects("tenants/demo/")]
-    assert keys and all(dataset["id"] not in k for k in keys)
+    # the deletion's record stays, to be read
+    assert keys and all(dataset["id"] not in k for k in keys if k != layout.dataset_deletion("demo", dataset["id"]))
     assert any(keep["id"] in k for k in keys)
     with pytest.raises(ApiError) as err:
         client.call("GET", f"/api/datasets/{dataset['id']}")

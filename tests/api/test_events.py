@@ -21,6 +21,7 @@ import boto3
 import pytest
 import requests
 from conftest import Stack, running_stack, s3_client
+from digits import delete_dataset
 from PIL import Image
 
 from service.adapters.blobstore.local import LocalBlobStore
@@ -372,7 +373,7 @@ def test_an_upload_url_replayed_after_a_delete_is_discarded_by_its_event(s3_data
     if deleted == "item":
         client.call("DELETE", item_path(dataset_id, item["id"]))
     else:
-        client.call("DELETE", f"/api/datasets/{dataset_id}")
+        delete_dataset(client, dataset_id)
     queue.handle(queue.drain())
 
     client.transfer(upload, data, "image/png")  # accepted: nothing is stored there any more

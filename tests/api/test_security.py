@@ -166,6 +166,10 @@ BODIES = {
         "content_type": "image/png",
         "size": 3,
     },
+    ("POST", "/api/datasets/{dataset_id}/items/bulk"): {
+        "items": [{"filename": "y.png", "content_type": "image/png", "size": 3}]
+    },
+    ("POST", "/api/datasets/{dataset_id}/items/complete"): {"item_ids": ["0" * 26]},
     ("POST", "/api/members"): {"username": "newbie", "role": "viewer"},
     ("PATCH", "/api/members/{username}"): {"role": "viewer"},
     ("POST", "/api/models"): {

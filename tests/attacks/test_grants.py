@@ -25,6 +25,7 @@ from real_server import cli
 
 from service.client import ApiError, EdnaClient
 from service.vocabulary import layout
+from tests.api.digits import delete_dataset
 
 pytest_plugins = ["attack_harness"]
 
@@ -99,7 +100,7 @@ def test_a_replayed_upload_url_never_brings_a_deleted_item_back(target, deleted)
     if deleted == "item":
         editor.call("DELETE", f"{items_path(dataset_id)}/{ghost['id']}")
     else:
-        admin.call("DELETE", f"/api/datasets/{dataset_id}")
+        delete_dataset(admin, dataset_id)
 
     answer = replay(editor, upload, swapped(png()))
 

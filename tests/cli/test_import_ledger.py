@@ -122,3 +122,16 @@ def test_a_deleted_item_of_an_unfinished_batch_stays_deleted(indexer, tmp_path, 
 
     assert name.rpartition("/")[2] not in items(indexer)
     assert len(items(indexer)) == 3
+
+
+@pytest.mark.parametrize(
+    "name", ["a.png", "B.PNG", "y.tar.gz", "noext", ".hidden", ".x.png", "photo.2024.01.jpeg", "a..csv", "t.JSON"]
+)
+def test_a_linked_objects_type_is_what_mimetypes_guesses_from_its_name(name):
+    import mimetypes
+
+    from service.adapters.blobstore.local_linked import guessed_type
+
+    assert guessed_type(f"tenants/t/datasets/d/items/i/{name}") == (
+        mimetypes.guess_type(name)[0] or "application/octet-stream"
+    )

@@ -35,6 +35,7 @@ from service.bootstrap import build_adapters
 from service.client import ApiError, EdnaClient
 from service.settings import MiB
 from service.vocabulary import layout
+from tests.api.digits import delete_dataset
 
 TENANT = "demo"
 
@@ -229,6 +230,6 @@ def test_mutations_answer_503_and_write_nothing_half(world):
     back(disk)
     remaining = agree(client, store, dataset_id)
     assert client.call("GET", base)["item_count"] == len(remaining)
-    client.call("DELETE", base)
+    delete_dataset(client, dataset_id)
     assert list(client.pages("/api/datasets")) == []
     assert store.list_page(layout.TENANTS + TENANT + "/datasets/").objects == []

@@ -14,12 +14,14 @@ def test_a_new_mark_starts_a_clock_margin_back_and_is_kept(tmp_path):
 
 def test_runs_ending_at_the_mark_are_remembered_until_a_later_one_moves_it(tmp_path):
     mark = RunMark(tmp_path / "mark.json")
-    mark.advance("2026-12-05T10:40:41.211260Z", "a")
-    mark.advance("2026-12-05T10:40:41.211260Z", "b")
+    ended = (mark.since + timedelta(minutes=5)).replace(microsecond=211260)  # after the new mark, as Airflow says it
+    written = ended.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    mark.advance(written, "a")
+    mark.advance(written, "b")
     again = RunMark(tmp_path / "mark.json")  # after a restart
-    assert again.since == datetime(2026, 12, 5, 10, 40, 41, 211260, tzinfo=UTC)
+    assert again.since == ended
     assert again.reported("a") and again.reported("b") and not again.reported("c")
-    again.advance("2026-12-05T10:40:42Z", "c")
+    again.advance((ended + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), "c")
     assert not again.reported("a") and again.reported("c")
     assert RunMark(tmp_path / "mark.json").seen == {"c"}
 

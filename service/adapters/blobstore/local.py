@@ -239,16 +239,18 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
         path = self._file(key)
         if os.path.islink(source):  # its target: the store never holds a symlink (os.link would keep it)
             source = os.path.realpath(source)
+        parent = os.path.dirname(path)
         try:
-            try:
-                os.link(source, path)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.link(source, path)
+            os.mkdir(parent)  # an item's own directory: new, as a rule
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            os.link(source, path)
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
-            os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = self.tmp / f"import-{new_id()}"
             shutil.copyfile(source, tmp)
             os.replace(tmp, path)

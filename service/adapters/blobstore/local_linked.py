@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import os
@@ -15,4 +16,13 @@ def linked_etag(st: os.stat_result) -> str:
 
 
 def guessed_type(key: str) -> str:
-    return mimetypes.guess_type(key.rpartition("/")[2])[0] or "application/octet-stream"
+    name = key.rpartition("/")[2]
+    dot = name.find(".", 1)  # a leading dot starts a hidden name, not a suffix
+    return _type_of_suffixes(name[dot:] if dot > 0 else "")
+
+
+@functools.lru_cache(maxsize=512)
+def _type_of_suffixes(suffixes: str) -> str:
+    """Once per suffix chain (only the suffixes decide): mimetypes parses each name as a URL, a tenth of
+    an import's time per object."""
+    return mimetypes.guess_type("file" + suffixes)[0] or "application/octet-stream"

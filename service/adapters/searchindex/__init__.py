@@ -97,6 +97,7 @@ class ItemQuery:
     min_score: float | None = None
     max_score: float | None = None
     sort: str = "id"  # one of SORTS
+    hidden: tuple[str, ...] = ()  # datasets whose items no query returns (being deleted)
 
 
 # name -> (what orders, descending?). Ties break on item_id ascending, which keeps cursors stable.
@@ -188,6 +189,11 @@ class SearchIndex(ABC):
     @abstractmethod
     def delete(self, tenant: str, dataset_id: str, item_id: str, observed_at: float) -> bool:
         """Tombstone an item unless it was observed after `observed_at`; True when applied."""
+
+    def delete_many(self, tenant: str, dataset_id: str, item_ids: list[str], observed_at: float) -> None:
+        """`delete` of many items of one dataset (a dataset's deletion, a page at a time)."""
+        for item_id in item_ids:
+            self.delete(tenant, dataset_id, item_id, observed_at)
 
     @abstractmethod
     def delete_dataset(self, tenant: str, dataset_id: str) -> list[ItemRecord]:

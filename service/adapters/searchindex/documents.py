@@ -183,6 +183,8 @@ def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) ->
         if value is not None:
             filters.append(_term(field, value))
     must_not: list[dict[str, Any]] = [_term("status", DELETED)]
+    if query.hidden:
+        must_not.append({"terms": {"dataset_id": list(query.hidden)}})
     start, after_id = (None, None) if after is None else parse_position(query, after)
     # After an unlabelled item under the label sort only unlabelled ones follow (a missing label sorts
     # last either way), in item id order: search_after takes no null.

@@ -241,6 +241,12 @@ class SqliteSearchIndex(SearchIndex):
         )
         return self.upsert(tombstone)
 
+    def delete_many(self, tenant: str, dataset_id: str, item_ids: list[str], observed_at: float) -> None:
+        self.upsert_many(
+            ItemRecord(tenant, dataset_id, i, "", "", 0, DELETED, observed_at, "", observed_at=observed_at)
+            for i in item_ids
+        )
+
     def delete_dataset(self, tenant: str, dataset_id: str) -> list[ItemRecord]:
         db = self._db()
         pending = [

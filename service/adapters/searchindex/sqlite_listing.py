@@ -126,6 +126,9 @@ def item_filters(tenant: str, query: ItemQuery, table: str = "") -> tuple[list[s
             params.append(value)
     if query.unlabeled:
         where.append(f"{table}label IS NULL")
+    if query.hidden:
+        where.append(f"{table}dataset_id NOT IN ({', '.join('?' * len(query.hidden))})")
+        params.extend(query.hidden)
     return where, params
 
 

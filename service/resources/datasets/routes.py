@@ -1,4 +1,4 @@
-"""Datasets: list, create, read, update, delete (with every object)."""
+"""Datasets: list, create, read, update, delete (with every object, in the background)."""
 
 from dataclasses import asdict
 
@@ -14,6 +14,7 @@ from service.resources.datasets.schemas import (
     DatasetCreateSchema,
     DatasetSchema,
     DatasetUpdateSchema,
+    DeletionSchema,
 )
 from service.resources.search.routes import query_from
 from service.vocabulary.roles import Role
@@ -77,11 +78,21 @@ class DatasetById(MethodView):
         return view(catalog.with_stats(caller().tenant, catalog.update(caller().tenant, dataset_id, body)))
 
     @blp.requires(Role.admin)
-    @blp.response(204)
+    @blp.response(202, DeletionSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, dataset_id):
-        """Delete a dataset and every object in it"""
-        edna().datasets.delete(caller().tenant, dataset_id)
+        """Delete a dataset: gone from every listing at once, its objects removed in the background"""
+        return edna().deletions.start(caller(), dataset_id)
+
+
+@blp.route("/<dataset_id>/deletion")
+class DatasetDeletion(MethodView):
+    @blp.requires(Role.viewer)
+    @blp.response(200, DeletionSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, dataset_id):
+        """A dataset's deletion: status and progress (items removed of those it held)"""
+        return edna().deletions.get(caller().tenant, dataset_id)
 
 
 @blp.route("/<dataset_id>/label-classes/rename")

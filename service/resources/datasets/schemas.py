@@ -65,3 +65,17 @@ class DatasetSchema(ma.Schema):
         ma.fields.Nested(DatasetPredictionsSchema),
         metadata={"description": "models whose latest job's predictions are attached to the items"},
     )
+
+
+class DeletionSchema(ma.Schema):
+    id = ma.fields.Str()
+    dataset_id = ma.fields.Str()
+    name = ma.fields.Str(metadata={"description": "the dataset's name"})
+    status = ma.fields.Str(metadata={"description": "queued, running, succeeded or failed (DELETE again resumes)"})
+    progress = ma.fields.Dict(
+        keys=ma.fields.Str(), values=ma.fields.Int(), metadata={"description": "done, total: items removed"}
+    )
+    error = ma.fields.Str()
+    created_by = ma.fields.Str()
+    created_at = ma.fields.Str()
+    finished_at = ma.fields.Str()

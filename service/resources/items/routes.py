@@ -3,7 +3,7 @@
 from flask import redirect
 from flask.views import MethodView
 
-from service.adapters.blobstore import BlobStore, PreconditionFailed
+from service.adapters.searchindex import ItemRecord
 from service.adapters.usage import UPLOAD_BYTES, UPLOAD_ITEMS
 from service.domain import cursor
 from service.domain.items import check_size
@@ -18,7 +18,6 @@ from service.resources.items.schemas import (
     UploadTicketSchema,
 )
 from service.resources.search.routes import query_from
-from service.vocabulary import layout
 from service.vocabulary.roles import Role
 
 blp = ApiBlueprint("items", __name__, url_prefix="/api/datasets/<dataset_id>/items", description="Items")
@@ -98,20 +97,16 @@ class Complete(MethodView):
         state, tenant = edna(), caller().tenant
         parts = [(p["part_number"], p["etag"]) for p in body.get("parts") or []]
         record = state.items.complete(tenant, dataset_id, item_id, parts or None)
-        if state.meter and _first_completion(state.blobs, layout.upload_receipt(tenant, dataset_id, item_id)):
-            state.meter.count(tenant, UPLOAD_ITEMS)
-            state.meter.count(tenant, UPLOAD_BYTES, record.size)
+        meter_upload(record)
         return state.items.describe(record)
 
 
-def _first_completion(blobs: BlobStore, receipt: str) -> bool:
-    """True for the first complete of an upload only: a repeated complete is not a second upload. The
-    item's status cannot tell, as the storage event may make it available before its first complete."""
-    try:
-        blobs.put_bytes_if(receipt, b"", "application/octet-stream", None)
-    except PreconditionFailed:
-        return False
-    return True
+def meter_upload(record: ItemRecord) -> None:
+    """Count a completed upload in the usage meter, once however often it is completed."""
+    state = edna()
+    if state.meter and state.items.first_completion(record):
+        state.meter.count(record.tenant, UPLOAD_ITEMS)
+        state.meter.count(record.tenant, UPLOAD_BYTES, record.size)
 
 
 @blp.route("/<item_id>/download")

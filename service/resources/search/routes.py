@@ -1,5 +1,7 @@
 """GET /api/search (and /count): full text and filters across the tenant's datasets."""
 
+from dataclasses import replace
+
 import marshmallow as ma
 from flask.views import MethodView
 
@@ -49,9 +51,8 @@ class Search(MethodView):
     def get(self, args):
         """Find items by words and filters across your datasets"""
         state, tenant = edna(), caller().tenant
-        records, last = state.items.list(
-            tenant, query_from(args, args.get("dataset")), args["limit"], cursor.decode(args["cursor"])
-        )
+        query = replace(query_from(args, args.get("dataset")), hidden=state.deletions.hidden(tenant))
+        records, last = state.items.list(tenant, query, args["limit"], cursor.decode(args["cursor"]))
         return item_page([state.items.describe(r) for r in records], last)
 
 
@@ -62,4 +63,6 @@ class SearchCount(MethodView):
     @blp.response(200, ItemCountSchema)
     def get(self, args):
         """How many items across your datasets match these words and filters, exactly"""
-        return {"count": edna().items.count(caller().tenant, query_from(args, args.get("dataset")))}
+        state, tenant = edna(), caller().tenant
+        query = replace(query_from(args, args.get("dataset")), hidden=state.deletions.hidden(tenant))
+        return {"count": state.items.count(tenant, query)}
