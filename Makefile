@@ -13,11 +13,11 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip==25.3
 
 # Stamps re-run pip only when a requirements file changed.
-$(VENV)/.run-installed: $(PY) service/requirements.txt plugins/requirements.txt requirements-demo.txt
-	$(PY) -m pip install --quiet -r service/requirements.txt -r plugins/requirements.txt -r requirements-demo.txt
+$(VENV)/.run-installed: $(PY) service/requirements.txt service/requirements-server.txt plugins/requirements.txt requirements-demo.txt
+	$(PY) -m pip install --quiet -r service/requirements.txt -r service/requirements-server.txt -r plugins/requirements.txt -r requirements-demo.txt
 	touch $@
 
-$(VENV)/.dev-installed: $(PY) service/requirements.txt plugins/requirements.txt requirements-demo.txt requirements.txt requirements-dev.txt
+$(VENV)/.dev-installed: $(PY) service/requirements.txt service/requirements-server.txt plugins/requirements.txt requirements-demo.txt requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 

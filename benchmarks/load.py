@@ -10,7 +10,7 @@ Downloads follow the 302 and compare sha256; reads and searches check what they 
 HTTP request counts against `--requests`; the mix also stops at `--max-seconds`. The baseline,
 measured in the same run with the same clients, is `GET /api/health` (no token, no storage).
 
-The service's rate quota (`EDNA_QUOTA_REQUESTS_PER_MINUTE`, 6000/min per tenant per process by
+The service's rate quota (`EDNA_QUOTA_REQUESTS_PER_MINUTE`, 15000/min per tenant by
 default) is raised so it does not refuse the load: it is a feature, not what this measures.
 
 Goal checks afterwards, printed as PASS/FAIL: no errors; no lost upload, i.e. every upload whose
@@ -19,7 +19,12 @@ and downloads byte-identical. Further checks: each item shows its last acknowled
 dataset's counts match its items; the index agrees with storage (stop, `reindex`, restart, list
 again); the server's log has no traceback or 5xx.
 
+The whole run is made once per server named by `--servers`: the production server (`python -m service
+run`: one gunicorn worker process per core and a runner) and the development server (`run --dev`:
+Werkzeug, one process), each over a fresh data dir; the last lines compare their throughput and p95.
+
     .venv/bin/python benchmarks/load.py [--storage local|s3] [--requests 6000] [--max-seconds 300] [--clients 50]
+                                        [--servers development production]
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from load_report import (
     reindex_problems,
     sha256,
     stats_problems,
+    summary,
     verdict,
 )
 
@@ -64,6 +70,7 @@ TENANTS = ("acme", "globex")
 CLASSES = ["cat", "dog", "bird"]
 SEARCH_WORDS = ["scan", "cat", "dog png", "bird", "scan acme"]
 QUOTA = 10_000_000  # requests per minute per tenant: far above what two cores can send
+SERVER_FLAGS = {"production": (), "development": ("--dev",)}
 SEED_ITEMS = 10  # per tenant, before the mix: labelers and downloads have something from the start
 UPLOAD = "upload end-to-end (3 requests)"
 ROUTES = [
@@ -162,8 +169,9 @@ def start_moto(tmp: Path) -> tuple[subprocess.Popen, str, str]:
 class Server:
     """`python -m service run` on a free loopback port, restartable over the same data (for reindex)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]):
-        self.data_dir, self.env = data_dir, env
+    def __init__(self, data_dir: Path, env: dict[str, str], flags: tuple[str, ...] = ()):
+        self.data_dir, self.env, self.flags = data_dir, env, flags
+        self.command = [sys.executable, "-m", "service", "run", "--port", "0", "--no-demo", "--data-dir", str(data_dir)]
         self.proc: subprocess.Popen | None = None
         self.logs: list[Path] = []
 
@@ -172,7 +180,7 @@ class Server:
         self.logs.append(log)
         with log.open("w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service", "run", "--port", "0", "--no-demo", "--data-dir", str(self.data_dir)],
+                [*self.command, *self.flags],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -418,7 +426,8 @@ def check(server: Server, base: str, editors: dict[str, Client], pool: Pool, cap
     return problems, time.perf_counter() - started
 
 
-def report(rec: Recorder, base_rec: Recorder, budget: Budget, problems: dict, uploads: int, found: list[str]) -> None:
+def report(rec: Recorder, base_rec: Recorder, budget: Budget, problems: dict, uploads: int, found: list[str]) -> int:
+    """Prints the figures and the checks; returns how many problems the checks found (errors included)."""
     stopped = "time cap" if budget.deadline.passed() else "request count"
     sent = len(rec.all_latencies(exclude=(UPLOAD,)))
     print(f"\nmix: {sent} requests in {rec.elapsed:.1f}s (stopped by the {stopped})")
@@ -441,13 +450,16 @@ def report(rec: Recorder, base_rec: Recorder, budget: Budget, problems: dict, up
     verdict(not problems["stats"], "dataset item_count, bytes, label_counts match the listing", problems["stats"])
     verdict(not problems["reindex"], "index agrees with storage (reindex, restart, list again)", problems["reindex"])
     verdict(not found, f"server log: {len(found)} tracebacks or 5xx responses", found)
+    listed = sum(len(v) for v in problems.values())
+    return errors + base_errors + listed + len(found)
 
 
-def run(args, server: Server) -> None:
+def run(args, server: Server) -> tuple[dict, int]:
+    """The mix and its checks against one server: its figures over every request, and the problems found."""
     base = server.start()
     print(f"storage {args.storage} (search index sqlite), {args.clients} clients, up to {args.requests} requests, "
           f"cap {args.max_seconds:.0f}s")  # fmt: skip
-    print(f"rate quota raised to EDNA_QUOTA_REQUESTS_PER_MINUTE={QUOTA} (default 6000/min per tenant per process) "
+    print(f"rate quota raised to EDNA_QUOTA_REQUESTS_PER_MINUTE={QUOTA} (default 15000/min per tenant) "
           "so it does not refuse the load: the quota is a feature, not what this measures")  # fmt: skip
     setup = Recorder()
     editors = {t: Client(base, f"editor-{t}", t, "", setup, args.seed) for t in TENANTS}
@@ -471,7 +483,22 @@ def run(args, server: Server) -> None:
     if setup.errors:
         print("setup errors:")
         print_errors(setup)
-    report(rec, base_rec, budget, problems, len(pool.all()), server.problems())
+    found = report(rec, base_rec, budget, problems, len(pool.all()), server.problems())
+    total = summary(rec.all_latencies(exclude=(UPLOAD,)), rec.elapsed, rec.error_count(exclude=(UPLOAD,)))
+    return total, found
+
+
+def compare(results: dict[str, tuple[dict, int]]) -> None:
+    """One line per server, then production against development (the goal: 1.7x or more on 2 cores)."""
+    print(f"\n{'server':12} {'req/s':>8} {'p95 ms':>8} {'problems':>8}")
+    for name, (total, found) in results.items():
+        print(f"{name:12} {total['rps']:8.1f} {total['p95']:8.1f} {found:8d}")
+    if {"production", "development"} <= set(results):
+        prod, dev = results["production"][0], results["development"][0]
+        print(
+            f"production / development: throughput {prod['rps'] / dev['rps']:.2f}x,"
+            f" p95 {dev['p95'] / prod['p95']:.2f}x lower ({os.cpu_count()} cores)"
+        )
 
 
 def main() -> None:
@@ -482,6 +509,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--servers", nargs="+", choices=list(SERVER_FLAGS), default=["development", "production"])
     args = parser.parse_args()
 
     # Dummy credentials: boto3 here and in the server must never reach AWS.
@@ -490,6 +518,14 @@ def main() -> None:
     os.environ.pop("AWS_PROFILE", None)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDNA_")}
     env["EDNA_QUOTA_REQUESTS_PER_MINUTE"] = str(QUOTA)
+    results = {}
+    for name in args.servers:
+        print(f"\n=== {name} server ===")
+        results[name] = one_server(args, dict(env), SERVER_FLAGS[name])
+    compare(results)
+
+
+def one_server(args, env: dict[str, str], flags: tuple[str, ...]) -> tuple[dict, int]:
     moto = server = None
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
@@ -498,12 +534,12 @@ def main() -> None:
             if args.storage == "s3":
                 moto, endpoint, bucket = start_moto(Path(tmp))
                 env.update(EDNA_STORAGE="s3", EDNA_S3_BUCKET=bucket, EDNA_S3_ENDPOINT_URL=endpoint)
-            server = Server(data_dir, env)
+            server = Server(data_dir, env, flags)
             for tenant in TENANTS:
                 for role in ("editor", "labeler"):
                     server.cli("users", "add", f"{role}-{tenant}", "--tenant", tenant, "--role", role,
                                "--password", PASSWORD)  # fmt: skip
-            run(args, server)
+            return run(args, server)
         finally:
             if server:
                 server.stop()

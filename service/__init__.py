@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from flask_smorest import Api
 
 from service import accounting, api_docs
-from service.bootstrap import Adapters, build_adapters
+from service.bootstrap import Adapters, Part, build_adapters
 from service.edna import Edna
 from service.settings import Config
 from service.version import VERSION
@@ -29,10 +29,11 @@ MAX_JSON_BODY = 2 * 1024 * 1024
 log = logging.getLogger("edna")
 
 
-def create_app(config: Config | None = None, adapters: Adapters | None = None) -> Flask:
-    """The app over the given adapters, or over those the config names."""
+def create_app(config: Config | None = None, adapters: Adapters | None = None, part: Part = Part.WHOLE) -> Flask:
+    """The app over the given adapters, or over those the config names; `part`: what this process does
+    of the background work (a production server's workers hand it to its runner process)."""
     config = config or Config.from_env()
-    adapters = adapters or build_adapters(config)
+    adapters = adapters or build_adapters(config, part)
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="")
     app.config.update(
         API_TITLE="Edna",
@@ -43,7 +44,7 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None) -
         OPENAPI_SWAGGER_UI_PATH="docs",
         MAX_CONTENT_LENGTH=MAX_JSON_BODY,
     )
-    app.extensions["edna"] = Edna.build(config, adapters)
+    app.extensions["edna"] = Edna.build(config, adapters, part)
     api_docs.install(app)  # before the Api: it reads the assets URL at init
     api = EdnaApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})

@@ -28,48 +28,36 @@ def _serve(app, host: str, port: int):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from service import create_app
-
     config = _config(args)
+    if args.workers is not None:
+        config = config.replace(web_workers=args.workers)
+    if not args.dev:
+        from service import server
+
+        return server.serve(config, args.host, args.port, not args.no_demo, _announce)
+    from service import create_app
+    from service.server import start_background
+
     app = create_app(config)
-    server = _serve(app, args.host, args.port)
-    base_url = f"http://{args.host}:{server.server_port}"
-    print(f"Edna is running on {base_url}  (data in {config.data_dir.resolve()}; Ctrl-C stops)", flush=True)
+    httpd = _serve(app, args.host, args.port)
+    base_url = f"http://{args.host}:{httpd.server_port}"
+    _announce(f"{base_url}  (development server; data in {config.data_dir.resolve()}; Ctrl-C stops)")
     state = app.extensions["edna"]
-    # Jobs and deletions live in storage: a restart resumes what was unfinished (on Airflow, finds their runs).
-    if config.jobs in ("local", "airflow"):
-        threading.Thread(target=_resume_jobs, args=(state,), daemon=True).start()
-    state.adapters.jobs.follow()  # on Airflow: also the runs that ended while the server was stopped
-    if not args.no_demo and config.identity == "local":
-        users = app.extensions["edna"].adapters.users
-        threading.Thread(target=_seed_in_background, args=(base_url, users, config.data_dir), daemon=True).start()
+    start_background(state, base_url, not args.no_demo)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        httpd.serve_forever()
     state.close()
     return 0
 
 
-def _resume_jobs(state) -> None:
-    try:
-        resumed = state.jobs.resume_unfinished()
-    except DomainError as exc:  # the job scheduler is down: the jobs wait in storage for the next start
-        print(f"jobs: not resumed ({exc.message})", flush=True)
-    else:
-        if resumed:
-            print(f"jobs: resumed {resumed} unfinished job(s)", flush=True)
-    deletions = state.deletions.resume_unfinished()
-    if deletions:
-        print(f"datasets: resumed {deletions} unfinished deletion(s)", flush=True)
+def _announce(where: str) -> None:
+    print(f"Edna is running on {where}", flush=True)
 
 
-def _seed_in_background(base_url: str, users, data_dir: Path) -> None:
-    from service.client import ApiError
-    from service.demo import seed
+def cmd_runner(args: argparse.Namespace) -> int:
+    from service.server import run_background
 
-    try:
-        seed(base_url, users, data_dir)
-    except (ApiError, OSError, DomainError) as exc:
-        print(f"demo: seeding failed ({exc}); the server keeps running, retry with `seed-demo`", flush=True)
+    return run_background(_config(args), args.url, args.demo, args.ready_fd)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -174,7 +162,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=5000)
     run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant and dataset")
+    run.add_argument("--workers", type=int, help="worker processes (default: EDNA_WEB_WORKERS, else one per core)")
+    run.add_argument("--dev", action="store_true", help="Werkzeug's development server, one process (debugging)")
     run.set_defaults(func=cmd_run)
+
+    # Started by `run` (the production server) as its one background process; not for operators.
+    runner = with_data_dir(sub.add_parser("runner"))
+    runner.add_argument("--url", required=True)
+    runner.add_argument("--ready-fd", type=int, required=True)
+    runner.add_argument("--demo", action="store_true")
+    runner.set_defaults(func=cmd_runner)
 
     users = sub.add_parser("users", help="manage local users").add_subparsers(dest="action", required=True)
     add = with_data_dir(users.add_parser("add", help="add a local user"))

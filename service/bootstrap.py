@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from service.adapters.audit import AuditLog
 from service.adapters.blobstore import BlobStore
+from service.adapters.change_stamp import ChangeStamp
 from service.adapters.files import make_private
 from service.adapters.identity import MemberDirectory, TokenVerifier
 from service.adapters.identity.applications import ApplicationDirectory, EdnaAppClients
@@ -16,17 +18,28 @@ from service.adapters.identity.local import LocalIssuer, LocalUserStore
 from service.adapters.identity.throttle import SignInThrottle, ThrottleLimits
 from service.adapters.jobrunner import JobRunner
 from service.adapters.jobrunner.engine_storage import StoreAddress
+from service.adapters.requestwindow import MemoryRequestWindow, RequestWindow
 from service.adapters.searchindex import SearchIndex
 from service.adapters.secretbox import SecretBox
 from service.adapters.thumbnailqueue import ThumbnailQueue
 from service.adapters.usage import UsageMeter
 from service.adapters.vectorindex import VectorIndex
 from service.adapters.webhookqueue import WebhookQueue
+from service.domain.tenant_locks import TenantLocks
 from service.settings import Config
 from service.vocabulary.layout import TENANTS
 
 if TYPE_CHECKING:
     from service.adapters.jobrunner.airflow_rest import AirflowAccess
+
+
+class Part(enum.Enum):
+    """What one process does of the service's work: the embedded adapters that background work feeds
+    (jobs, thumbnails, webhooks) hand it over through SQLite in the data dir when processes share it."""
+
+    WHOLE = "whole"  # serves and works alone: the development server, tests, operator commands
+    WEB = "web"  # a worker of the production server: serves requests, hands background work over
+    RUNNER = "runner"  # the production server's one background process: runs jobs, thumbnails, webhooks
 
 
 @dataclass
@@ -45,14 +58,20 @@ class Adapters:
     throttle: SignInThrottle | None = None
 
 
-def local_identity(config: Config) -> tuple[LocalIssuer, LocalUserStore]:
+def local_identity(config: Config, part: Part = Part.WHOLE) -> tuple[LocalIssuer, LocalUserStore]:
     issuer = LocalIssuer(
         config.data_dir / "keys" / "issuer.pem",
         config.local_issuer,
         config.token_audience,
         config.token_ttl_seconds,
     )
-    return issuer, LocalUserStore(config.data_dir / "identity.db")
+    return issuer, LocalUserStore(config.data_dir / "identity.db", identity_stamp(config, part))
+
+
+def identity_stamp(config: Config, part: Part) -> ChangeStamp | None:
+    """With the production server's processes, one per reader: a change of members or applications made
+    through one worker reaches the others' caches at their next request (each reader its own instance)."""
+    return None if part is Part.WHOLE else ChangeStamp(config.data_dir / "identity.changed")
 
 
 def store_address(config: Config) -> StoreAddress:
@@ -66,7 +85,8 @@ def store_address(config: Config) -> StoreAddress:
     raise ValueError(f"EDNA_STORAGE must be 'local' or 's3', not {config.storage!r}")
 
 
-def signin_throttle(config: Config) -> SignInThrottle:
+def signin_throttle(config: Config, part: Part = Part.WHOLE) -> SignInThrottle:
+    """In memory for one process; in SQLite when the production server's workers must count together."""
     limits = ThrottleLimits(
         window=config.signin_window_seconds,
         per_name=config.signin_max_failures_per_user,
@@ -74,7 +94,30 @@ def signin_throttle(config: Config) -> SignInThrottle:
         lockout=config.signin_lockout_seconds,
         max_lockout=config.signin_max_lockout_seconds,
     )
-    return SignInThrottle(limits)
+    if part is Part.WHOLE:
+        return SignInThrottle(limits)
+    from service.adapters.identity.throttle_sqlite import SqliteSignInThrottle
+
+    return SqliteSignInThrottle(config.data_dir / "signins.db", limits)
+
+
+def tenant_locks(config: Config, part: Part, purpose: str) -> TenantLocks:
+    """Per tenant in this process; with the production server's workers, also across them (an flock)."""
+    if part is Part.WHOLE:
+        return TenantLocks()
+    from service.adapters.process_locks import FileLocks
+
+    files = FileLocks(config.data_dir / "locks")
+    return TenantLocks(lambda tenant: files.hold(f"{purpose}/{tenant}"))
+
+
+def build_request_window(config: Config, part: Part = Part.WHOLE) -> RequestWindow:
+    """Counted in this process, or in SQLite when the production server's workers share the quota."""
+    if part is Part.WHOLE:
+        return MemoryRequestWindow()
+    from service.adapters.requestwindow.sqlite import SqliteRequestWindow
+
+    return SqliteRequestWindow(config.data_dir / "requests.db")
 
 
 def build_blob_store(config: Config) -> BlobStore:
@@ -115,11 +158,13 @@ def build_vector_index(config: Config) -> VectorIndex:
     return opensearch.elasticsearch_vectors(config.search_url, base=config.search_index, api_key=config.search_api_key)
 
 
-def build_job_runner(config: Config) -> JobRunner:
+def build_job_runner(config: Config, part: Part = Part.WHOLE) -> JobRunner:
     if config.jobs == "local":
         from service.adapters.jobrunner.local import LocalJobRunner
 
-        return LocalJobRunner(store_address(config), config.job_workers)
+        # A production server's workers only queue runs: its runner process dispatches them.
+        queue = config.data_dir / "jobs.db"
+        return LocalJobRunner(store_address(config), queue, config.job_workers, dispatch=part is Part.WHOLE)
     if config.jobs == "mwaa":
         from service.adapters.jobrunner.mwaa import MwaaJobRunner
 
@@ -154,12 +199,18 @@ def airflow_access(config: Config) -> AirflowAccess:
     )
 
 
-def build_thumbnail_queue(config: Config) -> ThumbnailQueue:
-    """SQS when a queue URL is set (the thumbnailer Lambda drains it), else threads in this process."""
+def build_thumbnail_queue(config: Config, part: Part = Part.WHOLE) -> ThumbnailQueue:
+    """SQS when a queue URL is set (the thumbnailer Lambda drains it); else threads in this process, fed
+    in memory, or through SQLite by every process of the production server."""
     if config.thumbnail_queue_url:
         from service.adapters.thumbnailqueue.sqs import SqsThumbnailQueue
 
         return SqsThumbnailQueue(config.thumbnail_queue_url)
+    if part is not Part.WHOLE:
+        from service.adapters.thumbnailqueue.sqlite import SqliteThumbnailQueue
+
+        queue = config.data_dir / "thumbnails.db"
+        return SqliteThumbnailQueue(queue, config.thumbnail_workers, config.thumbnail_backlog)
     from service.adapters.thumbnailqueue.local import LocalThumbnailQueue
 
     return LocalThumbnailQueue(config.thumbnail_workers, config.thumbnail_backlog)
@@ -208,17 +259,19 @@ def webhook_post(config: Config) -> Callable[[str, bytes, dict[str, str]], tuple
     return lambda url, body, headers: outbound.post(url, body, {**headers, "User-Agent": agent}, allowed, timeout)
 
 
-def build_adapters(config: Config) -> Adapters:
+def build_adapters(config: Config, part: Part = Part.WHOLE) -> Adapters:
     make_private(config.data_dir)  # keys, databases and objects: the server's user only
     blobs = build_blob_store(config)
     index = build_search_index(config, blobs)
-    jobs = build_job_runner(config)
+    jobs = build_job_runner(config, part)
     vectors = build_vector_index(config)
     if config.identity == "local":
-        issuer, users = local_identity(config)
-        apps = ApplicationDirectory(blobs, EdnaAppClients(), config.member_check_seconds)
-        verifier = CurrentMemberVerifier(issuer.verifier(), users, config.member_check_seconds, applications=apps)
-        throttle = signin_throttle(config)
+        issuer, users = local_identity(config, part)
+        apps = ApplicationDirectory(blobs, EdnaAppClients(), config.member_check_seconds, identity_stamp(config, part))
+        verifier = CurrentMemberVerifier(
+            issuer.verifier(), users, config.member_check_seconds, applications=apps, stamp=identity_stamp(config, part)
+        )
+        throttle = signin_throttle(config, part)
         return Adapters(
             blobs,
             index,
@@ -242,8 +295,11 @@ def build_adapters(config: Config) -> Adapters:
         verifier = cognito_verifier(config.cognito_issuer, config.cognito_jwks_url, config.cognito_client_id, uses)
         # pool and region from the issuer; boto3's AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER points it elsewhere
         members = cognito_member_directory(config.cognito_issuer)
-        apps = ApplicationDirectory(blobs, cognito_app_clients(config), config.member_check_seconds)
-        verifier = CurrentMemberVerifier(verifier, members, config.member_check_seconds, applications=apps)
+        stamp = identity_stamp(config, part)  # bumped by revokes; a Cognito member change waits out the TTL
+        apps = ApplicationDirectory(blobs, cognito_app_clients(config), config.member_check_seconds, stamp)
+        verifier = CurrentMemberVerifier(
+            verifier, members, config.member_check_seconds, applications=apps, stamp=identity_stamp(config, part)
+        )
         return Adapters(blobs, index, verifier, jobs, vectors, members=members, applications=apps)
     if config.identity == "oidc":
         from service.adapters.identity.oidc import OidcSettings, oidc_verifier

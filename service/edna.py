@@ -8,11 +8,14 @@ from service.adapters.audit import AuditLog
 from service.adapters.usage import UsageMeter
 from service.bootstrap import (
     Adapters,
+    Part,
     build_audit_log,
+    build_request_window,
     build_secret_box,
     build_thumbnail_queue,
     build_usage_meter,
     build_webhook_queue,
+    tenant_locks,
     webhook_post,
     webhook_url_check,
 )
@@ -81,16 +84,19 @@ class Edna:
     notifier: Notifier
 
     @classmethod
-    def build(cls, config: Config, adapters: Adapters) -> Edna:
+    def build(cls, config: Config, adapters: Adapters, part: Part = Part.WHOLE) -> Edna:
+        """`part`: what this process does; a production server's workers leave the background work
+        (jobs, thumbnails, webhook deliveries) to its runner process."""
         limits = UploadLimits.of(config)
         blobs, index, vectors = adapters.blobs, adapters.index, adapters.vectors
-        thumbnails = build_thumbnail_queue(config)
+        thumbnails = build_thumbnail_queue(config, part)
         webhooks = WebhookRegistry(blobs, webhook_url_check(config), build_secret_box(config))
         notifier = Notifier(webhooks, build_webhook_queue(config), SUBSCRIPTIONS_CACHE_SECONDS)
-        backoff = Backoff(config.webhook_max_attempts, config.webhook_retry_base_seconds)
-        notifier.queue.serve(Deliverer(webhooks, webhook_post(config), backoff).attempt)
         indexer = Indexer(blobs, index, thumbnails, config.max_image_pixels, notifier.emit)
-        thumbnails.serve(indexer.make_thumbnail)
+        if part is not Part.WEB:
+            backoff = Backoff(config.webhook_max_attempts, config.webhook_retry_base_seconds)
+            notifier.queue.serve(Deliverer(webhooks, webhook_post(config), backoff).attempt)
+            thumbnails.serve(indexer.make_thumbnail)
         items = ItemService(blobs, index, indexer, limits, vectors, notifier.emit)
         predictions = Predictions(blobs, index)
         embeddings = Embeddings(blobs, vectors)
@@ -100,7 +106,7 @@ class Edna:
         listeners = getattr(blobs, "listeners", None)
         if listeners is not None:
             listeners.append(indexer.refresh_key)
-        datasets = DatasetCatalog(blobs, index, vectors)
+        datasets = DatasetCatalog(blobs, index, vectors, tenant_locks(config, part, "datasets"))
         labeler = Labeler(blobs, index, items)
         models = ModelCatalog(blobs, limits)
         defaults = Quotas(
@@ -109,7 +115,8 @@ class Edna:
             max_concurrent_jobs=config.quota_max_concurrent_jobs,
             requests_per_minute=config.quota_requests_per_minute,
         )
-        quotas = QuotaBook(blobs, index, defaults)
+        window = build_request_window(config, part)
+        quotas = QuotaBook(blobs, index, defaults, window, tenant_locks(config, part, "uploads"))
         jobs = JobService(blobs, adapters.jobs, datasets, models, lambda t: quotas.limits(t).max_concurrent_jobs)
         meter = build_usage_meter(config, blobs)
         similarity = Similarity(vectors, index)

@@ -126,6 +126,10 @@ class Config:
     webhook_timeout_seconds: float = _setting(5.0, "Connect and read timeout of one webhook delivery.")
     webhook_workers: int = _setting(4, "Threads that deliver webhooks in the service process (local outbox).")
     log_level: str = _setting("INFO", "Python log level of the service.")
+    web_workers: int = _setting(
+        0, "Worker processes that serve requests under `python -m service run` (0: one per core; `--dev`: one)."
+    )
+    web_threads: int = _setting(8, "Threads of each such worker process (requests one process serves at once).")
     metering: bool = _setting(
         True, "Meter requests and uploads per tenant and keep the audit trail (`GET /api/usage`)."
     )
@@ -135,7 +139,8 @@ class Config:
     quota_max_concurrent_jobs: int = _setting(4, "Jobs a tenant may have queued or running at once.")
     quota_requests_per_minute: int = _setting(
         15_000,
-        "API requests a tenant may make per minute (per server process). One client uploading as fast as the"
+        "API requests a tenant may make per minute (the whole server; on AWS per Lambda instance). One client"
+        " uploading as fast as the"
         " two-call flow allows (~60 files/s, 7,200 calls a minute) stays under it with room for its labellers.",
     )
 

@@ -33,11 +33,13 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Server:
-    """`python -m service run --no-demo` as a session leader: SIGKILL of its group takes the job workers too."""
+    """`python -m service run --no-demo` (the production server: worker processes and a runner) as a
+    session leader: SIGKILL of its group takes them and the job processes too. `flags`: more of `run`'s."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, flags: tuple[str, ...] = ()):
         self.data_dir = data_dir
         self.env = env or {}
+        self.flags = flags
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
         self.proc: subprocess.Popen | None = None
         self.base_url = ""
@@ -47,6 +49,7 @@ class Server:
             log.write(f"--- start {time.time():.3f}\n")
         offset = self.log.stat().st_size  # this start's lines only: the log outlives restarts
         command = [sys.executable, "-m", "service", "run", "--port", "0", "--data-dir", str(self.data_dir), "--no-demo"]
+        command += self.flags
         out = open(self.log, "a")  # noqa: SIM115 (the child keeps writing to it)
         self.proc = subprocess.Popen(
             command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=_env(self.env), start_new_session=True

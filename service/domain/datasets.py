@@ -60,11 +60,11 @@ def description(value: str) -> str:
 class DatasetCatalog:
     """A tenant's datasets. Ids that are not ours, or not ids at all, are simply not found."""
 
-    def __init__(self, blobs: BlobStore, index: SearchIndex, vectors: VectorIndex):
+    def __init__(self, blobs: BlobStore, index: SearchIndex, vectors: VectorIndex, locks: TenantLocks | None = None):
         self.blobs = blobs
         self.index = index
         self.vectors = vectors
-        self._tenants = TenantLocks()  # two simultaneous creates of one name: the second sees the first
+        self._tenants = locks or TenantLocks()  # two simultaneous creates of one name: the second sees the first
 
     def get(self, tenant: str, dataset_id: str, deleting_too: bool = False) -> Dataset:
         if not is_id(dataset_id):

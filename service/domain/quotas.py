@@ -8,12 +8,12 @@ import contextlib
 import dataclasses
 import json
 import math
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.requestwindow import RequestWindow
 from service.adapters.searchindex import SearchIndex
 from service.domain.tenant_locks import TenantLocks
 from service.vocabulary import layout
@@ -39,14 +39,20 @@ class Quotas:
 
 
 class QuotaBook:
-    def __init__(self, blobs: BlobStore, index: SearchIndex, defaults: Quotas):
+    def __init__(
+        self,
+        blobs: BlobStore,
+        index: SearchIndex,
+        defaults: Quotas,
+        window: RequestWindow,
+        locks: TenantLocks | None = None,
+    ):
         self.blobs = blobs
         self.index = index
         self.defaults = defaults
+        self.window = window
         self._cache: dict[str, tuple[float, Quotas]] = {}
-        self._lock = threading.Lock()
-        self._window: dict[str, tuple[int, int]] = {}  # tenant -> (minute, requests in it)
-        self._tenants = TenantLocks()
+        self._tenants = locks or TenantLocks()  # uploads checked one after another, each seeing those before
         self._model_bytes: dict[str, tuple[float, int]] = {}
 
     def overrides(self, tenant: str) -> dict[str, int]:
@@ -139,13 +145,10 @@ class QuotaBook:
         return total
 
     def admit_request(self, tenant: str) -> None:
-        """A fixed one-minute window per tenant in this process (API Gateway throttles the whole stage)."""
+        """A fixed one-minute window per tenant, counted across the server's processes."""
         allowed = self.limits(tenant).requests_per_minute
         minute = int(time.time() // 60)
-        with self._lock:
-            start, count = self._window.get(tenant, (minute, 0))
-            count = count + 1 if start == minute else 1
-            self._window[tenant] = (minute, count)
+        count = self.window.count(tenant, minute)
         if count > allowed:
             raise TooManyRequests(
                 f"the tenant's request quota is reached: {count - 1} of {allowed} requests this minute",

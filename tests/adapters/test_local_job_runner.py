@@ -57,7 +57,7 @@ def test_a_job_runs_in_its_own_process_and_directory(tmp_path, monkeypatch):
     address = StoreAddress("local", root=str(tmp_path / "blobs"))
     storage = BlobStoreStorage(address.open())
     seed(storage, digit_items(4, ITEMS), digits_model("logistic"), MODEL)
-    runner = local.LocalJobRunner(address)
+    runner = local.LocalJobRunner(address, tmp_path / "jobs.db")
     try:
         run_id = runner.submit(job().to_dict())
         deadline = time.monotonic() + 120

@@ -77,7 +77,7 @@ class EdnaServer:
             try:
                 if requests.get(self.url("/api/health"), timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # refused, or accepted while workers boot
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no /api/health after {timeout} s; log tail:\n{_log_tail(self.log_path)}")

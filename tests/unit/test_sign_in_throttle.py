@@ -1,8 +1,9 @@
-"""The sign-in throttle on a fake clock, and which address counts as the client's."""
+"""The sign-in throttle on a fake clock (in memory, and shared through SQLite), and which address is the client's."""
 
 import pytest
 
 from service.adapters.identity.throttle import SignInThrottle, SignInThrottled, ThrottleLimits, client_address
+from service.adapters.identity.throttle_sqlite import SqliteSignInThrottle
 
 LIMITS = ThrottleLimits(window=60, per_name=3, per_address=10, lockout=10, max_lockout=25)
 
@@ -15,15 +16,30 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+def throttle_on(request, tmp_path):
+    """`throttle_on(clock)`: a throttle of either kind; the SQLite one is opened twice, as two processes would."""
+    if request.param == "memory":
+        return lambda clock: SignInThrottle(LIMITS, clock)
+    return lambda clock: _TwoProcesses(*(SqliteSignInThrottle(tmp_path / "throttle.db", LIMITS, clock) for _ in "ab"))
+
+
+class _TwoProcesses:
+    """Failures go to one connection, checks and successes to the other: what one process records, the other sees."""
+
+    def __init__(self, one: SignInThrottle, other: SignInThrottle):
+        self.failed, self.check, self.succeeded = one.failed, other.check, other.succeeded
+
+
 def retry_after(throttle: SignInThrottle, name: str, address: str = "10.0.0.1") -> int:
     with pytest.raises(SignInThrottled) as refused:
         throttle.check(name, address)
     return refused.value.retry_after
 
 
-def test_failures_within_the_window_lock_out_doubling_up_to_the_cap():
+def test_failures_within_the_window_lock_out_doubling_up_to_the_cap(throttle_on):
     clock = Clock()
-    throttle = SignInThrottle(LIMITS, clock)
+    throttle = throttle_on(clock)
     for lockout in (10, 20, 25, 25):
         for _ in range(3):
             throttle.check("dave", "10.0.0.1")
@@ -34,17 +50,17 @@ def test_failures_within_the_window_lock_out_doubling_up_to_the_cap():
         throttle.check("dave", "10.0.0.1")
 
 
-def test_failures_spread_wider_than_the_window_never_lock():
+def test_failures_spread_wider_than_the_window_never_lock(throttle_on):
     clock = Clock()
-    throttle = SignInThrottle(LIMITS, clock)
+    throttle = throttle_on(clock)
     for _ in range(10):
         throttle.failed("erin", "10.0.0.1")
         clock.now += 31  # two failures per window at most
         throttle.check("erin", "10.0.0.1")
 
 
-def test_a_success_resets_the_name_but_not_the_address():
-    throttle = SignInThrottle(LIMITS, Clock())
+def test_a_success_resets_the_name_but_not_the_address(throttle_on):
+    throttle = throttle_on(Clock())
     for n in range(9):
         throttle.failed(f"guess{n % 2}", "10.0.0.9")
         throttle.succeeded(f"guess{n % 2}")

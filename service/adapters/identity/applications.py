@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 
 from service.adapters.blobstore import BlobStore, ObjectMissing
+from service.adapters.change_stamp import ChangeStamp
 from service.vocabulary import layout, names
 from service.vocabulary.errors import BadRequest, NotFound
 from service.vocabulary.ids import new_id
@@ -96,10 +97,11 @@ def secret_digest(secret: str) -> str:
 class ApplicationDirectory:
     """A tenant's applications in the blob store, and the look-up of a token's client."""
 
-    def __init__(self, blobs: BlobStore, clients: AppClients, ttl: float = 0):
+    def __init__(self, blobs: BlobStore, clients: AppClients, ttl: float = 0, stamp: ChangeStamp | None = None):
         self.blobs = blobs
         self.clients = clients
         self._ttl = ttl  # how long a look-up is trusted in other processes; a revoke here forgets at once
+        self._stamp = stamp  # ... and, through it, in the other processes of the same server
         self._cache: dict[str, tuple[float, Application | None]] = {}
         self._last_written: dict[str, float] = {}
 
@@ -175,11 +177,15 @@ class ApplicationDirectory:
         )
         self.clients.delete(app.client_id)
         self._cache.pop(app.client_id, None)
+        if self._stamp is not None:
+            self._stamp.bump()
         return app
 
     def by_client(self, client_id: str) -> Application | None:
         """The live application of a token's client, or None (unknown, revoked or expired)."""
         now = time.monotonic()
+        if self._stamp is not None and self._stamp.moved():
+            self._cache.clear()
         cached = self._cache.get(client_id)
         if cached and cached[0] > now:
             app = cached[1]

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from service.adapters.change_stamp import ChangeStamp
 from service.adapters.identity import InvalidToken, Member, MemberDirectory, TokenVerifier
 from service.adapters.identity.applications import Application, ApplicationDirectory
 from service.adapters.identity.jwks import JwksTokenVerifier, application_client
@@ -29,6 +30,7 @@ class CurrentMemberVerifier(TokenVerifier):
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
         applications: ApplicationDirectory | None = None,
+        stamp: ChangeStamp | None = None,
     ):
         self.name = verifier.name
         self._verifier = verifier
@@ -38,6 +40,7 @@ class CurrentMemberVerifier(TokenVerifier):
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, Member | None]] = {}
         self._lock = threading.Lock()
+        self._stamp = stamp  # another process changed a member: its look-ups here are dropped at once
 
     def verify(self, token: str) -> Principal:
         claims = self._verifier.decode(token)
@@ -70,6 +73,8 @@ class CurrentMemberVerifier(TokenVerifier):
     def _member(self, tenant: str, username: str) -> Member | None:
         key, now = (tenant, username), self._clock()
         with self._lock:
+            if self._stamp is not None and self._stamp.moved():
+                self._cache.clear()
             cached = self._cache.get(key)
         if cached and cached[0] > now:
             return cached[1]

@@ -15,6 +15,7 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from service.adapters.change_stamp import ChangeStamp
 from service.adapters.files import create_once
 from service.adapters.identity import Member, MemberDirectory
 from service.adapters.identity.applications import Application
@@ -41,8 +42,10 @@ class LocalUserStore(MemberDirectory):
     unique; an invited member always signs in with its tenant. So an invite never meets another
     tenant's names: it cannot tell whether a name exists elsewhere, nor take it from anyone."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, stamp: ChangeStamp | None = None):
+        """`stamp`: bumped by every change, for the caches of the server's other processes."""
         self.path = Path(path)
+        self.stamp = stamp
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -55,6 +58,8 @@ class LocalUserStore(MemberDirectory):
         try:
             with db:
                 yield db
+            if self.stamp is not None and db.total_changes:
+                self.stamp.bump()  # the server's other processes drop their look-ups of members at once
         finally:
             db.close()
 

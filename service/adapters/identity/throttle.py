@@ -1,16 +1,18 @@
-"""SignInThrottle: failed sign-ins counted per sign-in name and per client address, in memory."""
+"""SignInThrottle: failed sign-ins counted per sign-in name and per client address."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from service.vocabulary.errors import TooManyRequests
 
 MAX_KEYS = 100_000  # bounds memory under a flood of made-up names; the oldest entries go first
+NAME, ADDRESS = "name", "address"  # what a record counts the failures of
 
 
 class SignInThrottled(TooManyRequests):
@@ -41,47 +43,55 @@ class SignInThrottle:
     `per_name` failures for one name (or `per_address` from one address) within `window`, every
     attempt for that name (address) is refused, right password included, until the lockout ends.
 
-    State is per process, on purpose: the local identity runs in `make run`'s one process, a check
-    costs a dict lookup (no disk write whose timing could differ between right and wrong
-    passwords), and a restart forgets lockouts, which only an operator can do."""
+    This one keeps its state in memory, for one process: a check costs a dict lookup, and a restart
+    forgets lockouts, which only an operator can do. A server of several processes shares one
+    (`SqliteSignInThrottle`): else each process would grant the full count of tries."""
 
     def __init__(self, limits: ThrottleLimits, clock: Callable[[], float] = time.monotonic):
         self.limits = limits
         self._clock = clock
-        self._names: dict[str, _Record] = {}
-        self._addresses: dict[str, _Record] = {}
+        self._records: dict[tuple[str, str], _Record] = {}
         self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """Records read and written inside are one change (a lock here; a transaction when shared)."""
+        with self._lock:
+            yield
+
+    def _load(self, kind: str, key: str) -> _Record | None:
+        return self._records.get((kind, key))
+
+    def _store(self, kind: str, key: str, record: _Record) -> None:
+        if (kind, key) not in self._records and len(self._records) >= MAX_KEYS:
+            self._records.pop(next(iter(self._records)))
+        self._records[(kind, key)] = record
+
+    def _forget(self, kind: str, key: str) -> None:
+        self._records.pop((kind, key), None)
 
     def check(self, name: str, address: str) -> None:
         """SignInThrottled while the name or the address is locked out."""
         now = self._clock()
-        with self._lock:
-            until = max(self._locked_until(self._names, _key(name)), self._locked_until(self._addresses, address))
+        with self._held():
+            records = (self._load(NAME, _key(name)), self._load(ADDRESS, address))
+        until = max((r.locked_until for r in records if r is not None), default=0.0)
         if until > now:
             raise SignInThrottled(max(1, math.ceil(until - now)))
 
     def failed(self, name: str, address: str) -> None:
         now = self._clock()
-        with self._lock:
-            self._fail(self._names, _key(name), self.limits.per_name, now)
-            self._fail(self._addresses, address, self.limits.per_address, now)
+        with self._held():
+            self._fail(NAME, _key(name), self.limits.per_name, now)
+            self._fail(ADDRESS, address, self.limits.per_address, now)
 
     def succeeded(self, name: str) -> None:
         """The name's count starts over; the address's does not (an attacker could reset it so)."""
-        with self._lock:
-            self._names.pop(_key(name), None)
+        with self._held():
+            self._forget(NAME, _key(name))
 
-    @staticmethod
-    def _locked_until(records: dict[str, _Record], key: str) -> float:
-        record = records.get(key)
-        return record.locked_until if record else 0.0
-
-    def _fail(self, records: dict[str, _Record], key: str, limit: int, now: float) -> None:
-        record = records.get(key)
-        if record is None:
-            if len(records) >= MAX_KEYS:
-                records.pop(next(iter(records)))
-            record = records[key] = _Record()
+    def _fail(self, kind: str, key: str, limit: int, now: float) -> None:
+        record = self._load(kind, key) or _Record()
         window = self.limits.window
         record.failures = [t for t in record.failures if now - t < window] + [now]
         if record.lockouts and now - record.locked_until > window:
@@ -91,6 +101,7 @@ class SignInThrottle:
             record.locked_until = now + lockout
             record.lockouts += 1
             record.failures = []
+        self._store(kind, key, record)
 
 
 def _key(name: str) -> str:

@@ -41,7 +41,7 @@ class SqliteUsageMeter(UsageMeter):
                 return
             rows = [(tenant, hour, metric, value) for (tenant, hour, metric), value in pending.items()]
             try:
-                self._db.execute("BEGIN")
+                self._db.execute("BEGIN IMMEDIATE")  # other processes of the server add theirs too
                 self._db.executemany(
                     "INSERT INTO usage VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET value = value + excluded.value",
                     rows,

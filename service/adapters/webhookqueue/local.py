@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
+from service.adapters import shared_db
 from service.adapters.webhookqueue import Attempt, WebhookQueue
 
 log = logging.getLogger("edna.webhooks")
 
-IDLE_WAIT = 5.0  # seconds a worker sleeps at most with nothing due (a `send` wakes it at once)
+IDLE_WAIT = 1.0  # seconds a worker sleeps at most with nothing due (a `send` in its own process wakes it at once)
 
 
 class SqliteWebhookOutbox(WebhookQueue):
     """A row per delivery, with the time its next attempt is due. A worker claims a row by moving its
     due time a lease ahead, so a row whose worker died mid-attempt (the process ended) is tried again
-    once the lease runs out; a restart picks up every row left. `send` is one small insert."""
+    once the lease runs out; a restart picks up every row left. `send` is one small insert, from any
+    process of the server; the one that serves delivers."""
 
     name = "local"
 
@@ -27,9 +28,7 @@ class SqliteWebhookOutbox(WebhookQueue):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.workers = max(1, workers)
         self.lease = lease_seconds
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps committed rows through a process crash
+        self._db = shared_db.connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, due REAL NOT NULL, body TEXT)")
         self._db.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due)")
         self._lock = threading.Lock()
@@ -54,9 +53,11 @@ class SqliteWebhookOutbox(WebhookQueue):
         with self._changed:
             while not self._closed:
                 now = time.time()
-                row = self._db.execute("SELECT id, due, body FROM outbox ORDER BY due LIMIT 1").fetchone()
+                with shared_db.immediate(self._db) as db:  # another process's worker never claims it too
+                    row = db.execute("SELECT id, due, body FROM outbox ORDER BY due LIMIT 1").fetchone()
+                    if row is not None and row[1] <= now:
+                        db.execute("UPDATE outbox SET due = ? WHERE id = ?", (now + self.lease, row[0]))
                 if row is not None and row[1] <= now:
-                    self._db.execute("UPDATE outbox SET due = ? WHERE id = ?", (now + self.lease, row[0]))
                     return row[0], json.loads(row[2])
                 self._changed.wait(min(IDLE_WAIT, row[1] - now) if row is not None else IDLE_WAIT)
         return None
