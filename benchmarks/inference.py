@@ -230,7 +230,7 @@ def _keys(storage: FileStorage) -> list[str]:
 def run_in_memory(root: Path) -> dict:
     from edna_engine.model import Model
     from edna_engine.prefetch import Item, Prefetcher
-    from edna_engine.preprocess import BatchBuffer, as_item, preprocess
+    from edna_engine.preprocess import BatchBuffer, as_item, decode, normalize_batch
     from edna_engine.shard import FETCH_WORKERS
     from edna_engine.spec import parse_spec
 
@@ -242,16 +242,19 @@ def run_in_memory(root: Path) -> dict:
     done, batch, buffer = 0, [], BatchBuffer(spec.item_shape)
 
     def load(key):
-        return Item(key, None, as_item(preprocess(blobs[key], spec), spec))
+        return Item(key, None, as_item(decode(blobs[key], spec), spec))
+
+    def infer(batch):
+        return len(model.predict(normalize_batch(buffer.fill(batch), spec))[0])
 
     with Prefetcher(iter(blobs), load, BATCH, FETCH_WORKERS) as items:
         for item in items:
             batch.append(item.array)
             if len(batch) == BATCH:
-                done += len(model.predict(buffer.fill(batch))[0])
+                done += infer(batch)
                 batch = []
     if batch:
-        done += len(model.predict(buffer.fill(batch))[0])
+        done += infer(batch)
     return {"items": done, "seconds": time.perf_counter() - started}
 
 

@@ -28,8 +28,8 @@ class DecodeError(ValueError):
     """The item's bytes are not an image the engine can use."""
 
 
-def preprocess(data: bytes, spec: Spec, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """One item as a float32 array of shape (height, width, channels), scaled and normalised."""
+def decode(data: bytes, spec: Spec, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """One item's pixels as a uint8 array of shape (height, width, channels), resized for its model."""
     cap = f"the {max_pixels / 1e6:.3g}-megapixel cap"
     try:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
@@ -50,13 +50,22 @@ def preprocess(data: bytes, spec: Spec, max_pixels: int = MAX_IMAGE_PIXELS) -> n
         raise DecodeError(f"cannot decode image: {e}") from e
     if img.size != (spec.width, spec.height):
         img = img.resize((spec.width, spec.height), resample=FILTERS[spec.resample])
-    x = np.asarray(img, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[:, :, None]
+    x = np.asarray(img, dtype=np.uint8)
+    return x[:, :, None] if x.ndim == 2 else x
+
+
+def normalize(x: np.ndarray, spec: Spec) -> np.ndarray:
+    """Pixels (uint8 or float32, channels last) scaled and normalised in place when float32; a float32 array."""
+    x = x if x.dtype == np.float32 else x.astype(np.float32)
     x *= np.float32(spec.scale)
     x -= np.asarray(spec.mean, dtype=np.float32)
     x /= np.asarray(spec.std, dtype=np.float32)
     return x
+
+
+def preprocess(data: bytes, spec: Spec, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """One item as a float32 array of shape (height, width, channels), scaled and normalised."""
+    return normalize(decode(data, spec, max_pixels), spec)
 
 
 def as_item(x: np.ndarray, spec: Spec) -> np.ndarray:
@@ -66,6 +75,18 @@ def as_item(x: np.ndarray, spec: Spec) -> np.ndarray:
     if spec.layout == "nchw":
         return np.ascontiguousarray(x.transpose(2, 0, 1))  # done per item, in the fetch pool, not per batch
     return x
+
+
+def normalize_batch(batch: np.ndarray, spec: Spec) -> np.ndarray:
+    """A float32 batch of raw pixels in the model's layout, normalised in place as `normalize` does one
+    item: the same operations in the same order, so the results are the same to the bit."""
+    channels = spec.channels
+    shape = (channels, 1, 1) if spec.layout == "nchw" else (channels,)
+    view = batch.reshape(len(batch), -1, channels) if spec.layout == "flat" else batch
+    view *= np.float32(spec.scale)
+    view -= np.asarray(spec.mean, dtype=np.float32).reshape(shape)
+    view /= np.asarray(spec.std, dtype=np.float32).reshape(shape)
+    return batch
 
 
 class BatchBuffer:

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from edna_engine.preprocess import BatchBuffer, DecodeError, as_item, preprocess
+from edna_engine.preprocess import BatchBuffer, DecodeError, as_item, decode, normalize_batch, preprocess
 from edna_engine.spec import parse_spec
 from PIL import Image
 
@@ -123,3 +123,18 @@ def test_the_batch_buffer_is_reused_and_shrinks_only_when_released():
     assert first.base is array or first.base is array.base
     buffer.release()
     assert buffer.fill([np.zeros((2, 3), np.float32)]).shape == (1, 2, 3) and len(buffer.array) == 1
+
+
+@pytest.mark.parametrize("layout", ["flat", "nchw", "nhwc"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_batch_of_raw_pixels_normalised_at_once_equals_each_item_preprocessed(rgb, layout, channels):
+    # The engine carries uint8 pixels from its fetch threads and normalises whole batches: bit for bit
+    # what preprocessing each item gives.
+    s = parse_spec(
+        spec(layout=layout, channels=channels, mean=[0.1, 0.2, 0.3][:channels], std=[0.5, 0.25, 2.0][:channels])
+    )
+    blobs = [png(rgb, "RGB"), png(rgb[::-1].copy(), "RGB")]
+    pixels = [as_item(decode(b, s), s) for b in blobs]
+    assert all(p.dtype == np.uint8 for p in pixels)
+    batch = normalize_batch(BatchBuffer(s.item_shape).fill(pixels), s)
+    np.testing.assert_array_equal(batch, np.stack([as_item(preprocess(b, s), s) for b in blobs]))
