@@ -138,7 +138,7 @@ class SimilarQueries:
         try:
             self.blobs.put_bytes_if(claim, b"{}", "application/json", None)
         except PreconditionFailed:
-            if self.runner.run_state(query.id) is not None or self._finished(out):
+            if self.runner.run_state(self.runner.run_id_of(query.id)) is not None or self._finished(out):
                 return
         model = embedding_model(self.models, tenant, query.model_id)
         params = JobParams(

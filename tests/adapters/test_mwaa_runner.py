@@ -39,7 +39,7 @@ def test_submit_triggers_one_dag_run_with_the_engine_parameters(runner):
             "Body": {"dag_run_id": RUN, "conf": PARAMS, "logical_date": None},
         },
     )
-    assert mwaa.submit(PARAMS) == RUN
+    assert mwaa.submit(PARAMS) == RUN == mwaa.run_id_of(PARAMS["job_id"])  # what a similar-image query asks about
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,13 @@ class JobRunner(ABC):
     # events (the local runner's job process); runners on S3 leave it to the events.
     finished: list[Callable[[dict], None]]
 
+    def run_id_of(self, job_id: str) -> str:
+        """The id `submit` gives the run of a job (one run per job)."""
+        return job_id
+
     @abstractmethod
     def submit(self, params: dict) -> str:
-        """Start the pipeline with the engine's parameters; returns the run's id."""
+        """Start the pipeline with the engine's parameters; returns the run's id (`run_id_of` its job)."""
 
     @abstractmethod
     def cancel(self, params: dict, run_id: str) -> None:

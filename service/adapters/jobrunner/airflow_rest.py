@@ -106,11 +106,14 @@ class AirflowJobRunner(JobRunner):
             raise Unavailable(f"the job scheduler (Airflow) has no DAG {DAG_ID!r}: deploy dags/ and plugins/ to it")
         raise Unavailable(f"the job scheduler (Airflow) did not accept the request ({response.status})")
 
+    def run_id_of(self, job_id: str) -> str:
+        return f"edna-{job_id}"
+
     def submit(self, params: dict) -> str:
         dag = self._call("GET", f"/dags/{DAG_ID}")
         if dag.get("is_paused"):  # the run would wait for ever: Airflow pauses new DAGs by default
             raise Unavailable(f"the DAG {DAG_ID!r} is paused on the job scheduler (Airflow): unpause it")
-        run_id = f"edna-{params['job_id']}"  # one run per job: a resubmit (a resumed job) finds it
+        run_id = self.run_id_of(params["job_id"])  # one run per job: a resubmit (a resumed job) finds it
         body = {"dag_run_id": run_id, "conf": params, "logical_date": None}
         self._call("POST", f"/dags/{DAG_ID}/dagRuns", body, tolerate=(409,))
         self.follow()

@@ -31,8 +31,11 @@ class MwaaJobRunner(JobRunner):
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"the job scheduler (MWAA) did not accept the request: {exc}") from exc
 
+    def run_id_of(self, job_id: str) -> str:
+        return f"edna-{job_id}"
+
     def submit(self, params: dict) -> str:
-        run_id = f"edna-{params['job_id']}"  # one run per job: a retried submit cannot start a second
+        run_id = self.run_id_of(params["job_id"])  # one run per job: a retried submit cannot start a second
         body = {"dag_run_id": run_id, "conf": params, "logical_date": None}
         self._call("POST", f"/dags/{DAG_ID}/dagRuns", body)
         return run_id
