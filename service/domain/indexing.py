@@ -89,10 +89,13 @@ class Indexer:
             self.blobs.delete_many([item.object_key, layout.thumbnail(item.tenant, item.dataset_id, item.item_id)])
             self.index.delete(item.tenant, item.dataset_id, item.item_id, observed_at)
             return None
-        record = self._record(item, info, tags, existing, observed_at, created_by, retry_thumbnail)
+        queued: list[str] = []
+        record = self._record(item, info, tags, existing, observed_at, created_by, retry_thumbnail, queued)
         if recount_annotations or existing is None:
             record = replace(record, annotations=self._annotation_count(item))
         self.index.upsert(record)
+        for key in queued:  # after the upsert: the worker's own refresh must find the item as this one left it
+            self.thumbnails.submit(key)
         if existing is not None and existing.status == PENDING and record.status == AVAILABLE:
             # An upload arrived: `complete` and the storage event may both see it; the key makes one event of it.
             data = {"dataset_id": item.dataset_id, "item_id": item.item_id, "filename": item.filename}
@@ -123,6 +126,7 @@ class Indexer:
         observed_at: float,
         created_by: str | None,
         retry_thumbnail: bool,
+        queued: list[str],
     ) -> ItemRecord:
         label = tags.pop(layout.LABEL_TAG, None)
         label_source = tags.pop(layout.LABEL_SOURCE_TAG, None)
@@ -133,7 +137,7 @@ class Indexer:
         if known and (existing.thumbnail or existing.preview_refused or not _is_image(info)):
             preview = Preview(existing.width, existing.height, existing.thumbnail, existing.preview_refused)
         else:  # one HEAD finds a thumbnail made (or refused) since; only a version new to the index queues one
-            preview = self._preview(item, info, queue=retry_thumbnail or not known)
+            preview = self._preview(item, info, retry_thumbnail or not known, queued)
         base = existing or ItemRecord(
             tenant=item.tenant,
             dataset_id=item.dataset_id,
@@ -165,8 +169,9 @@ class Indexer:
             observed_at=observed_at,
         )
 
-    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool) -> Preview:
-        """The thumbnail (or refusal) of this very version, else none yet (queued if `queue`)."""
+    def _preview(self, item: layout.ItemKey, info: ObjectInfo, queue: bool, queued: list[str]) -> Preview:
+        """The thumbnail (or refusal) of this very version, else none yet (its key added to `queued` if
+        `queue`, for the caller to submit once the index holds the item)."""
         if not _is_image(info):
             return NO_PREVIEW  # not even a look for one (most events of non-images)
         made = self._made(item, info)
@@ -174,7 +179,7 @@ class Indexer:
             return made or NO_PREVIEW
         if self.thumbnails is None:
             return self._make(item, info) or NO_PREVIEW
-        self.thumbnails.submit(item.object_key)
+        queued.append(item.object_key)
         return NO_PREVIEW
 
     def make_thumbnail(self, key: str) -> None:
