@@ -24,7 +24,7 @@ from service.adapters.searchindex import sqlite_listing as listing
 from service.adapters.searchindex import sqlite_predictions as predictions
 from service.adapters.searchindex.sqlite_fulltext import full_text, match_expression
 from service.adapters.searchindex.sqlite_listing import DELETED
-from service.adapters.searchindex.sqlite_predictions import transaction
+from service.adapters.shared_db import immediate
 
 _FIELDS = [
     "tenant",
@@ -187,7 +187,7 @@ class SqliteSearchIndex(SearchIndex):
 
     def upsert(self, record: ItemRecord) -> bool:
         """The item's stored state; its predictions stay as they are (rescored if its label changed)."""
-        with transaction(self._db()) as db:
+        with immediate(self._db()) as db:
             applied = db.execute(_UPSERT, _row(record)).rowcount > 0
             predictions.rescore(db)
         return applied
@@ -195,7 +195,7 @@ class SqliteSearchIndex(SearchIndex):
     def upsert_many(self, records: Iterable[ItemRecord]) -> int:
         """Many upserts in one transaction (imports, rebuilds, bulk labels); returns how many applied."""
         rows = [_row(r) for r in records]
-        with transaction(self._db()) as db:
+        with immediate(self._db()) as db:
             if len(rows) < BULK_ROWS:
                 applied = sum(db.execute(_UPSERT, row).rowcount for row in rows)
             else:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from itertools import islice
 
 from service.adapters.searchindex import Prediction, mistake_score
+from service.adapters.shared_db import immediate
 
 # Rows per attach transaction. Each commit writes every page the batch touched of the indexes in value
 # order, pages spread all over them: fewer, larger batches write far less. Another writer (a label
@@ -147,14 +148,14 @@ def attach(
     rows: Iterable[tuple[str, Prediction]],
 ) -> int:
     """SearchIndex.attach_predictions on one connection, a transaction per batch."""
-    with transaction(db):
+    with immediate(db):
         scope, mean = _scope(db, tenant, dataset_id, model_id), _scope(db, tenant, dataset_id, MEAN)
     attached = 0
     with _cache(db, ATTACH_CACHE_KIB):
         for batch in _batches(rows, BATCH):
             predictions = dict(batch)
             ids = json.dumps(list(predictions))
-            with transaction(db):
+            with immediate(db):
                 held = {i: (job, finished) for i, job, finished in db.execute(_HELD, (scope, ids))}
                 values, mistakes, replaced = [], {}, Counter()
                 for item_id, label in db.execute(_LABELS, (tenant, ids, dataset_id)):
@@ -193,7 +194,7 @@ def _drop_older(db: sqlite3.Connection, tenant: str, dataset_id: str, scope: int
     older = "SELECT 1 FROM prediction_counts WHERE scope = ? AND finished_at < ? AND items > 0"
     after = ""
     while db.execute(older, (scope, finished)).fetchone() is not None:  # most jobs cover all: no walk at all
-        with transaction(db):
+        with immediate(db):
             ids = [
                 r[0]
                 for r in db.execute(
@@ -296,18 +297,6 @@ def predicted_models(db: sqlite3.Connection, tenant: str, dataset_id: str) -> di
     ):
         models[model_id] = (job_id, models.get(model_id, ("", 0))[1] + items)
     return models
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (connections are in autocommit mode)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 @contextmanager
