@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from http import HTTPStatus
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None, p
     of the background work (a production server's workers hand it to its runner process)."""
     config = config or Config.from_env()
     adapters = adapters or build_adapters(config, part)
+    app = routed_app(config, local_blobs=adapters.blobs.name == "local")
+    app.extensions["edna"] = Edna.build(config, adapters, part)
+    return app
+
+
+def routed_app(config: Config, local_blobs: bool) -> Flask:
+    """Every route and the docs, without the state they serve (`app.extensions["edna"]`, read per
+    request): the production server builds this once, before its processes fork, and each worker
+    attaches its own state."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="")
     app.config.update(
         API_TITLE="Edna",
@@ -44,11 +54,10 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None, p
         OPENAPI_SWAGGER_UI_PATH="docs",
         MAX_CONTENT_LENGTH=MAX_JSON_BODY,
     )
-    app.extensions["edna"] = Edna.build(config, adapters, part)
     api_docs.install(app)  # before the Api: it reads the assets URL at init
     api = EdnaApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
-    _register_resources(app, api, adapters)
+    _register_resources(app, api, local_blobs)
     app.register_error_handler(DomainError, _domain_error)
     accounting.install(app)
 
@@ -65,7 +74,36 @@ def create_app(config: Config | None = None, adapters: Adapters | None = None, p
 
 
 class EdnaApi(Api):
-    """flask-smorest's Api whose error bodies always carry a plain-words `message`."""
+    """flask-smorest's Api whose error bodies always carry a plain-words `message`, and whose OpenAPI
+    document is written on its first read: describing the routes costs more than building the rest
+    of the app, and only /api/openapi.json (and its readers) need it."""
+
+    def __init__(self, app: Flask):
+        self._undocumented: list = []  # (blueprint, name, parameters), registered but not yet described
+        self._documenting = threading.Lock()
+        super().__init__(app)
+
+    @property
+    def spec(self):
+        if self._undocumented:
+            with self._documenting:
+                for blp, name, parameters in self._undocumented:
+                    blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
+                    self._spec.tag({"name": name, "description": blp.description})
+                self._undocumented = []
+        return self._spec
+
+    @spec.setter
+    def spec(self, value) -> None:
+        self._spec = value
+
+    def register_blueprint(self, blp, *, parameters=None, **options) -> None:
+        """As flask-smorest's, with the description of its routes left for the document's first read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        with self._documenting:
+            self._undocumented.append((blp, name, parameters))
 
     def _register_responses(self):
         super()._register_responses()
@@ -92,7 +130,7 @@ def _summarize(errors, path: str = "") -> str:
     return ""
 
 
-def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
+def _register_resources(app: Flask, api: Api, local_blobs: bool) -> None:
     from service.resources.audit.routes import blp as audit
     from service.resources.auth.routes import blp as auth
     from service.resources.bulk.routes import blp as bulk
@@ -138,7 +176,7 @@ def _register_resources(app: Flask, api: Api, adapters: Adapters) -> None:
     )
     for blp in resources:
         api.register_blueprint(blp)
-    if adapters.blobs.name == "local":
+    if local_blobs:
         from service.resources.blobs.routes import bp as blobs
 
         app.register_blueprint(blobs, url_prefix="/api/blobs")

@@ -54,12 +54,6 @@ def _announce(where: str) -> None:
     print(f"Edna is running on {where}", flush=True)
 
 
-def cmd_runner(args: argparse.Namespace) -> int:
-    from service.server import run_background
-
-    return run_background(_config(args), args.url, args.demo, args.ready_fd)
-
-
 def cmd_users_add(args: argparse.Namespace) -> int:
     from service.adapters.identity.local import LocalUserStore
 
@@ -165,13 +159,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker processes (default: EDNA_WEB_WORKERS, else one per core)")
     run.add_argument("--dev", action="store_true", help="Werkzeug's development server, one process (debugging)")
     run.set_defaults(func=cmd_run)
-
-    # Started by `run` (the production server) as its one background process; not for operators.
-    runner = with_data_dir(sub.add_parser("runner"))
-    runner.add_argument("--url", required=True)
-    runner.add_argument("--ready-fd", type=int, required=True)
-    runner.add_argument("--demo", action="store_true")
-    runner.set_defaults(func=cmd_runner)
 
     users = sub.add_parser("users", help="manage local users").add_subparsers(dest="action", required=True)
     add = with_data_dir(users.add_parser("add", help="add a local user"))

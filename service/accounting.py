@@ -29,7 +29,6 @@ def action_of(method: str, rule: str) -> str:
 
 
 def install(app: Flask) -> None:
-    edna = app.extensions["edna"]
 
     @app.before_request
     def start() -> None:
@@ -43,6 +42,7 @@ def install(app: Flask) -> None:
     def finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         principal = g.get("principal")
+        edna = app.extensions["edna"]
         if principal is None or edna.meter is None:
             return response
         status = response.status_code

@@ -1,27 +1,38 @@
 """The production server of `python -m service run`: gunicorn's worker processes serve the API, and one
-runner process does the background work (jobs, thumbnails, webhook deliveries, resuming, the demo)."""
+runner process does the background work (jobs, thumbnails, webhook deliveries, resuming, the demo).
+
+The server process imports Edna and builds its routes once, then forks the runner and the workers:
+they start without importing anything again and share those pages (one copy of the code in memory,
+not one per process). Each builds its own state after the fork, so no SQLite connection, thread or
+lock crosses one."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
+import time
+import traceback
 from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 
-from service.bootstrap import Part
+from service import routed_app
+from service.bootstrap import Part, build_adapters
+from service.edna import Edna
 from service.settings import Config
 
 log = logging.getLogger("edna.server")
 
 RUNNER_STOP_SECONDS = 30  # it ends running jobs and writes what its meter holds
 PARENT_CHECK_SECONDS = 1.0  # how soon a runner whose server was killed (SIGKILL) notices and stops
+RUNNER_NAME = b"edna-runner"  # its name in `ps` and /proc/<pid>/comm: forked, it shares the server's command line
 
 
 def workers_for(config: Config) -> int:
@@ -30,11 +41,11 @@ def workers_for(config: Config) -> int:
 
 
 class _Gunicorn(BaseApplication):
-    """gunicorn's arbiter over a socket already bound: every worker builds its own app after the fork,
-    so no SQLite connection or thread crosses a fork."""
+    """gunicorn's arbiter over a socket already bound, serving the app built before the fork; each
+    worker attaches its own state as it starts (`post_fork`)."""
 
-    def __init__(self, make_app: Callable[[], object], listener: socket.socket, config: Config, ready: Callable):
-        self.make_app = make_app
+    def __init__(self, app, listener: socket.socket, config: Config, ready: Callable):
+        self.app = app
         self.settings = {
             "when_ready": ready,  # the arbiter listens: connections wait in the backlog while workers boot
             "bind": [f"fd://{listener.fileno()}"],
@@ -43,7 +54,9 @@ class _Gunicorn(BaseApplication):
             "threads": config.web_threads,
             # X-Forwarded-Proto is believed from the proxies Edna believes X-Forwarded-For from, and no others.
             "forwarded_allow_ips": config.trusted_proxies,
-            "preload_app": False,
+            "preload_app": True,  # the routes, built once in this process, not once per worker
+            "post_fork": lambda _arbiter, _worker: _attach_state(app, config),
+            "proc_name": "edna",  # `ps`: gunicorn: master [edna], gunicorn: worker [edna]
             "accesslog": None,
             "loglevel": "warning",  # as Werkzeug's: the console says where Edna runs, then only what went wrong
             "control_socket_disable": True,  # one path per user: servers side by side (tests) would share it
@@ -56,36 +69,36 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(name, value)
 
     def load(self):
-        return self.make_app()
+        return self.app
+
+
+def _attach_state(app, config: Config) -> None:
+    """In a worker just forked: its own adapters (connections, caches, meter) behind the shared routes."""
+    app.extensions["edna"] = Edna.build(config, build_adapters(config, Part.WEB), Part.WEB)
 
 
 def _close_app(arbiter, worker) -> None:
     """A worker going away writes what its usage meter and audit log still hold."""
     app = getattr(worker, "wsgi", None)
-    if app is not None:
-        app.extensions["edna"].close()
-
-
-def _web_app(config: Config):
-    from service import create_app
-
-    return create_app(config, part=Part.WEB)
+    state = app.extensions.get("edna") if app is not None else None
+    if state is not None:
+        state.close()
 
 
 def serve(config: Config, host: str, port: int, demo: bool, announce: Callable[[str], None]) -> int:
     """Bind, start the runner, then serve with `workers_for(config)` processes until a signal stops it."""
     listener = _bound(host, port)
     base_url = f"http://{host}:{listener.getsockname()[1]}"
-    runner = _start_runner(config, base_url, demo)
+    app = routed_app(config, local_blobs=config.storage == "local")
+    gc.freeze()  # what exists now is shared by every fork: the collector leaves it be, so its pages stay shared
+    runner = _start_runner(config, base_url, demo, listener)
     where = f"{base_url}  ({workers_for(config)} worker processes; data in {config.data_dir.resolve()}; Ctrl-C stops)"
     arbiter = os.getpid()
     try:
-        _Gunicorn(lambda: _web_app(config), listener, config, lambda _: announce(where)).run()
+        _Gunicorn(app, listener, config, lambda _: announce(where)).run()
     finally:
         if os.getpid() == arbiter:  # a worker leaves through here too, after its fork: it leaves the runner be
-            runner.terminate()  # SIGTERM: it stops its jobs, which resume on the next start
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                runner.wait(RUNNER_STOP_SECONDS)
+            _stop(runner)
     return 0
 
 
@@ -100,26 +113,56 @@ def _bound(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _start_runner(config: Config, base_url: str, demo: bool) -> subprocess.Popen:
-    """`python -m service runner` in a fresh interpreter (no state of this one crosses), once it is ready."""
+def _start_runner(config: Config, base_url: str, demo: bool, listener: socket.socket) -> int:
+    """The runner, forked; its pid once it is ready (it made the data dir's keys and databases)."""
     ready, told = os.pipe()
-    command = [sys.executable, "-m", "service", "runner", "--data-dir", str(config.data_dir), "--url", base_url]
-    command += ["--ready-fd", str(told)] + (["--demo"] if demo else [])
-    runner = subprocess.Popen(command, pass_fds=[told])
+    sys.stdout.flush()  # or the child would print what this process had buffered a second time
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready)
+            listener.close()  # it serves nothing
+            _name_this_process(RUNNER_NAME)
+            code = run_background(config, base_url, demo, told)
+        except BaseException:  # noqa: BLE001 - the child's only way to say why it died: os._exit prints nothing
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)  # never back into the server's code
     os.close(told)
-    with os.fdopen(ready, "rb") as answer:  # a byte once its adapters made keys and databases; EOF if it died
+    with os.fdopen(ready, "rb") as answer:  # a byte once its state is built; EOF if it died first
         started = answer.read(1) == b"1"
     if not started:
-        runner.kill()
+        os.kill(pid, signal.SIGKILL)
         raise RuntimeError("the background runner did not start; see the log above")
-    return runner
+    return pid
+
+
+def _name_this_process(name: bytes) -> None:
+    """prctl(PR_SET_NAME): how `ps` and `top` tell the runner from the workers."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+
+
+def _stop(pid: int) -> None:
+    """SIGTERM: the runner stops its jobs (they resume on the next start); wait for it a while."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + RUNNER_STOP_SECONDS
+    while time.monotonic() < end:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:  # gunicorn's arbiter reaps every child, the runner too
+            return
+        time.sleep(0.05)
 
 
 def run_background(config: Config, base_url: str, demo: bool, ready_fd: int) -> int:
     """The runner process: the one place jobs are dispatched, thumbnails made and webhooks delivered."""
-    from service.bootstrap import build_adapters
-    from service.edna import Edna
-
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -253,13 +253,20 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
+@functools.lru_cache(maxsize=4)
+def _signing_key(pem: bytes) -> RSAKey:
+    """The key in `pem`, named by its thumbprint. Parsed once per process: cryptography checks an RSA
+    key as it loads it (~0.1 s), and every app of a process (the dev server's, a test's) loads the same."""
+    parsed = RSAKey.import_key(pem)
+    return RSAKey(parsed.private_key, pem, {"kid": parsed.thumbprint(), "use": "sig", "alg": "RS256"})
+
+
 class LocalIssuer:
     """Signs access tokens with the data dir's RS256 key and publishes its JWKS."""
 
     def __init__(self, key_file: Path, issuer: str, audience: str, ttl_seconds: int):
         pem = create_once(key_file, lambda: RSAKey.generate_key(2048).as_pem(private=True))
-        key = RSAKey.import_key(pem)
-        self.key = RSAKey.import_key(pem, parameters={"kid": key.thumbprint(), "use": "sig", "alg": "RS256"})
+        self.key = _signing_key(pem)
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
