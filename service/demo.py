@@ -9,7 +9,6 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from service.adapters.files import write_atomic
@@ -26,6 +25,7 @@ DATASET = "digits"
 CLASSES = [str(d) for d in range(10)]
 SCALE = 8  # the 8x8 digits become 64x64 PNGs
 UPLOAD_THREADS = 8
+UPLOAD_BATCH = 500  # files per upload batch: two requests for their URLs and their completion, and a progress line
 PLANTED = 36  # wrong labels, about 2 % of the 1,797 digits: what the mistake finder should list first
 PLANTED_SEED = 1797  # any fixed number: the same digits get the same wrong labels on every machine
 
@@ -215,10 +215,10 @@ def seed(base_url: str, users: LocalUserStore, data_dir: Path, say: Callable[[st
     missing = [(name, png) for name, png, _ in digits if name not in present]
     if missing:
         say(f"demo: uploading {len(missing)} digits into dataset {DATASET!r} ...")
-    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        for done, _ in enumerate(pool.map(lambda f: client.upload(dataset["id"], f[0], f[1], "image/png"), missing), 1):
-            if done % 500 == 0:
-                say(f"demo: {done}/{len(missing)} uploaded")
+    for start in range(0, len(missing), UPLOAD_BATCH):
+        chunk = missing[start : start + UPLOAD_BATCH]
+        client.upload_many(dataset["id"], [(name, png, "image/png") for name, png in chunk], UPLOAD_THREADS)
+        say(f"demo: {start + len(chunk)}/{len(missing)} uploaded")
     planted = planted_mistakes()
     labeled = label_digits(client, path, {name: str(target) for name, _, target in digits} | planted)
     if labeled:
