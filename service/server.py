@@ -89,13 +89,21 @@ def serve(config: Config, host: str, port: int, demo: bool, announce: Callable[[
     """Bind, start the runner, then serve with `workers_for(config)` processes until a signal stops it."""
     listener = _bound(host, port)
     base_url = f"http://{host}:{listener.getsockname()[1]}"
-    app = routed_app(config, local_blobs=config.storage == "local")
     gc.freeze()  # what exists now is shared by every fork: the collector leaves it be, so its pages stay shared
-    runner = _start_runner(config, base_url, demo, listener)
+    runner, ready, go = _fork_runner(config, base_url, demo, listener)
+    app = routed_app(config, local_blobs=config.storage == "local")  # while the runner builds its state
+    gc.freeze()  # the routes too, for the workers
+    _wait_until_ready(runner, ready)
     where = f"{base_url}  ({workers_for(config)} worker processes; data in {config.data_dir.resolve()}; Ctrl-C stops)"
+
+    def listening(_arbiter) -> None:
+        announce(where)  # the console's first line, before anything the runner's work prints
+        with os.fdopen(go, "wb") as runner_may_start:
+            runner_may_start.write(b"1")
+
     arbiter = os.getpid()
     try:
-        _Gunicorn(app, listener, config, lambda _: announce(where)).run()
+        _Gunicorn(app, listener, config, listening).run()
     finally:
         if os.getpid() == arbiter:  # a worker leaves through here too, after its fork: it leaves the runner be
             _stop(runner)
@@ -113,9 +121,10 @@ def _bound(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _start_runner(config: Config, base_url: str, demo: bool, listener: socket.socket) -> int:
-    """The runner, forked; its pid once it is ready (it made the data dir's keys and databases)."""
+def _fork_runner(config: Config, base_url: str, demo: bool, listener: socket.socket) -> tuple[int, int, int]:
+    """The runner, forked: its pid, the pipe it says it is ready on, the pipe it is told to start on."""
     ready, told = os.pipe()
+    wait, go = os.pipe()
     sys.stdout.flush()  # or the child would print what this process had buffered a second time
     sys.stderr.flush()
     pid = os.fork()
@@ -123,9 +132,10 @@ def _start_runner(config: Config, base_url: str, demo: bool, listener: socket.so
         code = 1
         try:
             os.close(ready)
+            os.close(go)
             listener.close()  # it serves nothing
             _name_this_process(RUNNER_NAME)
-            code = run_background(config, base_url, demo, told)
+            code = run_background(config, base_url, demo, told, wait)
         except BaseException:  # noqa: BLE001 - the child's only way to say why it died: os._exit prints nothing
             traceback.print_exc()
         finally:
@@ -133,12 +143,17 @@ def _start_runner(config: Config, base_url: str, demo: bool, listener: socket.so
             sys.stderr.flush()
             os._exit(code)  # never back into the server's code
     os.close(told)
+    os.close(wait)
+    return pid, ready, go
+
+
+def _wait_until_ready(pid: int, ready: int) -> None:
+    """Once the runner made the data dir's keys and databases, the workers may start."""
     with os.fdopen(ready, "rb") as answer:  # a byte once its state is built; EOF if it died first
         started = answer.read(1) == b"1"
     if not started:
         os.kill(pid, signal.SIGKILL)
         raise RuntimeError("the background runner did not start; see the log above")
-    return pid
 
 
 def _name_this_process(name: bytes) -> None:
@@ -161,8 +176,9 @@ def _stop(pid: int) -> None:
         time.sleep(0.05)
 
 
-def run_background(config: Config, base_url: str, demo: bool, ready_fd: int) -> int:
-    """The runner process: the one place jobs are dispatched, thumbnails made and webhooks delivered."""
+def run_background(config: Config, base_url: str, demo: bool, ready_fd: int, go_fd: int) -> int:
+    """The runner process: the one place jobs are dispatched, thumbnails made and webhooks delivered.
+    It says when its state is built (`ready_fd`), then starts its work when the server listens (`go_fd`)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -171,6 +187,9 @@ def run_background(config: Config, base_url: str, demo: bool, ready_fd: int) -> 
         ready.write(b"1")
     server = os.getppid()
     try:
+        with os.fdopen(go_fd, "rb") as go:
+            if go.read(1) != b"1":  # EOF: the server stopped before it listened
+                return 0
         start_background(state, base_url, demo)
         while not stop.wait(PARENT_CHECK_SECONDS):
             if os.getppid() != server:  # the arbiter was killed outright: its workers go, so does the runner
