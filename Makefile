@@ -34,10 +34,11 @@ $(CHROMIUM):
 # Four workers on two cores: much of the suite waits on servers, browsers and subprocesses. A file's
 # tests stay on one worker: module-scoped stacks are built once, and the fuzzers' last test checks
 # what the module's other tests sent (xdist 3.8's `loadgroup` did not keep groups together under pytest 9.2 here).
+# Files are handed out in collection order, the longest first (tests/conftest.py, LONGEST_FILES).
 TEST_WORKERS ?= 4
 
 test: $(VENV)/.dev-installed lint $(CHROMIUM)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .

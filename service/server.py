@@ -42,7 +42,7 @@ def workers_for(config: Config) -> int:
 
 class _Gunicorn(BaseApplication):
     """gunicorn's arbiter over a socket already bound, serving the app built before the fork; each
-    worker attaches its own state as it starts (`post_fork`)."""
+    worker attaches its own state as it starts (`post_worker_init`)."""
 
     def __init__(self, app, listener: socket.socket, config: Config, ready: Callable):
         self.app = app
@@ -55,7 +55,8 @@ class _Gunicorn(BaseApplication):
             # X-Forwarded-Proto is believed from the proxies Edna believes X-Forwarded-For from, and no others.
             "forwarded_allow_ips": config.trusted_proxies,
             "preload_app": True,  # the routes, built once in this process, not once per worker
-            "post_fork": lambda _arbiter, _worker: _attach_state(app, config),
+            # After the worker set its signal handlers: a stop that comes while it builds is not lost.
+            "post_worker_init": lambda _worker: _attach_state(app, config),
             "proc_name": "edna",  # `ps`: gunicorn: master [edna], gunicorn: worker [edna]
             "accesslog": None,
             "loglevel": "warning",  # as Werkzeug's: the console says where Edna runs, then only what went wrong

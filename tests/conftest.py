@@ -38,6 +38,38 @@ logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 STORES = ["local", "s3"]
 
+# The files that take longest (half a minute and more each, on 4 workers over 2 cores), longest first.
+# Under `--dist loadfile` a file runs on one worker, and files are handed out in collection order
+# (`--no-loadscope-reorder`): these start first, so that none of them is left running alone at the end.
+LONGEST_FILES = (
+    "tests/api/test_schemathesis.py",
+    "tests/hostile/test_fuzz_every_role.py",
+    "tests/api/test_jobs.py",
+    "tests/package/test_lambda_zip.py",
+    "tests/api/test_labels.py",
+    "tests/api/test_security.py",
+    "tests/dags/test_edna_inference_dag.py",
+    "tests/infra/test_program.py",
+    "tests/client/test_edna_cli.py",
+    "tests/api/test_jobs_on_airflow.py",
+    "tests/browser/test_labelling_loop.py",
+    "tests/cli/test_commands.py",
+    "tests/browser/test_hotkeys_rule.py",
+    "tests/api/test_predictions_loop.py",
+    "tests/attacks/test_grants.py",
+    "tests/hostile/test_jwt_attacks.py",
+    "tests/browser/test_layout_and_a11y.py",
+    "tests/adapters/test_search_opensearch.py",
+    "tests/api/test_webhooks.py",
+    "tests/api/test_members.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {path: n for n, path in enumerate(LONGEST_FILES)}
+    # A stable sort: the other files, and the tests within each file, keep their order.
+    items.sort(key=lambda item: first.get(item.nodeid.split("::", 1)[0], len(first)))
+
 
 def free_port() -> int:
     with socket.socket() as s:
