@@ -29,6 +29,8 @@ def action_of(method: str, rule: str) -> str:
 
 
 def install(app: Flask) -> None:
+    """Request ids, then per request: the usage meter's counts and the audit entry of a change, both
+    written by the state of the process serving it (`app.extensions["edna"]`)."""
 
     @app.before_request
     def start() -> None:
