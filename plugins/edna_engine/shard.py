@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 FETCH_WORKERS = 8  # enough concurrent GETs to hide S3 latency; decoding shares them
 MIN_QUEUE = 16
+# The progress file is written, and the cancel flag read, at most this often (and at the start and the
+# end): per part they were two more requests per mini-batch, and each file call in the writer's thread
+# waits for the GIL behind the decoding threads.
+REPORT_SECONDS = 1.0
 
 
 @dataclass
@@ -96,6 +100,8 @@ class ShardRun:
         self.state = replay_parts(storage, params, shard, self.index)
         self.started = time.perf_counter()
         self.cancel_key = o.cancel_key(params.output_prefix)
+        self.reported_done: int | None = None
+        self.next_report = self.next_cancel_check = self.started
 
     def load(self, key: str) -> Item:
         """Fetch and decode one item (runs in the prefetch pool): uint8 pixels, normalised per batch."""
@@ -116,7 +122,7 @@ class ShardRun:
         """Stream the shard to its end, or until cancelled; the shard's result."""
         self._report()
         keys = shard_keys(self.storage, self.params.items_prefix, self.params.shards, self.shard, self.state.last_key)
-        writer = PartWriter(self._write, lambda: self.storage.exists(self.cancel_key))
+        writer = PartWriter(self._write, self._cancelled)
         try:
             with Prefetcher(keys, self.load, self.depth, self.workers, self.chunk) as items:
                 buffer: list[Item] = []
@@ -131,6 +137,8 @@ class ShardRun:
         finally:
             # Parts already computed are still written (they are right); an error of its own surfaces here.
             writer.close(raise_error=sys.exc_info()[0] is None)
+        if self.reported_done != self.state.done:
+            self._report()
         if writer.cancel_seen.is_set():
             log.info("shard %d: cancelled after %d items", self.shard, self.state.done)
             return self._result(cancelled=True)
@@ -211,7 +219,16 @@ class ShardRun:
         state.done += len(lines)
         state.errors += sum(1 for line in lines if "error" in line)
         state.last_key = lines[-1]["key"]
-        self._report()
+        if time.perf_counter() >= self.next_report:
+            self._report()
+
+    def _cancelled(self) -> bool:
+        """Whether the job was asked to stop, read from storage at most every REPORT_SECONDS."""
+        now = time.perf_counter()
+        if now < self.next_cancel_check:
+            return False
+        self.next_cancel_check = now + REPORT_SECONDS
+        return self.storage.exists(self.cancel_key)
 
     def _seconds(self) -> float:
         return round(self.state.seconds + time.perf_counter() - self.started, 3)
@@ -221,6 +238,7 @@ class ShardRun:
         progress = {"shard": self.shard, "done": state.done, "total": self.total, "errors": state.errors}
         progress["seconds"] = self._seconds()
         o.put_json(self.storage, o.progress_key(self.params.output_prefix, self.shard), progress)
+        self.reported_done, self.next_report = state.done, time.perf_counter() + REPORT_SECONDS
         if self.on_progress is not None:
             self.on_progress(state.done)
 

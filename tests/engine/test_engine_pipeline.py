@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime
 import pytest
 from edna_engine import pipeline
+from edna_engine import shard as shard_run
 from onnx import TensorProto, helper
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from PIL import Image
@@ -82,7 +83,8 @@ def test_a_crash_after_batch_k_resumes_without_duplicates_or_gaps(storage, crash
     assert_each_item_once(storage)
 
 
-def test_a_crash_between_a_part_and_its_progress_still_resumes_exactly(storage):
+def test_a_crash_between_a_part_and_its_progress_still_resumes_exactly(storage, monkeypatch):
+    monkeypatch.setattr(shard_run, "REPORT_SECONDS", 0)  # progress after every part
     params = job()
     pipeline.plan(storage, params)
     with pytest.raises(Crash):
@@ -241,7 +243,8 @@ def test_decode_failures_become_error_predictions(storage):
     assert metrics["items"] == 122 and metrics["errors"] == 2 and metrics["evaluated"] == 120
 
 
-def test_cancel_stops_a_shard_between_batches(storage):
+def test_cancel_stops_a_shard_between_batches(storage, monkeypatch):
+    monkeypatch.setattr(shard_run, "REPORT_SECONDS", 0)  # the cancel flag read after every part
     params = job()
     pipeline.plan(storage, params)
     seen = []
@@ -262,6 +265,35 @@ def test_cancel_stops_a_shard_between_batches(storage):
     assert final["status"] == "cancelled" and final["progress"] == {"done": 32, "total": 120}
     pipeline.fail(storage, params, "boom")
     assert pipeline.read_status(storage, OUT)["status"] == "cancelled"
+
+
+def test_progress_and_the_cancel_flag_wait_out_the_report_interval(storage, monkeypatch):
+    """Within REPORT_SECONDS the progress file is written once at the start and once at the end, and
+    the cancel flag read once: not once per part (two more storage requests for each mini-batch)."""
+    monkeypatch.setattr(shard_run, "REPORT_SECONDS", 3600)
+    params = job()
+    pipeline.plan(storage, params)
+    calls = Counter()
+
+    class Counting:
+        def put(self, key, data):
+            calls["progress put"] += "/progress/" in key
+            storage.put(key, data)
+
+        def exists(self, key):
+            calls["cancel read"] += key.endswith("/cancel")
+            return storage.exists(key)
+
+        def __getattr__(self, name):
+            return getattr(storage, name)
+
+    seen = []
+    result = pipeline.infer_shard(Counting(), params, 0, on_progress=seen.append)
+    assert result["items"] == 120 and result["parts"] == 8
+    assert seen == [0, 120]
+    assert json.loads(storage.get(OUT + "progress/0000.json"))["done"] == 120
+    # The cancel flag: infer_shard's check before it starts, then the writer's after the first part.
+    assert calls == {"progress put": 2, "cancel read": 2}
 
 
 def test_cancel_before_start_and_after_success(storage):

@@ -42,8 +42,10 @@ class UrlSigner:
     def __init__(self, secret_file: Path):
         # One Signer over a compact payload: URLSafeSerializer made a signer and tried zlib per token,
         # 60% of the cost of the two URLs each item of a listing page carries.
+        # The key is derived once here: Signer derives it again for every token otherwise (same tokens).
         secret = create_once(secret_file, lambda: secrets.token_bytes(32))
-        self._signer = Signer(secret, salt="edna-blob-url", digest_method=hashlib.sha256)
+        key = Signer(secret, salt="edna-blob-url", digest_method=hashlib.sha256).derive_key()
+        self._signer = Signer(key, salt="edna-blob-url", digest_method=hashlib.sha256, key_derivation="none")
 
     def sign(self, grant: Grant) -> str:
         # The fields in order, read directly: dataclasses.astuple deep-copies.
