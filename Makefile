@@ -37,8 +37,11 @@ $(CHROMIUM):
 # Files are handed out in collection order, the longest first (tests/conftest.py, LONGEST_FILES).
 TEST_WORKERS ?= 4
 
+# Bytecode, and pytest's rewritten test modules, are cached even where the machine turns caching off
+# (PYTHONDONTWRITEBYTECODE): otherwise each worker rewrote every test module (7 s of its 17 s collection)
+# and each `python -m service` a test starts compiled Edna again.
 test: $(VENV)/.dev-installed lint $(CHROMIUM)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
