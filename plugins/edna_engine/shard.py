@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 FETCH_WORKERS = 8  # enough concurrent GETs to hide S3 latency; decoding shares them
 MIN_QUEUE = 16
 # The progress file is written, and the cancel flag read, at most this often (and at the start and the
-# end): per part they were two more requests per mini-batch, and each file call in the writer's thread
-# waits for the GIL behind the decoding threads.
+# end): per part they were two more storage requests per mini-batch, 3,126 more on S3 for 100,000 items.
 REPORT_SECONDS = 1.0
 
 
