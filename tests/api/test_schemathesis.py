@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from conftest import STORES, Stack, running_stack
+from conftest import STORES, Stack, loopback_session, running_stack
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -82,10 +82,13 @@ def openapi_document() -> dict:
 # from an app built here, and `test_the_served_document_is_the_fuzzed_one` pins it to the served one.
 DOCUMENT = openapi_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
+SESSION = loopback_session()  # one for every case: schemathesis makes a session per call otherwise
 
 
 def send(case, fuzzed: Fuzzed) -> None:
-    response = case.call(base_url=fuzzed.stack.base_url, headers=fuzzed.headers(), timeout=30, allow_redirects=False)
+    response = case.call(
+        session=SESSION, base_url=fuzzed.stack.base_url, headers=fuzzed.headers(), timeout=30, allow_redirects=False
+    )
     fuzzed.calls += 1
     fuzzed.statuses.setdefault(case.operation.label, set()).add(response.status_code)
     if response.status_code >= 500:

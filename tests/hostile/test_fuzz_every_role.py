@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from conftest import STORES, Stack, running_stack
+from conftest import STORES, Stack, loopback_session, running_stack
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -53,6 +53,7 @@ def openapi_document() -> dict:
 
 DOCUMENT = openapi_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
+SESSION = loopback_session()  # one for every case: schemathesis makes a session per call otherwise
 schema.config.generation.update(deterministic=True, database="none")
 
 
@@ -110,7 +111,8 @@ def wanted(case, fuzzed: Fuzzed, role: str) -> bool:
 
 def send(case, fuzzed: Fuzzed, role: str, token: str, checks: list) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"}
-    response = case.call(base_url=fuzzed.stack.base_url, headers=headers, timeout=30, allow_redirects=False)
+    base_url = fuzzed.stack.base_url
+    response = case.call(session=SESSION, base_url=base_url, headers=headers, timeout=30, allow_redirects=False)
     fuzzed.cases[role] += 1
     fuzzed.audit_reads += case.operation.label == "GET /api/audit"
     fuzzed.sent.setdefault(f"{role} {case.operation.label}", []).append(response.status_code)
