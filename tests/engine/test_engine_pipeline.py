@@ -268,8 +268,8 @@ def test_cancel_stops_a_shard_between_batches(storage, monkeypatch):
 
 
 def test_progress_and_the_cancel_flag_wait_out_the_report_interval(storage, monkeypatch):
-    """Within REPORT_SECONDS the progress file is written once at the start and once at the end, and
-    the cancel flag read once: not once per part (two more storage requests for each mini-batch)."""
+    """Within REPORT_SECONDS the progress file is written once at the start and once at the end, and the
+    writer reads the cancel flag once: not once per part (two more storage requests for each mini-batch)."""
     monkeypatch.setattr(shard_run, "REPORT_SECONDS", 3600)
     params = job()
     pipeline.plan(storage, params)

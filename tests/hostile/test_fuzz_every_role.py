@@ -53,8 +53,8 @@ def openapi_document() -> dict:
 
 DOCUMENT = openapi_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-SESSION = loopback_session()  # one for every case: schemathesis makes a session per call otherwise
 schema.config.generation.update(deterministic=True, database="none")
+SESSION = loopback_session()  # one for every case: schemathesis makes a session per call otherwise
 
 
 @dataclass
