@@ -19,13 +19,14 @@ import requests
 from botocore.config import Config as BotoConfig
 from werkzeug.serving import make_server
 
-# Fake credentials before any boto3 client exists: nothing in the suite may reach AWS.
+# Fake credentials before any boto3 client exists: nothing in the suite may reach AWS (nor Microsoft).
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
     AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
     AWS_REGION="us-east-1",
+    ORT_DISABLE_TELEMETRY="1",  # tests import onnxruntime before the engine does (which sets it too)
 )
 for var in ("AWS_PROFILE", "EDNA_DATA_DIR", "EDNA_STORAGE", "EDNA_IDENTITY"):
     os.environ.pop(var, None)
