@@ -8,17 +8,23 @@ EDNA_DATA_DIR ?= .edna
 
 .PHONY: run test lint bench clean package synth mwaa-artifacts batch-urns preview-web preview-batch deploy-web deploy-batch
 
+# uv installs what pip would (the same pinned versions, from PyPI) in ~45 s where pip took ~115 s, most of
+# a clean clone's install time; pip stays in the venv for the packaging scripts. Bytecode is compiled at
+# install, as pip does: where PYTHONDONTWRITEBYTECODE is set, every start would compile Flask and numpy again.
+UV_VERSION := 0.13.9
+INSTALL := $(PY) -m uv pip install --quiet --compile-bytecode --python $(PY)
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet --upgrade pip==25.3 uv==$(UV_VERSION)
 
-# Stamps re-run pip only when a requirements file changed.
+# Stamps re-run the install only when a requirements file changed.
 $(VENV)/.run-installed: $(PY) service/requirements.txt service/requirements-server.txt plugins/requirements.txt requirements-demo.txt
-	$(PY) -m pip install --quiet -r service/requirements.txt -r service/requirements-server.txt -r plugins/requirements.txt -r requirements-demo.txt
+	$(INSTALL) -r service/requirements.txt -r service/requirements-server.txt -r plugins/requirements.txt -r requirements-demo.txt
 	touch $@
 
 $(VENV)/.dev-installed: $(PY) service/requirements.txt service/requirements-server.txt plugins/requirements.txt requirements-demo.txt requirements.txt requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(INSTALL) -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed

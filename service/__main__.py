@@ -10,8 +10,6 @@ import sys
 import threading
 from pathlib import Path
 
-from werkzeug.serving import make_server
-
 from service.settings import Config
 from service.vocabulary.errors import DomainError
 
@@ -24,6 +22,8 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _serve(app, host: str, port: int):
     """A threaded WSGI server; port 0 picks a free one."""
+    from werkzeug.serving import make_server
+
     return make_server(host, port, app, threaded=True)
 
 
@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from service import server
 
         return server.serve(config, args.host, args.port, not args.no_demo, _announce)
-    from service import create_app
+    from service.app import create_app
     from service.server import start_background
 
     app = create_app(config)
@@ -66,7 +66,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from service import create_app
+    from service.app import create_app
     from service.demo import seed
 
     config = _config(args)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 
-from service import routed_app
+from service.app import routed_app
 from service.bootstrap import Part, build_adapters
 from service.edna import Edna
 from service.settings import Config

@@ -1,5 +1,5 @@
 """The ready WSGI app that Zappa's handler (and any WSGI server) points at."""
 
-from service import create_app
+from service.app import create_app
 
 app = create_app()

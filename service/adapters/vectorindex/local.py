@@ -21,16 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from service.adapters.files import disk_errors, make_private
-from service.adapters.vectorindex import (
-    TIE_MARGIN,
-    Batch,
-    VectorIndex,
-    VectorSet,
-    checked_k,
-    ranked,
-    unit,
-    unit_batches,
-)
+from service.adapters.vectorindex import VectorIndex, VectorSet, checked_k
+from service.adapters.vectorindex.unit_vectors import TIE_MARGIN, Batch, ranked, unit, unit_batches
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sets (

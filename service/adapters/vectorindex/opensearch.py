@@ -12,8 +12,9 @@ import numpy as np
 
 from service.adapters.searchindex import documents as text_docs
 from service.adapters.searchindex.opensearch import BulkWriteError, ClientErrors, elasticsearch_index, opensearch_index
-from service.adapters.vectorindex import Batch, VectorIndex, VectorSet, checked_k, ranked, unit, unit_batches
+from service.adapters.vectorindex import VectorIndex, VectorSet, checked_k
 from service.adapters.vectorindex import documents as docs
+from service.adapters.vectorindex.unit_vectors import Batch, ranked, unit, unit_batches
 
 # Bytes of JSON per bulk request, about: well under the 10 MB body limit of small domains. A vector
 # costs ~26 bytes a dimension (its floats as text, and the blob).
