@@ -9,9 +9,10 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra import api_grants as grants
 from infra.config import LAMBDA_RUNTIME, StackConfig
 from infra.data import INDEXER_TIMEOUT_SECONDS, THUMBNAILER_TIMEOUT_SECONDS, WEBHOOKS_TIMEOUT_SECONDS, Data
-from infra.documents import assume_role, document, statement
+from infra.documents import assume_role
 from infra.identity import Identity
 from infra.search import SEARCH_INDEX, Search
 
@@ -31,26 +32,7 @@ WEBHOOKS_MEMORY_MB = 256  # signs and POSTs small JSON bodies
 WEBHOOKS_RESERVED_CONCURRENCY = 5  # receivers are hit by a few deliveries at a time, never a flood
 # Model `complete` spools the file (up to 1 GiB) to /tmp to check it without holding it in memory.
 API_TMP_MB = 2048
-SEARCH_WRITES = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
-QUEUE_CONSUMER = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
 GRANT_SEARCH_ACCESS = "service.handlers.grant_search_access"
-COGNITO_MEMBER_ACTIONS = [
-    f"cognito-idp:{action}"
-    for action in (
-        "ListUsersInGroup",
-        "AdminGetUser",
-        "AdminListGroupsForUser",
-        "AdminCreateUser",
-        "AdminAddUserToGroup",
-        "AdminRemoveUserFromGroup",
-        "AdminDisableUser",
-        "AdminDeleteUser",
-        "AdminUserGlobalSignOut",  # a removed member's refresh tokens stop at once
-    )
-]
-COGNITO_APPLICATION_ACTIONS = [
-    f"cognito-idp:{action}" for action in ("CreateUserPoolClient", "DeleteUserPoolClient", "ListUserPoolClients")
-]
 ALIAS = "live"
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -157,111 +139,26 @@ class Api(pulumi.ComponentResource):
             "EDNA_LOG_LEVEL": "INFO",
         }
         self.logs = logs = {name: self._log_group(name) for name in ("api", "indexer", "thumbnailer", "webhooks")}
-        tenants = pulumi.Output.concat(data.bucket.arn, "/tenants/*")
-        search_paths = pulumi.Output.concat(search.domain.arn, "/*")
+        airflow_user = pulumi.Output.concat(
+            "arn:aws:airflow:", config.region, ":", account, ":role/", config.mwaa_environment, "/User"
+        )
+        arns = grants.Arns(data, search.domain.arn, {name: group.arn for name, group in logs.items()})
         self.policy = aws.iam.RolePolicy(
             "api-policy",
             role=self.role.id,
-            policy=document(
-                statement(
-                    [
-                        "s3:GetObject",
-                        "s3:PutObject",
-                        "s3:DeleteObject",
-                        "s3:GetObjectTagging",
-                        "s3:PutObjectTagging",
-                        "s3:AbortMultipartUpload",
-                        "s3:ListMultipartUploadParts",
-                    ],
-                    [tenants],
-                ),
-                statement(
-                    ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                    [data.bucket.arn],
-                    Condition={"StringLike": {"s3:prefix": ["tenants/*", "ledger/*", "identity/*"]}},
-                ),
-                # Usage shards, audit parts and quotas (service/vocabulary/layout.py, "the ledger").
-                statement(["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/ledger/*")]),
-                # Members: the service manages the users of the caller's tenant (service/adapters/identity).
-                statement(COGNITO_MEMBER_ACTIONS, [identity.pool.arn]),
-                # Applications: their records, their app clients, and the authorizer's audiences of them.
-                statement(
-                    ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    [pulumi.Output.concat(data.bucket.arn, "/identity/*")],
-                ),
-                statement(COGNITO_APPLICATION_ACTIONS, [identity.pool.arn]),
-                statement(["apigateway:GET", "apigateway:PATCH"], [authorizer_arn]),
-                statement(["kms:Encrypt"], [self.secrets_key.arn]),  # seals a new webhook's secret
-                statement(SEARCH_WRITES, [search_paths]),
-                statement(["sqs:SendMessage"], [data.thumbnails.arn]),  # `complete` queues a new image's thumbnail
-                statement(["sqs:SendMessage"], [data.webhooks.arn]),  # changes queue their webhook deliveries
-                statement(
-                    ["airflow:InvokeRestApi"],
-                    [
-                        pulumi.Output.concat(
-                            "arn:aws:airflow:", config.region, ":", account, ":role/", config.mwaa_environment, "/User"
-                        )
-                    ],
-                ),
-                statement(["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["api"].arn, ":*")]),
-            ),
+            policy=grants.api(arns, identity.pool.arn, authorizer_arn, self.secrets_key.arn, airflow_user),
             opts=child,
         )
         self.indexer_policy = aws.iam.RolePolicy(
-            "indexer-policy",
-            role=self.indexer_role.id,
-            policy=document(
-                statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging"], [tenants]),
-                statement(["s3:ListBucket"], [data.bucket.arn], Condition={"StringLike": {"s3:prefix": ["tenants/*"]}}),
-                statement(SEARCH_WRITES, [search_paths]),
-                statement(QUEUE_CONSUMER, [data.events.arn]),
-                statement(["sqs:SendMessage"], [data.thumbnails.arn]),
-                statement(["sqs:SendMessage"], [data.webhooks.arn]),  # job.finished, item.available
-                statement(
-                    ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["indexer"].arn, ":*")]
-                ),
-            ),
-            opts=child,
+            "indexer-policy", role=self.indexer_role.id, policy=grants.indexer(arns), opts=child
         )
-        # Reads items (and the records an index refresh reads), writes thumbnails only: it parses hostile bytes.
         self.thumbnailer_policy = aws.iam.RolePolicy(
-            "thumbnailer-policy",
-            role=self.thumbnailer_role.id,
-            policy=document(
-                statement(["s3:GetObject", "s3:GetObjectTagging"], [tenants]),
-                statement(["s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/tenants/*/thumbnails/*")]),
-                # A HEAD of a missing key answers 404 (not 403) only with ListBucket.
-                statement(["s3:ListBucket"], [data.bucket.arn], Condition={"StringLike": {"s3:prefix": ["tenants/*"]}}),
-                statement(SEARCH_WRITES, [search_paths]),
-                statement(QUEUE_CONSUMER, [data.thumbnails.arn]),
-                statement(
-                    ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    [pulumi.Output.concat(logs["thumbnailer"].arn, ":*")],
-                ),
-            ),
-            opts=child,
+            "thumbnailer-policy", role=self.thumbnailer_role.id, policy=grants.thumbnailer(arns), opts=child
         )
-        # Webhook records and delivery logs only, and its own queue: it calls URLs tenants choose, from
-        # outside any VPC (nothing private is reachable), and sends the retries back to its queue.
         self.webhooks_policy = aws.iam.RolePolicy(
             "webhooks-policy",
             role=self.webhooks_role.id,
-            policy=document(
-                statement(
-                    ["s3:GetObject", "s3:PutObject"], [pulumi.Output.concat(data.bucket.arn, "/tenants/*/webhooks/*")]
-                ),
-                # A GET of a deleted webhook's record answers 404 (not 403) only with ListBucket.
-                statement(
-                    ["s3:ListBucket"],
-                    [data.bucket.arn],
-                    Condition={"StringLike": {"s3:prefix": ["tenants/*/webhooks/*"]}},
-                ),
-                statement([*QUEUE_CONSUMER, "sqs:SendMessage"], [data.webhooks.arn]),
-                statement(["kms:Decrypt"], [self.secrets_key.arn]),  # opens the secret a delivery is signed with
-                statement(
-                    ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(logs["webhooks"].arn, ":*")]
-                ),
-            ),
+            policy=grants.webhooks(arns, self.secrets_key.arn),
             opts=child,
         )
         code = pulumi.FileArchive(str(config.lambda_package))

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from service.adapters.searchindex import SORTS, DatasetStats, ItemQuery, ItemRecord, Prediction, position_of
+from service.adapters.searchindex import document_totals as totals
 from service.adapters.searchindex import documents as docs
 
 KEYWORDS = ["tenant", "dataset_id", "item_id", "label", "status", "content_type", "created_by", "label_source"]
@@ -209,7 +210,7 @@ def test_records_of_a_search_response():
 
 
 def test_stats_body_counts_available_items_of_one_dataset():
-    body = docs.stats_body("t1", "d1")
+    body = totals.stats_body("t1", "d1")
     assert body["size"] == 0 and body["track_total_hits"] is True
     assert body["query"]["bool"]["filter"] == [
         {"term": {"tenant": "t1"}},
@@ -218,7 +219,7 @@ def test_stats_body_counts_available_items_of_one_dataset():
     ]
     assert body["aggs"] == {
         "bytes": {"sum": {"field": "size"}},
-        "labels": {"terms": {"field": "label", "size": docs.LABEL_BUCKETS}},
+        "labels": {"terms": {"field": "label", "size": totals.LABEL_BUCKETS}},
     }
 
 
@@ -237,7 +238,7 @@ def test_stats_from_a_realistic_aggregation_response():
             "bytes": {"value": 52_428_800.0},
         },
     }
-    assert docs.parse_stats(response) == DatasetStats(5, 52_428_800, {"cat": 3, "dog": 1})
+    assert totals.parse_stats(response) == DatasetStats(5, 52_428_800, {"cat": 3, "dog": 1})
 
 
 def test_stats_of_an_empty_dataset():
@@ -245,7 +246,7 @@ def test_stats_of_an_empty_dataset():
         "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []},
         "aggregations": {"labels": {"buckets": []}, "bytes": {"value": 0.0}},
     }
-    assert docs.parse_stats(response) == DatasetStats(0, 0, {})
+    assert totals.parse_stats(response) == DatasetStats(0, 0, {})
 
 
 def test_delete_dataset_query_includes_tombstones():
@@ -389,7 +390,7 @@ def test_older_body_finds_a_models_predictions_from_jobs_that_finished_before():
 
 
 def test_predicted_models_from_a_realistic_nested_aggregation():
-    body = docs.models_body("t1", "d1")
+    body = totals.models_body("t1", "d1")
     assert body["size"] == 0
     assert body["query"]["bool"]["must_not"] == [{"term": {"status": "deleted"}}]
     assert body["aggs"]["predictions"]["nested"] == {"path": "predictions"}
@@ -422,4 +423,4 @@ def test_predicted_models_from_a_realistic_nested_aggregation():
             }
         },
     }
-    assert docs.parse_models(response) == {"m-a": ("job-new", 6), "m-b": ("job-2", 3)}
+    assert totals.parse_models(response) == {"m-a": ("job-new", 6), "m-b": ("job-2", 3)}

@@ -56,7 +56,7 @@ def test_an_index_made_before_the_prefix_index_gets_it_with_its_rows(tmp_path):
 def test_every_full_text_plan_gives_the_pages_of_the_plain_plan(tmp_path):
     """Enough rows for all three plans (few matches, a walk for common short prefixes, the list):
     each page equals the plain `rowid IN (MATCH)` query's, cursor after cursor."""
-    from service.adapters.searchindex.sqlite import _COLUMNS, _record
+    from service.adapters.searchindex.sqlite_table import COLUMNS, record_of
 
     index = SqliteSearchIndex(tmp_path / "index.db")
     labels = ["cat", "dog", None]
@@ -86,10 +86,10 @@ def test_every_full_text_plan_gives_the_pages_of_the_plain_plan(tmp_path):
             where.append("item_id > ?")
             params.append(after)
         rows = index._db().execute(
-            f"SELECT {_COLUMNS} FROM items WHERE {' AND '.join(where)} ORDER BY item_id LIMIT 51",  # noqa: S608
+            f"SELECT {COLUMNS} FROM items WHERE {' AND '.join(where)} ORDER BY item_id LIMIT 51",  # noqa: S608
             params,
         )
-        return ids([_record(r) for r in rows])
+        return ids([record_of(r) for r in rows])
 
     for query in (
         ItemQuery(q="im"),

@@ -23,13 +23,13 @@ from urllib.parse import quote
 from service.adapters.blobstore import (
     WRITE_ONCE,
     BlobStore,
-    Listing,
     ObjectInfo,
     ObjectMissing,
     PreconditionFailed,
     metadata_headers,
 )
 from service.adapters.blobstore.local_linked import guessed_type, linked_etag
+from service.adapters.blobstore.local_listing import LocalListing
 from service.adapters.blobstore.local_multipart import CHUNK, LocalMultipart
 from service.adapters.blobstore.local_versions import LocalVersions
 from service.adapters.blobstore.signed_urls import Grant, UrlSigner
@@ -43,7 +43,7 @@ LOCK_STRIPES = 64
 MAX_NAME_BYTES = 255  # a file name on Linux and macOS file systems
 
 
-class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
+class LocalBlobStore(LocalListing, LocalMultipart, LocalVersions, BlobStore):
     """Keys map to files under `objects/`; content type, ETag and tags live in `meta/` sidecars.
 
     Unlike S3, a key cannot be both an object and the prefix of another (`a` and `a/b`); the
@@ -342,68 +342,6 @@ class LocalBlobStore(LocalMultipart, LocalVersions, BlobStore):
             except OSError:
                 return
             directory = directory.parent
-
-    # -- listing ------------------------------------------------------------------------------
-
-    def list_page(
-        self,
-        prefix: str,
-        *,
-        delimiter: str | None = None,
-        start_after: str | None = None,
-        token: str | None = None,
-        limit: int = 1000,
-    ) -> Listing:
-        after = token or start_after or ""
-        objects: list[ObjectInfo] = []
-        prefixes: list[str] = []
-        last = None
-        for key, is_prefix in self._walk(prefix, after, delimiter == "/"):
-            if len(objects) + len(prefixes) == limit:
-                return Listing(objects, prefixes, next_token=last)
-            if is_prefix:
-                prefixes.append(key)
-            else:
-                info = self.head(key)
-                if info is not None:
-                    objects.append(info)
-            last = key
-        return Listing(objects, prefixes, next_token=None)
-
-    def _walk(self, prefix: str, after: str, delimited: bool) -> Iterator[tuple[str, bool]]:
-        """Keys (or common prefixes) under `prefix` and greater than `after`, in S3 order."""
-        dir_part, _, name_start = prefix.rpartition("/")
-        base = self.objects / dir_part if dir_part else self.objects
-        base_key = dir_part + "/" if dir_part else ""
-        yield from self._walk_dir(base, base_key, after, delimited, name_start)
-
-    def _walk_dir(
-        self, directory: Path, dir_key: str, after: str, delimited: bool, name_start: str = ""
-    ) -> Iterator[tuple[str, bool]]:
-        try:
-            entries = [e for e in os.scandir(directory) if e.name.startswith(name_start)]
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        # S3 orders by full key: a directory "a" sorts as "a/", after a file "a-b".
-        entries.sort(key=lambda e: e.name + "/" if e.is_dir() else e.name)
-        for entry in entries:
-            if entry.is_dir():
-                sub = dir_key + entry.name + "/"
-                if after >= sub and not after.startswith(sub):
-                    continue  # everything inside sorts before the resume position
-                if delimited:
-                    if sub > after and self._has_files(Path(entry.path)):
-                        yield sub, True
-                else:
-                    yield from self._walk_dir(Path(entry.path), sub, after, delimited)
-            elif entry.is_file():
-                key = dir_key + entry.name
-                if key > after:
-                    yield key, False
-
-    @staticmethod
-    def _has_files(directory: Path) -> bool:
-        return any(files for _, _, files in os.walk(directory))
 
     # -- tags ---------------------------------------------------------------------------------
 

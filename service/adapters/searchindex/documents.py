@@ -10,7 +10,6 @@ from service.adapters.searchindex import (
     AVAILABLE,
     PENDING,
     SORTS,
-    DatasetStats,
     ItemQuery,
     ItemRecord,
     Prediction,
@@ -21,14 +20,10 @@ from service.adapters.searchindex import (
 
 DELETED = "deleted"
 DEFAULT_INDEX = "edna-items"
-# A terms aggregation returns 10 buckets unless told otherwise; label classes are a short list.
-LABEL_BUCKETS = 1000
-
 _KEYWORDS = ("tenant", "dataset_id", "item_id", "label", "status", "content_type", "created_by", "label_source")
 _FLOATS = ("created_at", "updated_at", "observed_at")
 _INTS = ("size", "annotations")
 _FIELDS = tuple(f.name for f in dataclasses.fields(ItemRecord) if f.name != "predictions")
-MODEL_BUCKETS = 1000  # models with predictions on one dataset, and jobs of one model, are short lists
 NESTED = "predictions"
 
 MAPPING: dict[str, Any] = {
@@ -170,19 +165,19 @@ def is_live(source: dict[str, Any]) -> bool:
     return source.get("status") != DELETED
 
 
-def _term(field: str, value: Any) -> dict[str, Any]:
+def term(field: str, value: Any) -> dict[str, Any]:
     return {"term": {field: value}}
 
 
 def search_body(tenant: str, query: ItemQuery, limit: int, after: str | None) -> dict[str, Any]:
     """One page of live items matching `query` in `query.sort` order, strictly after the position `after`."""
     column, descending = SORTS[query.sort]
-    filters = [_term("tenant", tenant)]
+    filters = [term("tenant", tenant)]
     for field in ("dataset_id", "label", "status", "content_type"):
         value = getattr(query, field)
         if value is not None:
-            filters.append(_term(field, value))
-    must_not: list[dict[str, Any]] = [_term("status", DELETED)]
+            filters.append(term(field, value))
+    must_not: list[dict[str, Any]] = [term("status", DELETED)]
     if query.hidden:
         must_not.append({"terms": {"dataset_id": list(query.hidden)}})
     start, after_id = (None, None) if after is None else parse_position(query, after)
@@ -231,11 +226,11 @@ def _prediction_filter(query: ItemQuery) -> dict[str, Any] | None:
         if column in ("score", "margin") or query.predicted is not None or query.disagrees or bounds:
             raise ValueError("sorting by score or margin, and the prediction filters, need a model_id")
         return None
-    inner = [_term(f"{NESTED}.model_id", query.model_id)]
+    inner = [term(f"{NESTED}.model_id", query.model_id)]
     if query.predicted is not None:
-        inner.append(_term(f"{NESTED}.predicted", query.predicted))
+        inner.append(term(f"{NESTED}.predicted", query.predicted))
     if query.disagrees:
-        inner.append(_term(f"{NESTED}.disagrees", True))
+        inner.append(term(f"{NESTED}.disagrees", True))
     if bounds:
         inner.append({"range": {f"{NESTED}.score": bounds}})
     if column in ("score", "margin", "mistake"):
@@ -252,7 +247,7 @@ def _sort(query: ItemQuery, column: str, descending: bool) -> list[dict[str, Any
         return [{"label": order | {"missing": "_last"}}, {"item_id": "asc"}]
     if column in ("filename", "created_at", "size") or query.model_id is None:
         return [{column: order}, {"item_id": "asc"}]
-    nested = {"path": NESTED, "filter": _term(f"{NESTED}.model_id", query.model_id)}
+    nested = {"path": NESTED, "filter": term(f"{NESTED}.model_id", query.model_id)}
     return [{f"{NESTED}.{column}": order | {"nested": nested}}, {"item_id": "asc"}]
 
 
@@ -261,10 +256,10 @@ def older_body(
 ) -> dict[str, Any]:
     """One page (by item id) of a dataset's items holding a prediction of `model_id` from a job that
     finished before `finished_at`."""
-    older = [_term(f"{NESTED}.model_id", model_id), {"range": {f"{NESTED}.finished_at": {"lt": finished_at}}}]
+    older = [term(f"{NESTED}.model_id", model_id), {"range": {f"{NESTED}.finished_at": {"lt": finished_at}}}]
     filters = [
-        _term("tenant", tenant),
-        _term("dataset_id", dataset_id),
+        term("tenant", tenant),
+        term("dataset_id", dataset_id),
         {"nested": {"path": NESTED, "query": {"bool": {"filter": older}}}},
     ]
     body: dict[str, Any] = {
@@ -278,35 +273,6 @@ def older_body(
     return body
 
 
-def models_body(tenant: str, dataset_id: str) -> dict[str, Any]:
-    """Per model with predictions on a dataset's live items: how many, and per job its finish time."""
-    jobs = {
-        "terms": {"field": f"{NESTED}.job_id", "size": MODEL_BUCKETS},
-        "aggs": {"finished": {"max": {"field": f"{NESTED}.finished_at"}}},
-    }
-    models = {"terms": {"field": f"{NESTED}.model_id", "size": MODEL_BUCKETS}, "aggs": {"jobs": jobs}}
-    return {
-        "size": 0,
-        "query": {
-            "bool": {
-                "filter": [_term("tenant", tenant), _term("dataset_id", dataset_id)],
-                "must_not": [_term("status", DELETED)],
-            }
-        },
-        "aggs": {NESTED: {"nested": {"path": NESTED}, "aggs": {"models": models}}},
-    }
-
-
-def parse_models(response: dict[str, Any]) -> dict[str, tuple[str, int]]:
-    """model_id -> (its latest job, items) from the response to `models_body`."""
-    found: dict[str, tuple[str, int]] = {}
-    for model in response["aggregations"][NESTED]["models"]["buckets"]:
-        jobs = model["jobs"]["buckets"]
-        latest = max(jobs, key=lambda job: (job["finished"]["value"] or 0.0, job["key"]))
-        found[model["key"]] = (latest["key"], int(model["doc_count"]))
-    return found
-
-
 def pending_body(tenant: str, dataset_id: str, limit: int, after: str | None) -> dict[str, Any]:
     """One page of a dataset's pending items (their uploads must be aborted on delete)."""
     return search_body(tenant, ItemQuery(dataset_id=dataset_id, status=PENDING), limit, after)
@@ -317,75 +283,9 @@ def records_of(response: dict[str, Any]) -> list[ItemRecord]:
     return [from_document(hit["_source"]) for hit in response["hits"]["hits"]]
 
 
-def stats_body(tenant: str, dataset_id: str) -> dict[str, Any]:
-    """Count, bytes and per-label counts of a dataset's available items."""
-    return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {
-            "bool": {
-                "filter": [
-                    _term("tenant", tenant),
-                    _term("dataset_id", dataset_id),
-                    _term("status", AVAILABLE),
-                ]
-            }
-        },
-        "aggs": {
-            "bytes": {"sum": {"field": "size"}},
-            "labels": {"terms": {"field": "label", "size": LABEL_BUCKETS}},
-        },
-    }
-
-
-def holdings_body(tenant: str) -> dict[str, Any]:
-    """Count and bytes of a tenant's available and pending items."""
-    return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": [_term("tenant", tenant), {"terms": {"status": [AVAILABLE, PENDING]}}]}},
-        "aggs": {"bytes": {"sum": {"field": "size"}}},
-    }
-
-
-def parse_holdings(response: dict[str, Any]) -> tuple[int, int]:
-    total = response["hits"]["total"]
-    count = total["value"] if isinstance(total, dict) else total
-    return int(count), int(response["aggregations"]["bytes"]["value"] or 0)
-
-
-def parse_stats(response: dict[str, Any]) -> DatasetStats:
-    """DatasetStats from the response to `stats_body`."""
-    total = response["hits"]["total"]
-    # Elasticsearch 6 answered a bare number; later servers an object with a relation.
-    count = total["value"] if isinstance(total, dict) else total
-    aggs = response["aggregations"]
-    return DatasetStats(
-        item_count=int(count),
-        bytes=int(aggs["bytes"]["value"] or 0),
-        label_counts={b["key"]: int(b["doc_count"]) for b in aggs["labels"]["buckets"]},
-    )
-
-
-TENANT_BUCKETS = 10_000
-
-
-def tenants_body() -> dict[str, Any]:
-    """Every tenant with documents (a rebuild sweeps tenants that storage no longer has)."""
-    return {
-        "size": 0,
-        "query": {"bool": {"filter": []}},
-        "aggs": {"tenants": {"terms": {"field": "tenant", "size": TENANT_BUCKETS}}},
-    }
-
-
-def parse_tenants(response: dict[str, Any]) -> list[str]:
-    return sorted(b["key"] for b in response["aggregations"]["tenants"]["buckets"])
-
-
 def dataset_query(tenant: str, dataset_id: str) -> dict[str, Any]:
     """Every document of one dataset, tombstones included (delete_by_query body)."""
-    return {"query": {"bool": {"filter": [_term("tenant", tenant), _term("dataset_id", dataset_id)]}}}
+    return {"query": {"bool": {"filter": [term("tenant", tenant), term("dataset_id", dataset_id)]}}}
 
 
 def sweep_query(tenant: str, observed_before: float) -> dict[str, Any]:
@@ -394,7 +294,7 @@ def sweep_query(tenant: str, observed_before: float) -> dict[str, Any]:
         "query": {
             "bool": {
                 "filter": [
-                    _term("tenant", tenant),
+                    term("tenant", tenant),
                     {"range": {"observed_at": {"lt": observed_before}}},
                     {"terms": {"status": [AVAILABLE, DELETED]}},
                 ]

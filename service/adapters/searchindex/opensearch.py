@@ -9,6 +9,7 @@ from itertools import islice
 from typing import Any
 
 from service.adapters.searchindex import DatasetStats, ItemQuery, ItemRecord, Prediction, SearchIndex
+from service.adapters.searchindex import document_totals as totals
 from service.adapters.searchindex import documents as docs
 
 # Documents per bulk request: a few hundred KB, well under the 10 MB body limit of small domains.
@@ -225,20 +226,20 @@ class DocumentSearchIndex(SearchIndex):
         return written
 
     def predicted_models(self, tenant: str, dataset_id: str) -> dict[str, tuple[str, int]]:
-        response = self.client.search(index=self.index, body=docs.models_body(tenant, dataset_id))
-        return docs.parse_models(response)
+        response = self.client.search(index=self.index, body=totals.models_body(tenant, dataset_id))
+        return totals.parse_models(response)
 
     def stats(self, tenant: str, dataset_id: str) -> DatasetStats:
         """Counts of a dataset's available items: total, bytes, per label."""
-        response = self.client.search(index=self.index, body=docs.stats_body(tenant, dataset_id))
-        return docs.parse_stats(response)
+        response = self.client.search(index=self.index, body=totals.stats_body(tenant, dataset_id))
+        return totals.parse_stats(response)
 
     def holdings(self, tenant: str) -> tuple[int, int]:
-        return docs.parse_holdings(self.client.search(index=self.index, body=docs.holdings_body(tenant)))
+        return totals.parse_holdings(self.client.search(index=self.index, body=totals.holdings_body(tenant)))
 
     def tenants(self) -> list[str]:
         """Every tenant with documents."""
-        return docs.parse_tenants(self.client.search(index=self.index, body=docs.tenants_body()))
+        return totals.parse_tenants(self.client.search(index=self.index, body=totals.tenants_body()))
 
     def sweep(self, tenant: str, observed_before: float) -> int:
         """Forget available items and tombstones not observed since `observed_before`."""
