@@ -145,7 +145,10 @@ class JobService:
             except Unavailable:  # the runner only corrects a run that died: while it is away, storage answers
                 seen = None
             if seen == "failed":
-                status = {**status, "status": "failed", "error": status.get("error") or "the run failed"}
+                # Read again: a run that failed on its own wrote why before it exited, maybe after the first read.
+                status = pipeline.read_status(self.storage, job.params["output_prefix"])
+                if status["status"] not in FINAL:
+                    status = {**status, "status": "failed", "error": status.get("error") or "the run failed"}
         return status
 
     def view(self, job: Job) -> dict:
