@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from conftest import STORES, Stack, loopback_session, running_stack
+from conftest import FUZZED_AUDIT_READS, STORES, Stack, loopback_session, running_stack
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -40,9 +40,6 @@ ROLES = ["viewer", "labeler", "editor", "admin"]
 FUZZ_TEST = "test_generated_requests_get_documented_answers"
 MAX_EXAMPLES = 4
 QUOTA = 1_000_000
-# On S3 every audit entry is an object and a filtered read lists and reads every entry of its window: after
-# thousands of fuzzed mutations one read takes seconds, so the audit trail gets a few dozen cases, no more.
-AUDIT_READS = 6
 ABOVE_ROLE_SAMPLE = 6
 
 
@@ -102,7 +99,7 @@ def wanted(case, fuzzed: Fuzzed, role: str) -> bool:
     before its input is read (403), which one request proves."""
     required = case.operation.definition.raw.get("x-required-role") or ROLES[0]
     sent = len(fuzzed.sent.get(f"{role} {case.operation.label}", ()))
-    if case.operation.label == "GET /api/audit" and fuzzed.audit_reads >= AUDIT_READS:
+    if case.operation.label == "GET /api/audit" and fuzzed.audit_reads >= FUZZED_AUDIT_READS:
         return False
     if role == required:
         return True

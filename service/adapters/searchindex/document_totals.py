@@ -11,6 +11,7 @@ from service.adapters.searchindex.documents import DELETED, NESTED, term
 # A terms aggregation returns 10 buckets unless told otherwise; label classes are a short list.
 LABEL_BUCKETS = 1000
 MODEL_BUCKETS = 1000  # models with predictions on one dataset, and jobs of one model, are short lists
+TENANT_BUCKETS = 10_000
 
 
 def models_body(tenant: str, dataset_id: str) -> dict[str, Any]:
@@ -73,26 +74,24 @@ def holdings_body(tenant: str) -> dict[str, Any]:
     }
 
 
-def parse_holdings(response: dict[str, Any]) -> tuple[int, int]:
+def _hit_count(response: dict[str, Any]) -> int:
     total = response["hits"]["total"]
-    count = total["value"] if isinstance(total, dict) else total
-    return int(count), int(response["aggregations"]["bytes"]["value"] or 0)
+    # Elasticsearch 6 answered a bare number; later servers an object with a relation.
+    return int(total["value"] if isinstance(total, dict) else total)
+
+
+def parse_holdings(response: dict[str, Any]) -> tuple[int, int]:
+    return _hit_count(response), int(response["aggregations"]["bytes"]["value"] or 0)
 
 
 def parse_stats(response: dict[str, Any]) -> DatasetStats:
     """DatasetStats from the response to `stats_body`."""
-    total = response["hits"]["total"]
-    # Elasticsearch 6 answered a bare number; later servers an object with a relation.
-    count = total["value"] if isinstance(total, dict) else total
     aggs = response["aggregations"]
     return DatasetStats(
-        item_count=int(count),
+        item_count=_hit_count(response),
         bytes=int(aggs["bytes"]["value"] or 0),
         label_counts={b["key"]: int(b["doc_count"]) for b in aggs["labels"]["buckets"]},
     )
-
-
-TENANT_BUCKETS = 10_000
 
 
 def tenants_body() -> dict[str, Any]:
